@@ -1,0 +1,142 @@
+//! The command line: parse, call the library, map the result to an exit code.
+//!
+//! Exit codes of `run`: 0 every expectation held, 1 some did not, 2 unusable input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::reference;
+use crate::report;
+use crate::runner::Runner;
+use crate::scenario::{self, Scenario};
+
+/// Reproduce Azure Container Apps session-pool auth and routing bugs locally.
+#[derive(Debug, Parser)]
+#[command(name = "session-pool-harness", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios against the reference backend and report transcript, diagnosis and fix.
+    Run {
+        /// Scenario files or folders of them.
+        #[arg(default_value = "scenarios/")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Scenarios run at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// List scenarios with their descriptions.
+    List {
+        #[arg(default_value = "scenarios/")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of the scenario format.
+    Schema,
+    /// Run the reference coding-engine backend (configured by environment variables).
+    Backend,
+    /// Run the reference session-container adapter (configured by environment variables).
+    Adapter,
+}
+
+/// Output format of `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::Run { paths, format, jobs } => run(&paths, format, jobs).await,
+        Command::List { paths } => list(&paths),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("a schema serialises"));
+            ExitCode::SUCCESS
+        }
+        Command::Backend => serve("backend", reference::backend::serve()).await,
+        Command::Adapter => serve("adapter", reference::adapter::serve()).await,
+    }
+}
+
+async fn serve(name: &str, server: impl Future<Output = Result<(), reference::StartError>>) -> ExitCode {
+    init_tracing();
+    match server.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run(paths: &[PathBuf], format: Format, jobs: Option<usize>) -> ExitCode {
+    let scenarios = match Scenario::load_all(paths) {
+        Ok(scenarios) => scenarios,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runner = match Runner::current_exe() {
+        Ok(runner) => runner,
+        Err(error) => {
+            eprintln!("error: cannot find this program's own executable to start the reference backend: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)).max(1);
+    let started = Instant::now();
+    let outcomes = runner.run_all(scenarios, jobs).await;
+    match format {
+        Format::Text => {
+            for outcome in &outcomes {
+                println!("{}", report::text(outcome));
+            }
+            println!("{}", report::summary(&outcomes, started.elapsed().as_millis()));
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json(&outcomes)).expect("a report serialises")),
+    }
+    if outcomes.iter().all(|o| o.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn list(paths: &[PathBuf]) -> ExitCode {
+    match Scenario::load_all(paths) {
+        Ok(scenarios) => {
+            for scenario in scenarios {
+                println!("{:<32} {}", scenario.name, scenario.description);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Reproduce Azure Container Apps session-pool authentication and routing bugs locally, in
+//! milliseconds, with no Azure account.
+//!
+//! # Layout
+//! - [`scenario`]: scenario files (TOML) and their validation; [`world`]: the Azure world they describe.
+//! - [`standins`]: one module per hop — [`standins::identity`] (Container Apps + IMDS),
+//!   [`standins::entra`], [`standins::pool`], [`standins::piston`] — and [`StandIns`], which runs them.
+//! - [`tokens`]: real RS256 JWTs with Azure's claims, signed by the test key in `fixtures/keys/`.
+//! - [`reference`]: the reference system: the coding-engine [`reference::backend`] (real
+//!   `azure_identity`) and the in-container [`reference::adapter`].
+//! - [`runner`]: drives a scenario end to end with real processes; [`transcript`] records every hop.
+//! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix.
+//! - [`normalize`] and [`report`]: stable snapshots, text and JSON reports; [`cli`]: the command line.
+//!
+//! # Example
+//! Start a world's stand-ins and talk to them (a backend would get [`StandIns::backend_env`]):
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use session_pool_harness::{Scenario, StandIns};
+//!
+//! let scenario = Scenario::load("scenarios/happy-path.toml")?;
+//! let stand_ins = StandIns::start(&scenario.world).await?;
+//! let env = stand_ins.backend_env(&scenario.backend);
+//! assert!(env.iter().any(|(k, v)| k == "IDENTITY_ENDPOINT" && v.starts_with("http://127.0.0.1:")));
+//!
+//! // The identity endpoint answers the Container Apps protocol, as the Azure SDKs call it.
+//! let token: serde_json::Value = reqwest::Client::new()
+//!     .get(stand_ins.identity_endpoint())
+//!     .query(&[("api-version", "2019-08-01"), ("resource", "https://dynamicsessions.io")])
+//!     .header("x-identity-header", stand_ins.identity_header())
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert!(token["expires_on"].is_string(), "the Rust SDK needs a string");
+//! # Ok(()) }
+//! ```
+
+pub mod cli;
+pub mod diagnosis;
+pub mod ids;
+pub mod normalize;
+pub mod reference;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod standins;
+pub mod tokens;
+pub mod transcript;
+pub mod world;
+
+pub use diagnosis::{Diagnosis, Finding};
+pub use runner::{Outcome, Runner};
+pub use scenario::Scenario;
+pub use standins::StandIns;
+pub use transcript::{Exchange, Hop};
+pub use world::World;

@@ -1,0 +1,285 @@
+//! The reference coding-engine backend: a Piston-compatible API in front of a session pool.
+//!
+//! A token for the pool comes from the real `azure_identity::ManagedIdentityCredential`, which reads
+//! the platform's variables itself (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`, else IMDS). Each execute
+//! request becomes `POST {pool}/{language}/execute?identifier=…` with `{"properties":{…}}`.
+//! A failure upstream is a Piston-style `{"message"}` naming the hop, its status and the diagnosis
+//! id, with 502 (or 504 on timeout): never a 200 with empty output.
+//!
+//! Environment (all but the first optional):
+//! - `SESSION_POOL_ENDPOINT`: the pool management endpoint.
+//! - `SESSION_POOL_TOKEN_SCOPE`: default `https://dynamicsessions.io/.default`.
+//! - `SESSION_POOL_IDENTIFIER`: the session identifier, default `coding-engine`.
+//! - `SESSION_POOL_TIMEOUT_MS`, `TOKEN_TIMEOUT_MS`: bounds per pool call and per token (default 10000).
+//! - `AZURE_CLIENT_ID`: selects a user-assigned identity.
+//! - `PORT`: listen on `127.0.0.1:$PORT` (default: any free port).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use reqwest::Url;
+use serde_json::{Value, json};
+
+use super::{StartError, piston_error};
+use crate::diagnosis::{self, Diagnosis, Evidence};
+use crate::standins::piston::validate_shape;
+use crate::transcript::Hop;
+
+/// Everything the backend reads from its environment.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub pool_endpoint: Url,
+    pub token_scope: String,
+    pub identifier: String,
+    pub client_id: Option<String>,
+    pub pool_timeout: Duration,
+    pub token_timeout: Duration,
+    /// No `IDENTITY_ENDPOINT`: the SDK will use IMDS.
+    pub via_imds: bool,
+}
+
+impl BackendConfig {
+    pub fn from_env() -> Result<Self, StartError> {
+        let endpoint = super::required_var("SESSION_POOL_ENDPOINT", "the pool's management endpoint (properties.poolManagementEndpoint)")?;
+        let pool_endpoint = Url::parse(&endpoint).map_err(|_| StartError::InvalidVar { name: "SESSION_POOL_ENDPOINT", value: endpoint.clone(), hint: "an absolute http(s) URL" })?;
+        Ok(Self {
+            pool_endpoint,
+            token_scope: std::env::var("SESSION_POOL_TOKEN_SCOPE").unwrap_or_else(|_| "https://dynamicsessions.io/.default".into()),
+            identifier: std::env::var("SESSION_POOL_IDENTIFIER").unwrap_or_else(|_| "coding-engine".into()),
+            client_id: std::env::var("AZURE_CLIENT_ID").ok().filter(|id| !id.is_empty()),
+            pool_timeout: super::millis_var("SESSION_POOL_TIMEOUT_MS", 10_000)?,
+            token_timeout: super::millis_var("TOKEN_TIMEOUT_MS", 10_000)?,
+            via_imds: std::env::var_os("IDENTITY_ENDPOINT").is_none(),
+        })
+    }
+}
+
+struct Backend {
+    config: BackendConfig,
+    credential: Arc<dyn TokenCredential>,
+    client: reqwest::Client,
+}
+
+/// Run the backend until the process is stopped.
+pub async fn serve() -> Result<(), StartError> {
+    let config = BackendConfig::from_env()?;
+    let options = ManagedIdentityCredentialOptions { user_assigned_id: config.client_id.clone().map(UserAssignedId::ClientId), ..Default::default() };
+    let credential = ManagedIdentityCredential::new(Some(options)).map_err(|e| StartError::Credential(e.to_string()))?;
+    let listener = super::bind_from_env().await?;
+    super::announce(&listener).map_err(StartError::Serve)?;
+    axum::serve(listener, app(config, credential)).await.map_err(StartError::Serve)
+}
+
+/// The backend's routes, for any credential.
+pub fn app(config: BackendConfig, credential: Arc<dyn TokenCredential>) -> Router {
+    let client = reqwest::Client::builder().timeout(config.pool_timeout).build().expect("an HTTP client with a timeout builds");
+    let state = Arc::new(Backend { config, credential, client });
+    Router::new()
+        .route("/api/v2/runtimes", get(runtimes))
+        .route("/api/v2/execute", post(execute))
+        .fallback(|| async { piston_error(StatusCode::NOT_FOUND, "Not Found") })
+        .with_state(state)
+}
+
+async fn runtimes(State(backend): State<Arc<Backend>>) -> Response {
+    let token = match backend.token().await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let url = backend.pool_url(&["runtimes"]);
+    backend.call_pool(backend.client.get(url), &token, |_| Ok(())).await
+}
+
+async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: Bytes) -> Response {
+    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
+    if !is_json {
+        return piston_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "requests must be of type application/json");
+    }
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => return piston_error(StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {error}")),
+    };
+    let shape = match validate_shape(&request) {
+        Ok(shape) => shape,
+        Err(message) => return piston_error(StatusCode::BAD_REQUEST, message),
+    };
+    if shape.files.is_empty() {
+        return piston_error(StatusCode::BAD_REQUEST, "files must contain at least one file");
+    }
+    if !is_runtime_name(shape.language) {
+        return piston_error(StatusCode::BAD_REQUEST, format!("{}-{} runtime is unknown", shape.language, shape.version));
+    }
+    let envelope = json!({ "properties": {
+        "code": shape.code(),
+        "stdin": request["stdin"].as_str().unwrap_or(""),
+        "version": shape.version,
+    }});
+    let token = match backend.token().await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let url = backend.pool_url(&[shape.language, "execute"]);
+    backend.call_pool(backend.client.post(url).json(&envelope), &token, check_piston_answer).await
+}
+
+/// Runtime names go into the pool URL's path: letters, digits and `+#._-` only.
+fn is_runtime_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+#._-".contains(c))
+}
+
+/// The container must answer Piston's execute response; anything else is a contract mismatch.
+fn check_piston_answer(body: &Value) -> Result<(), String> {
+    let run = body.get("run").and_then(Value::as_object).ok_or("the answer has no `run` object")?;
+    for field in ["stdout", "stderr"] {
+        if !run.get(field).is_some_and(Value::is_string) {
+            return Err(format!("`run.{field}` is missing or not a string"));
+        }
+    }
+    Ok(())
+}
+
+impl Backend {
+    fn pool_url(&self, segments: &[&str]) -> Url {
+        let mut url = self.config.pool_endpoint.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url.query_pairs_mut().append_pair("identifier", &self.config.identifier);
+        url
+    }
+
+    /// A token for the pool, or the backend's error answer naming the identity hop.
+    async fn token(&self) -> Result<String, Response> {
+        let scope = self.config.token_scope.as_str();
+        let attempt = tokio::time::timeout(self.config.token_timeout, self.credential.get_token(&[scope], None)).await;
+        match attempt {
+            Ok(Ok(token)) => Ok(token.token.secret().to_owned()),
+            Ok(Err(error)) => Err(self.identity_failure(&error)),
+            Err(_) => Err(hop_failure(
+                StatusCode::GATEWAY_TIMEOUT,
+                Hop::Identity,
+                format!("no token within {} ms (TOKEN_TIMEOUT_MS)", self.config.token_timeout.as_millis()),
+                Diagnosis::Unexplained,
+            )),
+        }
+    }
+
+    fn identity_failure(&self, error: &azure_core::Error) -> Response {
+        let evidence = Evidence { via_imds: self.config.via_imds, ..Default::default() };
+        let (status, body) = http_failure(error).unwrap_or((0, String::new()));
+        let diagnosis = match status {
+            0 => Diagnosis::Unexplained,
+            s => diagnosis::classify(Hop::Identity, s, &body, evidence).unwrap_or(Diagnosis::Unexplained),
+        };
+        let detail = match status {
+            0 => error.to_string(),
+            s => format!("answered {s}: {error}"),
+        };
+        hop_failure(StatusCode::BAD_GATEWAY, Hop::Identity, detail, diagnosis)
+    }
+
+    async fn call_pool(&self, request: reqwest::RequestBuilder, token: &str, check: fn(&Value) -> Result<(), String>) -> Response {
+        let answer = match request.bearer_auth(token).send().await {
+            Ok(answer) => answer,
+            Err(error) if error.is_timeout() => {
+                let detail = format!("no answer within {} ms (SESSION_POOL_TIMEOUT_MS)", self.config.pool_timeout.as_millis());
+                return hop_failure(StatusCode::GATEWAY_TIMEOUT, Hop::Pool, detail, Diagnosis::Unexplained);
+            }
+            Err(error) => return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("unreachable: {error}"), Diagnosis::Unexplained),
+        };
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let claims = crate::tokens::decode_claims(token);
+            let evidence = Evidence { token_claims: claims.as_ref(), via_imds: false };
+            let diagnosis = diagnosis::classify(Hop::Pool, status.as_u16(), &text, evidence).unwrap_or(Diagnosis::Unexplained);
+            return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status}{}", body_excerpt(&text)), diagnosis);
+        }
+        let body: Value = match serde_json::from_str(&text) {
+            Ok(body) => body,
+            Err(_) => return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} with a body that is not JSON{}", body_excerpt(&text)), Diagnosis::ContractMismatch),
+        };
+        match check(&body) {
+            Ok(()) => (StatusCode::OK, axum::Json(body)).into_response(),
+            Err(problem) => hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} but {problem}"), Diagnosis::ContractMismatch),
+        }
+    }
+}
+
+/// `{"message": "<hop> hop failed: <detail> (diagnosis: <id>)"}`.
+fn hop_failure(status: StatusCode, hop: Hop, detail: String, diagnosis: Diagnosis) -> Response {
+    piston_error(status, format!("{hop} hop failed: {detail} (diagnosis: {diagnosis})"))
+}
+
+fn body_excerpt(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        return " with an empty body".into();
+    }
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(": {}", &text[..end])
+}
+
+/// The HTTP status and body behind an SDK error, searching its cause chain.
+fn http_failure(error: &azure_core::Error) -> Option<(u16, String)> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if let Some(azure) = err.downcast_ref::<azure_core::Error>()
+            && let ErrorKind::HttpResponse { status, raw_response, .. } = azure.kind()
+        {
+            let body = raw_response.as_ref().map(|r| String::from_utf8_lossy(r.body()).into_owned()).unwrap_or_default();
+            return Some((u16::from(*status), body));
+        }
+        current = err.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_names_cannot_smuggle_path_or_query() {
+        assert!(is_runtime_name("python"));
+        assert!(is_runtime_name("c++"));
+        for bad in ["", "../admin", "python?identifier=x", "py thon", "a/b"] {
+            assert!(!is_runtime_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_properties_envelope_is_not_a_piston_answer() {
+        assert!(check_piston_answer(&json!({"run": {"stdout": "42\n", "stderr": ""}})).is_ok());
+        let err = check_piston_answer(&json!({"properties": {"stdout": "42\n"}})).unwrap_err();
+        assert!(err.contains("run"), "{err}");
+    }
+
+    #[test]
+    fn the_pool_url_keeps_the_endpoint_path_and_encodes_the_identifier() {
+        let config = BackendConfig {
+            pool_endpoint: Url::parse("http://127.0.0.1:1/base/").unwrap(),
+            token_scope: String::new(),
+            identifier: "a b&c".into(),
+            client_id: None,
+            pool_timeout: Duration::from_secs(1),
+            token_timeout: Duration::from_secs(1),
+            via_imds: false,
+        };
+        let credential = azure_identity::ManagedIdentityCredential::new(None).unwrap();
+        let backend = Backend { config, credential, client: reqwest::Client::new() };
+        assert_eq!(backend.pool_url(&["python", "execute"]).as_str(), "http://127.0.0.1:1/base/python/execute?identifier=a+b%26c");
+    }
+}

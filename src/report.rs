@@ -1,0 +1,119 @@
+//! Reports of a run: readable text (one line per hop, the diagnosis, the fix) or JSON.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::runner::Outcome;
+use crate::transcript::Exchange;
+
+/// The text report of one scenario.
+pub fn text(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let verdict = if outcome.passed { "PASS" } else { "FAIL" };
+    let _ = writeln!(out, "{verdict} {} ({}) {} ms", outcome.name, outcome.file.display(), outcome.duration.as_millis());
+    let _ = writeln!(out, "  {}", outcome.description);
+    for exchange in &outcome.exchanges {
+        let _ = writeln!(out, "  {}", hop_line(exchange));
+    }
+    for finding in &outcome.findings {
+        let at = match (finding.hop, finding.seq) {
+            (Some(hop), Some(seq)) => format!(" at {hop} (#{seq})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  diagnosis: {}{at}: {}", finding.id, finding.explanation);
+        let _ = writeln!(out, "  fix: {}", finding.fix);
+    }
+    for failure in &outcome.failures {
+        let _ = writeln!(out, "  ✗ {failure}");
+    }
+    if !outcome.passed && !outcome.backend_output.is_empty() {
+        let _ = writeln!(out, "  backend output (last lines):");
+        for line in outcome.backend_output.iter().rev().take(20).rev() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    out
+}
+
+/// `#3 backend → pool  POST /python/execute?identifier=x  403  PermissionDenied`.
+pub fn hop_line(exchange: &Exchange) -> String {
+    let route = format!("{} → {}", exchange.from, exchange.to);
+    let query = exchange.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+    let status = match (exchange.status, &exchange.error) {
+        (Some(status), _) => status.to_string(),
+        (None, Some(_)) => "---".into(),
+        (None, None) => "...".into(),
+    };
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(host) = exchange.request_headers.get("host").and_then(Value::as_str) {
+        notes.push(format!("host {host}"));
+    }
+    if let Some(verdict) = exchange.request_headers.get("x-identity-header").and_then(Value::as_str) {
+        notes.push(format!("x-identity-header {verdict}"));
+    }
+    if exchange.request_headers.contains_key("metadata") {
+        notes.push("metadata: true".into());
+    }
+    if let Some(claims) = exchange.bearer_claims() {
+        notes.push(format!("token aud={} oid={}", claims["aud"].as_str().unwrap_or("?"), claims["oid"].as_str().unwrap_or("?")));
+    }
+    if let Some(note) = answer_note(exchange) {
+        notes.push(note);
+    }
+    let notes = if notes.is_empty() { String::new() } else { format!("  {}", notes.join("; ")) };
+    format!("#{:<2} {route:<22} {} {}{query}  {status}{notes}", exchange.seq, exchange.method, exchange.path)
+}
+
+/// A few words of the answer: error code or message, token claims, stdout.
+fn answer_note(exchange: &Exchange) -> Option<String> {
+    if let Some(error) = &exchange.error {
+        return Some(error.clone());
+    }
+    let body = exchange.response_body.as_ref()?;
+    let pick = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
+    if let Some(claims) = body.pointer("/access_token/decoded_claims") {
+        return Some(format!("issued aud={} oid={}", claims["aud"].as_str().unwrap_or("?"), claims["oid"].as_str().unwrap_or("?")));
+    }
+    let note = pick("/error/code")
+        .map(|code| format!("{code}: {}", pick("/error/message").unwrap_or("")))
+        .or_else(|| pick("/message").map(str::to_owned))
+        .or_else(|| pick("/error_description").map(|d| d.lines().next().unwrap_or(d).to_owned()))
+        .or_else(|| pick("/run/stdout").map(|s| format!("stdout {s:?}")))
+        .or_else(|| body.as_str().map(|s| format!("{s:?}")));
+    note.map(|n| truncate(&n, 160))
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The summary line.
+pub fn summary(outcomes: &[Outcome], total_ms: u128) -> String {
+    let passed = outcomes.iter().filter(|o| o.passed).count();
+    format!("{} scenarios: {passed} passed, {} failed ({total_ms} ms)", outcomes.len(), outcomes.len() - passed)
+}
+
+/// The JSON report of a run:
+/// `{"scenarios":[{"name","file","passed","duration_ms","diagnoses","exchanges":[{"from","to","method","path","status"}]}],"passed","failed"}`.
+pub fn json(outcomes: &[Outcome]) -> Value {
+    let scenarios: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            json!({
+                "name": o.name,
+                "file": o.file.display().to_string(),
+                "passed": o.passed,
+                "duration_ms": o.duration.as_millis() as u64,
+                "diagnoses": o.findings,
+                "failures": o.failures,
+                "exchanges": o.exchanges.iter().map(|e| json!({ "from": e.from, "to": e.to, "method": e.method, "path": e.path, "status": e.status })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let passed = outcomes.iter().filter(|o| o.passed).count();
+    json!({ "scenarios": scenarios, "passed": passed, "failed": outcomes.len() - passed })
+}

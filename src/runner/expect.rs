@@ -1,0 +1,96 @@
+//! Expectations: compare what happened with what the scenario says must happen.
+//!
+//! Each failed check is one sentence saying what was expected and what came instead.
+
+use serde_json::Value;
+
+use crate::diagnosis::{Diagnosis, Finding};
+use crate::scenario::format::StepExpect;
+
+/// Check the backend's answer to one step.
+pub fn check_step(expect: &StepExpect, status: Option<u16>, body: Option<&Value>) -> Vec<String> {
+    let mut failures = Vec::new();
+    let text = match body {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    if let Some(want) = expect.status
+        && status != Some(want)
+    {
+        let got = status.map_or("no answer".to_owned(), |s| s.to_string());
+        failures.push(format!("expected status {want}, got {got} with body {}", excerpt(&text)));
+    }
+    if let Some(want) = &expect.stdout {
+        match body.and_then(|b| b.pointer("/run/stdout")) {
+            Some(Value::String(got)) if got == want => {}
+            Some(got) => failures.push(format!("expected run.stdout {want:?}, got {got}")),
+            None => failures.push(format!("expected run.stdout {want:?}, but the answer has no run.stdout: {}", excerpt(&text))),
+        }
+    }
+    for fragment in &expect.body_contains {
+        if !text.contains(fragment.as_str()) {
+            failures.push(format!("expected the body to contain {fragment:?}, got {}", excerpt(&text)));
+        }
+    }
+    failures
+}
+
+/// Check the run's diagnoses (as a set) when the scenario names any.
+pub fn check_diagnoses(expected: &[Diagnosis], findings: &[Finding]) -> Option<String> {
+    if expected.is_empty() {
+        return None;
+    }
+    let mut want: Vec<Diagnosis> = expected.to_vec();
+    let mut got: Vec<Diagnosis> = findings.iter().map(|f| f.id).collect();
+    want.sort();
+    want.dedup();
+    got.sort();
+    got.dedup();
+    (want != got).then(|| format!("expected diagnoses [{}], got [{}]", join(&want), join(&got)))
+}
+
+fn join(ids: &[Diagnosis]) -> String {
+    ids.iter().map(|d| d.id()).collect::<Vec<_>>().join(", ")
+}
+
+fn excerpt(text: &str) -> String {
+    if text.is_empty() {
+        return "(empty)".into();
+    }
+    let mut end = text.len().min(400);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = if end < text.len() { "…" } else { "" };
+    format!("{}{more}", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_mismatch_is_reported_with_what_came_instead() {
+        let expect = StepExpect { status: Some(200), stdout: Some("42\n".into()), body_contains: vec!["ok".into()] };
+        let failures = check_step(&expect, Some(502), Some(&json!({"message": "pool hop failed"})));
+        assert_eq!(failures.len(), 3, "{failures:?}");
+        assert!(failures[0].contains("expected status 200, got 502"));
+        assert!(failures[1].contains("no run.stdout"));
+    }
+
+    #[test]
+    fn a_matching_answer_has_no_failures() {
+        let expect = StepExpect { status: Some(200), stdout: Some("42\n".into()), body_contains: vec!["42".into()] };
+        assert!(check_step(&expect, Some(200), Some(&json!({"run": {"stdout": "42\n"}}))).is_empty());
+    }
+
+    #[test]
+    fn diagnoses_compare_as_sets() {
+        let finding = |id| Finding { id, hop: None, seq: None, explanation: String::new(), fix: String::new() };
+        assert_eq!(check_diagnoses(&[Diagnosis::MissingRole], &[finding(Diagnosis::MissingRole)]), None);
+        let failure = check_diagnoses(&[Diagnosis::Ok], &[finding(Diagnosis::MissingRole)]).unwrap();
+        assert_eq!(failure, "expected diagnoses [ok], got [missing-role]");
+    }
+}

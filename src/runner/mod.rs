@@ -1,0 +1,239 @@
+//! The runner: one scenario from world to verdict.
+//!
+//! Start the stand-ins, start the session container and the backend as child processes with their
+//! environment pointing at the stand-ins, send each step, diagnose from the transcript, check the
+//! expectations, tear everything down. The whole scenario runs under its deadline; children are
+//! killed when the run ends, however it ends.
+
+pub mod expect;
+pub mod process;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::diagnosis::{self, Finding};
+use crate::scenario::Scenario;
+use crate::scenario::format::RequestFile;
+use crate::standins::StandIns;
+use crate::transcript::{Exchange, Hop, RawRequest, RawResponse, Recorder};
+use process::{ChildProcess, ProcessError};
+
+/// How long a reference process may take to print its readiness line.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+
+/// Runs scenarios against the reference system (the `backend` and `adapter` subcommands of `program`).
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use session_pool_harness::{Runner, Scenario};
+///
+/// let scenario = Scenario::load("scenarios/missing-role.toml")?;
+/// // In an integration test: Runner::new(env!("CARGO_BIN_EXE_session-pool-harness"))
+/// let outcome = Runner::new("target/release/session-pool-harness").run(&scenario).await;
+/// assert!(outcome.passed, "{:?}", outcome.failures);
+/// assert_eq!(outcome.findings[0].id.id(), "missing-role");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Runner {
+    program: PathBuf,
+}
+
+/// What happened in one scenario.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    /// Every expectation held and nothing broke.
+    pub passed: bool,
+    pub duration: Duration,
+    pub steps: Vec<StepOutcome>,
+    pub exchanges: Vec<Exchange>,
+    pub findings: Vec<Finding>,
+    /// Why it did not pass (empty when it passed).
+    pub failures: Vec<String>,
+    /// Base URLs of this run and the hop each belongs to, for normalising output.
+    pub endpoints: Vec<(String, Hop)>,
+    /// The backend's last output lines.
+    pub backend_output: Vec<String>,
+}
+
+/// The backend's answer to one step.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub name: String,
+    pub status: Option<u16>,
+    pub body: Option<Value>,
+    pub failures: Vec<String>,
+}
+
+impl Runner {
+    /// A runner whose reference processes are `program backend` and `program adapter`.
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        Self { program: program.into() }
+    }
+
+    /// A runner using the currently running executable (the CLI).
+    pub fn current_exe() -> std::io::Result<Self> {
+        Ok(Self::new(std::env::current_exe()?))
+    }
+
+    /// Run one scenario. Never panics on bad behaviour of the processes: it is reported in the outcome.
+    pub async fn run(&self, scenario: &Scenario) -> Outcome {
+        let started = Instant::now();
+        let recorder = Recorder::new();
+        let mut live = Live::default();
+        let result = tokio::time::timeout(scenario.deadline, self.drive(scenario, &recorder, &mut live)).await;
+        let mut failures = Vec::new();
+        let steps = match result {
+            Ok(Ok(steps)) => steps,
+            Ok(Err(error)) => {
+                failures.push(error.to_string());
+                Vec::new()
+            }
+            Err(_) => {
+                failures.push(format!("the scenario did not finish within its deadline of {} ms (deadline_ms)", scenario.deadline.as_millis()));
+                std::mem::take(&mut live.steps)
+            }
+        };
+        let backend_output = live.backend.as_ref().map(ChildProcess::output_tail).unwrap_or_default();
+        let endpoints = live.endpoints.clone();
+        live.stop().await;
+
+        let exchanges = recorder.exchanges();
+        let findings = diagnosis::diagnose(&exchanges, &scenario.world, &scenario.backend);
+        failures.extend(steps.iter().flat_map(|s| s.failures.iter().map(|f| format!("step '{}': {f}", s.name))));
+        failures.extend(expect::check_diagnoses(&scenario.expect.diagnoses, &findings));
+        Outcome {
+            name: scenario.name.clone(),
+            file: scenario.file.clone(),
+            description: scenario.description.clone(),
+            passed: failures.is_empty(),
+            duration: started.elapsed(),
+            steps,
+            exchanges,
+            findings,
+            failures,
+            endpoints,
+            backend_output,
+        }
+    }
+
+    /// Run scenarios, at most `jobs` at once; outcomes come back in the scenarios' order.
+    pub async fn run_all(&self, scenarios: Vec<Scenario>, jobs: usize) -> Vec<Outcome> {
+        let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, scenario) in scenarios.into_iter().enumerate() {
+            let (runner, permits) = (self.clone(), permits.clone());
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (index, runner.run(&scenario).await)
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(pair) => outcomes.push(pair),
+                Err(error) => eprintln!("error: a scenario task failed: {error}"),
+            }
+        }
+        outcomes.sort_by_key(|(index, _)| *index);
+        outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+    }
+
+    async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Live) -> Result<Vec<StepOutcome>, RunError> {
+        let stand_ins = StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(RunError::StandIns)?;
+        live.endpoints = stand_ins.endpoints();
+        if scenario.world.pool.target_port.is_some() {
+            let env = vec![("PISTON_URL".to_owned(), stand_ins.piston_url())];
+            let adapter = ChildProcess::spawn("adapter", &self.program, &["adapter"], &env, READY_WITHIN).await?;
+            stand_ins.set_container(adapter.url());
+            live.endpoints.push((adapter.url().to_owned(), Hop::Container));
+            live.adapter = Some(adapter);
+        }
+        let env = stand_ins.backend_env(&scenario.backend);
+        let backend = ChildProcess::spawn("backend", &self.program, &["backend"], &env, READY_WITHIN).await?;
+        live.endpoints.push((backend.url().to_owned(), Hop::Backend));
+        let backend_url = backend.url().to_owned();
+        live.backend = Some(backend);
+        live.stand_ins = Some(stand_ins);
+
+        let client = reqwest::Client::builder().no_proxy().build().map_err(|e| RunError::Client(e.to_string()))?;
+        for step in &scenario.steps {
+            let outcome = send_step(&client, &backend_url, step, recorder).await;
+            live.steps.push(outcome);
+        }
+        Ok(std::mem::take(&mut live.steps))
+    }
+}
+
+/// What is running for a scenario, so it can be stopped however the run ends.
+#[derive(Debug, Default)]
+struct Live {
+    stand_ins: Option<StandIns>,
+    adapter: Option<ChildProcess>,
+    backend: Option<ChildProcess>,
+    endpoints: Vec<(String, Hop)>,
+    steps: Vec<StepOutcome>,
+}
+
+impl Live {
+    async fn stop(self) {
+        if let Some(backend) = self.backend {
+            backend.stop().await;
+        }
+        if let Some(adapter) = self.adapter {
+            adapter.stop().await;
+        }
+        drop(self.stand_ins);
+    }
+}
+
+/// A run that could not even send its steps.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start the stand-ins: {0}")]
+    StandIns(std::io::Error),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::scenario::format::StepFile, recorder: &Recorder) -> StepOutcome {
+    let (method, path, body) = match &step.request {
+        RequestFile::Execute(e) => {
+            let mut body = serde_json::json!({ "language": e.language, "version": e.version, "files": [{ "content": e.code }] });
+            if let Some(stdin) = &e.stdin {
+                body["stdin"] = Value::String(stdin.clone());
+            }
+            ("POST", "/api/v2/execute", Some(body))
+        }
+        RequestFile::Runtimes {} => ("GET", "/api/v2/runtimes", None),
+    };
+    let bytes = body.as_ref().map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let headers = if body.is_some() { vec![("content-type", "application/json")] } else { vec![] };
+    let pending = recorder.begin(Hop::Client, Hop::Backend, &RawRequest { method, path, query: None, headers: headers.clone(), body: &bytes });
+    let mut request = client.request(method.parse().expect("a valid method"), format!("{backend_url}{path}"));
+    if body.is_some() {
+        request = request.header("content-type", "application/json").body(bytes.clone());
+    }
+    let (status, answer) = match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.bytes().await.unwrap_or_default();
+            recorder.finish(pending, &RawResponse { status, headers: vec![], body: &text });
+            (Some(status), serde_json::from_slice::<Value>(&text).ok().or_else(|| (!text.is_empty()).then(|| Value::String(String::from_utf8_lossy(&text).into_owned()))))
+        }
+        Err(error) => {
+            recorder.fail(pending, format!("backend unreachable: {error}"));
+            (None, None)
+        }
+    };
+    let failures = expect::check_step(&step.expect, status, answer.as_ref());
+    StepOutcome { name: step.name.clone(), status, body: answer, failures }
+}

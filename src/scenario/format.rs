@@ -1,0 +1,243 @@
+//! The scenario file format, exactly as written in TOML.
+//!
+//! Every struct denies unknown fields and every closed set is an enum, so a typo is an error with a
+//! line number rather than a silently ignored key. `session-pool-harness schema` prints the JSON
+//! Schema derived from these types; `docs/scenario.schema.json` is kept equal to it by a test.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One scenario: an Azure world, how the backend is configured, what to send, what to expect.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// One or two sentences: what this scenario reproduces.
+    pub description: String,
+    /// The whole scenario must finish within this many milliseconds (default 10000).
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+    pub world: WorldFile,
+    #[serde(default)]
+    pub backend: BackendFile,
+    /// Requests sent to the backend, in order.
+    pub steps: Vec<StepFile>,
+    #[serde(default)]
+    pub expect: ScenarioExpect,
+}
+
+/// The Azure world the stand-ins play.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorldFile {
+    /// The Entra tenant (directory) id.
+    pub tenant_id: String,
+    /// The backend's managed identity.
+    pub identity: IdentityFile,
+    /// Role assignments in the tenant (who holds which role at which scope).
+    #[serde(default)]
+    pub role_assignments: Vec<RoleAssignmentFile>,
+    pub pool: PoolFile,
+    #[serde(default)]
+    pub piston: PistonFile,
+    /// App registrations that authenticate to Entra with a client secret.
+    #[serde(default)]
+    pub applications: Vec<ApplicationFile>,
+}
+
+/// An app registration (service principal) with a client secret.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationFile {
+    pub client_id: String,
+    /// The service principal's object id: `oid` in its tokens.
+    pub principal_id: String,
+    pub client_secret: String,
+}
+
+/// The managed identity the backend's container app runs with.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFile {
+    /// Whether the identity is enabled on the app. When false the platform sets no identity variables.
+    pub enabled: bool,
+    pub kind: IdentityKind,
+    /// The identity's application (client) id: `appid` in its tokens.
+    pub client_id: String,
+    /// The identity's object (principal) id: `oid` in its tokens, the assignee of role assignments.
+    pub principal_id: String,
+    /// Resource id of the identity (user-assigned) or of the app (system-assigned): `xms_mirid`.
+    pub resource_id: String,
+}
+
+/// System-assigned or user-assigned managed identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityKind {
+    /// Requested without a selector (`client_id` etc.).
+    SystemAssigned,
+    /// Requested with `client_id` (the backend's `AZURE_CLIENT_ID`).
+    UserAssigned,
+}
+
+/// `az role assignment create --assignee <principal_id> --role <role> --scope <scope>`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignmentFile {
+    pub principal_id: String,
+    /// Role name or role definition id, e.g. "Azure ContainerApps Session Executor".
+    pub role: String,
+    /// `/subscriptions/<sub>`, `/subscriptions/<sub>/resourceGroups/<rg>` or a resource id.
+    pub scope: String,
+}
+
+/// The session pool (`Microsoft.App/sessionPools`), in ARM's vocabulary.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolFile {
+    pub name: String,
+    /// `/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.App/sessionPools/<name>`.
+    pub resource_id: String,
+    /// `properties.containerType`.
+    pub container_type: ContainerType,
+    /// `customContainerTemplate.ingress.targetPort`; absent means the pool was created without one.
+    #[serde(default)]
+    pub target_port: Option<u16>,
+}
+
+/// `properties.containerType` of a session pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ContainerType {
+    CustomContainer,
+    #[serde(rename = "PythonLTS")]
+    PythonLts,
+    #[serde(rename = "NodeLTS")]
+    NodeLts,
+    Shell,
+}
+
+/// What the Piston stand-in knows and answers.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PistonFile {
+    /// Installed runtimes (default: python 3.10.0).
+    #[serde(default = "default_runtimes")]
+    pub runtimes: Vec<RuntimeFile>,
+    /// Scripted outputs: the program whose code matches exactly gets this answer.
+    #[serde(default)]
+    pub programs: Vec<ProgramFile>,
+}
+
+impl Default for PistonFile {
+    fn default() -> Self {
+        Self { runtimes: default_runtimes(), programs: Vec::new() }
+    }
+}
+
+fn default_runtimes() -> Vec<RuntimeFile> {
+    vec![RuntimeFile { language: "python".into(), version: "3.10.0".into(), aliases: vec!["py".into(), "py3".into(), "python3".into()] }]
+}
+
+/// A Piston runtime.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeFile {
+    pub language: String,
+    /// Exact version, e.g. "3.10.0".
+    pub version: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A scripted program run.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramFile {
+    /// The source code, matched exactly (after trimming trailing whitespace).
+    pub code: String,
+    #[serde(default)]
+    pub stdout: String,
+    #[serde(default)]
+    pub stderr: String,
+    #[serde(default)]
+    pub exit_code: i32,
+}
+
+/// How the backend under test is configured (its environment variables).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackendFile {
+    /// `SESSION_POOL_TOKEN_SCOPE` (default "https://dynamicsessions.io/.default").
+    #[serde(default)]
+    pub token_scope: Option<String>,
+    /// `AZURE_CLIENT_ID`: selects a user-assigned identity (default: the world's user-assigned
+    /// identity's client id, none for system-assigned).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `SESSION_POOL_IDENTIFIER` (default "coding-engine").
+    #[serde(default)]
+    pub identifier: Option<String>,
+    /// `SESSION_POOL_TIMEOUT_MS`: per call to the pool (default 10000).
+    #[serde(default)]
+    pub pool_timeout_ms: Option<u64>,
+    /// `TOKEN_TIMEOUT_MS`: bound on acquiring a token, SDK retries included (default 10000).
+    #[serde(default)]
+    pub token_timeout_ms: Option<u64>,
+}
+
+/// One request to the backend and what its answer must look like.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepFile {
+    /// A short label shown in output.
+    pub name: String,
+    pub request: RequestFile,
+    #[serde(default)]
+    pub expect: StepExpect,
+}
+
+/// The request of a step.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RequestFile {
+    /// `POST /api/v2/execute` with a single file.
+    Execute(ExecuteRequest),
+    /// `GET /api/v2/runtimes`.
+    Runtimes {},
+}
+
+/// A Piston execute request with one source file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    pub language: String,
+    #[serde(default = "any_version")]
+    pub version: String,
+    pub code: String,
+    #[serde(default)]
+    pub stdin: Option<String>,
+}
+
+fn any_version() -> String {
+    "*".into()
+}
+
+/// Expectations on the backend's answer to a step. Absent fields are not checked.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepExpect {
+    pub status: Option<u16>,
+    /// Exact `run.stdout` of a Piston answer.
+    pub stdout: Option<String>,
+    /// Substrings the response body must contain.
+    #[serde(default)]
+    pub body_contains: Vec<String>,
+}
+
+/// Expectations on the whole run.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioExpect {
+    /// The diagnosis ids the run must produce, in any order (e.g. ["missing-role"]).
+    #[serde(default)]
+    pub diagnoses: Vec<crate::diagnosis::Diagnosis>,
+}

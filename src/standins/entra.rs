@@ -1,0 +1,128 @@
+//! The Entra ID token endpoint: client credentials, OpenID configuration, JWKS (FIDELITY §3).
+//!
+//! Errors carry Azure's AADSTS bodies. Plain http for now: the SDKs refuse an `http://` authority,
+//! so processes under test reach this stand-in only once it serves TLS (not implemented yet).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::tokens::{self, TokenIssuer, TokenSubject};
+use crate::world::World;
+
+/// Client-credential tokens from Entra last about an hour (FIDELITY §3: `expires_in` 3599, DOC).
+const TOKEN_LIFETIME_SECS: u64 = 3599;
+
+/// What the Entra stand-in needs to answer.
+#[derive(Debug, Clone)]
+pub struct EntraState {
+    pub world: Arc<World>,
+    pub issuer: TokenIssuer,
+    /// This stand-in's own base URL, for the OpenID configuration.
+    pub base_url: String,
+}
+
+/// The Entra stand-in's routes.
+pub fn app(state: EntraState) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
+        .route("/{tenant}/discovery/v2.0/keys", get(keys))
+        .route("/common/discovery/keys", get(keys))
+        .with_state(Arc::new(state))
+}
+
+async fn keys(State(state): State<Arc<EntraState>>) -> Response {
+    axum::Json(state.issuer.jwks()).into_response()
+}
+
+async fn openid_configuration(State(state): State<Arc<EntraState>>, Path(tenant): Path<String>) -> Response {
+    let base = format!("{}/{tenant}", state.base_url);
+    axum::Json(json!({
+        "issuer": format!("{}/{tenant}/v2.0", state.base_url),
+        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "tenant_region_scope": "NA",
+    }))
+    .into_response()
+}
+
+async fn token(State(state): State<Arc<EntraState>>, Path(tenant): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    match issue(&state, &tenant, &form) {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn issue(state: &EntraState, tenant: &str, form: &HashMap<String, String>) -> Result<Value, Aadsts> {
+    let world = &state.world;
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    if !tenant.eq_ignore_ascii_case(&world.tenant_id) {
+        return Err(Aadsts::new(400, "invalid_request", 90002, format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")));
+    }
+    if field("grant_type") != "client_credentials" {
+        // assumed: only the client-credentials grant is modelled.
+        return Err(Aadsts::new(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.".into()));
+    }
+    let client_id = field("client_id");
+    let Some(app) = world.applications.iter().find(|a| a.client_id.eq_ignore_ascii_case(client_id)) else {
+        return Err(Aadsts::new(400, "unauthorized_client", 700016, format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")));
+    };
+    if field("client_secret") != app.client_secret {
+        return Err(Aadsts::new(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.".into()));
+    }
+    let scope = field("scope");
+    let Some(resource) = scope.strip_suffix("/.default") else {
+        return Err(Aadsts::new(400, "invalid_scope", 1002012, format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")));
+    };
+    if let Some(problem) = super::identity::unknown_resource(resource, &world.tenant_id) {
+        return Err(Aadsts::new(400, "invalid_resource", 500011, problem.trim_start_matches("AADSTS500011: ").to_owned()));
+    }
+    let subject = TokenSubject { tenant_id: &world.tenant_id, client_id: &app.client_id, principal_id: &app.principal_id, resource_id: None, appidacr: "1" };
+    let claims = tokens::access_token_claims(&subject, resource, tokens::now_secs(), TOKEN_LIFETIME_SECS);
+    // DOC/SDK: expires_in is a NUMBER here (the Rust SDK rejects a string).
+    Ok(json!({ "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECS, "ext_expires_in": TOKEN_LIFETIME_SECS, "access_token": state.issuer.mint(&claims) }))
+}
+
+/// An Entra error answer (FIDELITY §3, DOC).
+#[derive(Debug)]
+struct Aadsts {
+    status: u16,
+    error: &'static str,
+    code: u32,
+    text: String,
+}
+
+impl Aadsts {
+    fn new(status: u16, error: &'static str, code: u32, text: String) -> Self {
+        Self { status, error, code, text }
+    }
+}
+
+impl IntoResponse for Aadsts {
+    fn into_response(self) -> Response {
+        let (trace, correlation) = (crate::ids::guid(), crate::ids::guid());
+        let timestamp = "2026-01-01 00:00:00Z"; // a fixed stamp: real values vary and nothing parses it
+        let body = json!({
+            "error": self.error,
+            "error_description": format!("AADSTS{}: {}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {timestamp}", self.code, self.text),
+            "error_codes": [self.code],
+            "timestamp": timestamp,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
+        });
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,189 @@
+//! The managed-identity endpoint: Container Apps protocol and IMDS, on one loopback port.
+//!
+//! Container Apps (FIDELITY §1): `GET /msi/token?resource&api-version=2019-08-01` with
+//! `X-IDENTITY-HEADER`. IMDS (§2): `GET /metadata/identity/oauth2/token` with `Metadata: true`,
+//! reached through `HTTP_PROXY` (Rust) or `AZURE_POD_IDENTITY_AUTHORITY_HOST` (Python). Because it is
+//! the processes' HTTP proxy, it also refuses every other non-loopback destination: nothing leaves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::tokens::{self, TokenIssuer, TokenSubject};
+use crate::world::World;
+
+/// Path of `IDENTITY_ENDPOINT` on the stand-in.
+pub const CONTAINER_APPS_PATH: &str = "/msi/token";
+/// The IMDS token path (DOC).
+pub const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
+/// The IMDS address the SDKs use (DOC); reaches us only through the proxy.
+pub const IMDS_HOST: &str = "169.254.169.254";
+/// Lifetime of issued tokens: Azure's managed-identity tokens last about 24 h (FIDELITY §4, REP).
+const TOKEN_LIFETIME_SECS: u64 = 86_400;
+
+/// What the identity stand-in needs to answer.
+#[derive(Debug, Clone)]
+pub struct IdentityState {
+    pub world: Arc<World>,
+    pub issuer: TokenIssuer,
+    /// The `IDENTITY_HEADER` secret the platform handed the app.
+    pub identity_header: String,
+}
+
+/// The identity stand-in's routes.
+pub fn app(state: IdentityState) -> Router {
+    Router::new()
+        .route(CONTAINER_APPS_PATH, get(container_apps_token))
+        .route(IMDS_PATH, get(imds_token))
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
+type Params = Query<HashMap<String, String>>;
+
+async fn container_apps_token(State(state): State<IdentityState>, headers: HeaderMap, Query(params): Params) -> Response {
+    // REP: a wrong or missing X-IDENTITY-HEADER gets 403 with an empty body.
+    if headers.get("x-identity-header").and_then(|v| v.to_str().ok()) != Some(state.identity_header.as_str()) {
+        return kestrel(StatusCode::FORBIDDEN, None);
+    }
+    let api_version = params.get("api-version").map(String::as_str).unwrap_or("");
+    if api_version != "2019-08-01" {
+        // assumed: the exact text for an unsupported api-version is not documented.
+        return kestrel_error(&format!("The api-version '{api_version}' is not supported. Use api-version=2019-08-01."));
+    }
+    let Some(resource) = params.get("resource").filter(|r| !r.is_empty()) else {
+        return kestrel_error("The resource parameter is required."); // assumed text
+    };
+    let selector = ["client_id", "principal_id", "object_id", "mi_res_id"].iter().find_map(|k| params.get(*k));
+    if !state.world.identity.enabled || !selects_identity(&state.world, selector.map(String::as_str)) {
+        // REP: the answer for an unknown or ambiguous identity.
+        return kestrel_error("Unable to load the proper Managed Identity.");
+    }
+    if let Some(problem) = unknown_resource(resource, &state.world.tenant_id) {
+        return kestrel_error(&problem);
+    }
+    let (token, expires_on) = mint(&state, resource);
+    // SDK: every value a string, plus expires_in, so both the Rust and the Python SDK accept it.
+    let body = json!({
+        "access_token": token,
+        "expires_on": expires_on.to_string(),
+        "expires_in": TOKEN_LIFETIME_SECS.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": state.world.identity.client_id,
+    });
+    kestrel(StatusCode::OK, Some(body))
+}
+
+async fn imds_token(State(state): State<IdentityState>, headers: HeaderMap, Query(params): Params) -> Response {
+    if headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true") {
+        // DOC says bad_request_102; the current code is UNK (FIDELITY §2).
+        return imds_error("Required metadata header not specified");
+    }
+    let Some(resource) = params.get("resource").filter(|r| !r.is_empty()) else {
+        return imds_error("Required query variable 'resource' is missing"); // assumed text
+    };
+    let selector = ["client_id", "object_id", "msi_res_id"].iter().find_map(|k| params.get(*k));
+    // REP: no identity on the host, or an unknown one selected -> 400 "Identity not found".
+    // assumed: that a Container App without identity answers like a VM without one.
+    if !state.world.identity.enabled || !selects_identity(&state.world, selector.map(String::as_str)) {
+        return imds_error("Identity not found");
+    }
+    if let Some(problem) = unknown_resource(resource, &state.world.tenant_id) {
+        return imds_error(&problem);
+    }
+    let (token, expires_on) = mint(&state, resource);
+    let now = tokens::now_secs();
+    // DOC: every value a string.
+    let body = json!({
+        "access_token": token,
+        "client_id": state.world.identity.client_id,
+        "expires_in": TOKEN_LIFETIME_SECS.to_string(),
+        "expires_on": expires_on.to_string(),
+        "ext_expires_in": TOKEN_LIFETIME_SECS.to_string(),
+        "not_before": now.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// Requests for other routes, and proxied requests to hosts other than IMDS.
+async fn unknown_route(uri: Uri, headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host_name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let loopback = matches!(host_name, "127.0.0.1" | "localhost" | "[::1]");
+    if !loopback && host_name != IMDS_HOST {
+        let message = format!("the harness blocked a request to {host}{}: processes under test may only reach loopback", uri.path());
+        return (StatusCode::BAD_GATEWAY, message).into_response();
+    }
+    (StatusCode::NOT_FOUND, "Not Found").into_response()
+}
+
+/// Whether a selector (`client_id`, `principal_id`/`object_id`, `mi_res_id`) names the world's identity.
+/// No selector means the system-assigned identity (DOC).
+fn selects_identity(world: &World, selector: Option<&str>) -> bool {
+    let identity = &world.identity;
+    match selector {
+        None => identity.kind == crate::world::IdentityKind::SystemAssigned,
+        Some(id) => [&identity.client_id, &identity.principal_id, &identity.resource_id].iter().any(|known| known.eq_ignore_ascii_case(id)),
+    }
+}
+
+/// Resources Entra knows in every tenant; anything else is AADSTS500011 (FIDELITY §3, DOC).
+pub const KNOWN_RESOURCES: &[&str] = &[
+    "https://dynamicsessions.io",
+    "https://cognitiveservices.azure.com",
+    "https://management.azure.com",
+    "https://management.core.windows.net",
+    "https://graph.microsoft.com",
+    "https://vault.azure.net",
+    "https://storage.azure.com",
+    "https://database.windows.net",
+];
+
+/// The AADSTS500011 text when `resource` is unknown.
+pub fn unknown_resource(resource: &str, tenant_id: &str) -> Option<String> {
+    let known = KNOWN_RESOURCES.iter().any(|k| k.eq_ignore_ascii_case(resource.trim_end_matches('/')));
+    (!known).then(|| format!("AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant_id}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."))
+}
+
+fn mint(state: &IdentityState, resource: &str) -> (String, u64) {
+    let identity = &state.world.identity;
+    let subject = TokenSubject {
+        tenant_id: &state.world.tenant_id,
+        client_id: &identity.client_id,
+        principal_id: &identity.principal_id,
+        resource_id: Some(&identity.resource_id),
+        appidacr: "2",
+    };
+    let now = tokens::now_secs();
+    let claims = tokens::access_token_claims(&subject, resource, now, TOKEN_LIFETIME_SECS);
+    (state.issuer.mint(&claims), now + TOKEN_LIFETIME_SECS)
+}
+
+/// The Container Apps identity endpoint is served by Kestrel (REP: `Server: Kestrel`).
+fn kestrel(status: StatusCode, body: Option<serde_json::Value>) -> Response {
+    let mut response = match body {
+        Some(body) => (status, axum::Json(body)).into_response(),
+        None => status.into_response(),
+    };
+    response.headers_mut().insert(header::SERVER, header::HeaderValue::from_static("Kestrel"));
+    response
+}
+
+/// REP: `{"statusCode":400,"message":…,"correlationId":<guid>}`.
+fn kestrel_error(message: &str) -> Response {
+    kestrel(StatusCode::BAD_REQUEST, Some(json!({ "statusCode": 400, "message": message, "correlationId": crate::ids::guid() })))
+}
+
+/// IMDS error body (FIDELITY §2).
+fn imds_error(description: &str) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_request", "error_description": description }))).into_response()
+}

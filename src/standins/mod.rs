@@ -1,0 +1,169 @@
+//! The four Azure stand-ins, one module per hop, and [`StandIns`], which runs them together.
+//!
+//! Each listens on its own `127.0.0.1:0` port and records every request it received and what it
+//! answered into one shared [`Recorder`]. [`StandIns::backend_env`] is the environment a backend
+//! needs to talk to them exactly as it would talk to Azure.
+
+pub mod entra;
+pub mod identity;
+pub mod piston;
+pub mod pool;
+pub mod server;
+
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::JwkSet;
+
+use crate::scenario::BackendSettings;
+use crate::tokens::TokenIssuer;
+use crate::transcript::{Exchange, Hop, Recorder};
+use crate::world::World;
+pub use server::Server;
+
+/// The four stand-ins of one world, running. Dropping it stops them.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use session_pool_harness::{Scenario, StandIns, Hop};
+///
+/// let scenario = Scenario::load("scenarios/missing-role.toml")?;
+/// let stand_ins = StandIns::start(&scenario.world).await?;
+///
+/// // Anything can call them; here, the pool without a token.
+/// let answer = reqwest::Client::new()
+///     .post(format!("{}/python/execute?identifier=demo", stand_ins.pool_endpoint()))
+///     .send()
+///     .await?;
+/// assert_eq!(answer.status(), 401);
+///
+/// let exchanges = stand_ins.exchanges();
+/// assert_eq!((exchanges[0].to, exchanges[0].status), (Hop::Pool, Some(401)));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct StandIns {
+    world: Arc<World>,
+    recorder: Recorder,
+    identity_header: String,
+    pool_state: Arc<pool::PoolState>,
+    identity: Server,
+    entra: Server,
+    pool: Server,
+    piston: Server,
+}
+
+impl StandIns {
+    /// Start all four stand-ins for `world` on loopback, with a fresh recorder.
+    pub async fn start(world: &World) -> std::io::Result<Self> {
+        Self::start_with(world, Recorder::new()).await
+    }
+
+    /// Start them recording into `recorder` (so a caller can record its own hops beside theirs).
+    pub async fn start_with(world: &World, recorder: Recorder) -> std::io::Result<Self> {
+        let world = Arc::new(world.clone());
+        let issuer = TokenIssuer::test_key();
+        let identity_header = crate::ids::guid();
+        recorder.set_identity_header(&identity_header);
+        let jwks: JwkSet = serde_json::from_value(issuer.jwks()).expect("the test key's JWKS parses");
+        let pool_state = Arc::new(pool::PoolState::new(world.clone(), jwks, recorder.clone()));
+
+        let identity_app = identity::app(identity::IdentityState { world: world.clone(), issuer: issuer.clone(), identity_header: identity_header.clone() });
+        let piston_app = piston::app(Arc::new(world.piston.clone()));
+        let entra_recorder = recorder.clone();
+        let entra_world = world.clone();
+        let make_entra = move |base_url: String| {
+            let app = entra::app(entra::EntraState { world: entra_world, issuer, base_url });
+            server::recorded(app, entra_recorder, Hop::Backend, Hop::Entra)
+        };
+        let (identity, entra, pool, piston) = tokio::try_join!(
+            Server::start(server::recorded(identity_app, recorder.clone(), Hop::Backend, Hop::Identity)),
+            Server::start_knowing_url(make_entra),
+            Server::start(server::recorded(pool::app(pool_state.clone()), recorder.clone(), Hop::Backend, Hop::Pool)),
+            Server::start(server::recorded(piston_app, recorder.clone(), Hop::Container, Hop::Piston)),
+        )?;
+        Ok(Self { world, recorder, identity_header, pool_state, identity, entra, pool, piston })
+    }
+
+    /// Route the pool's forwarded requests to a running session container (`http://127.0.0.1:<port>`).
+    pub fn set_container(&self, url: impl Into<String>) {
+        *self.pool_state.container.write().unwrap_or_else(|p| p.into_inner()) = Some(url.into());
+    }
+
+    /// The pool management endpoint (`properties.poolManagementEndpoint`).
+    pub fn pool_endpoint(&self) -> String {
+        self.pool.url()
+    }
+
+    /// `IDENTITY_ENDPOINT` as Container Apps sets it.
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}{}", self.identity.url(), identity::CONTAINER_APPS_PATH)
+    }
+
+    /// The `IDENTITY_HEADER` secret.
+    pub fn identity_header(&self) -> &str {
+        &self.identity_header
+    }
+
+    /// The IMDS authority: where `169.254.169.254` traffic goes (proxy for Rust, authority for Python).
+    pub fn imds_authority(&self) -> String {
+        self.identity.url()
+    }
+
+    /// The Entra authority host (`AZURE_AUTHORITY_HOST`); plain http for now.
+    pub fn entra_authority(&self) -> String {
+        self.entra.url()
+    }
+
+    /// The Piston base URL (`http://127.0.0.1:<port>`).
+    pub fn piston_url(&self) -> String {
+        self.piston.url()
+    }
+
+    /// Every exchange recorded so far.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.recorder.exchanges()
+    }
+
+    /// The shared recorder.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// The world they play.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Named base URLs, for the normaliser (ports vary per run).
+    pub fn endpoints(&self) -> Vec<(String, Hop)> {
+        vec![(self.identity.url(), Hop::Identity), (self.entra.url(), Hop::Entra), (self.pool.url(), Hop::Pool), (self.piston.url(), Hop::Piston)]
+    }
+
+    /// The environment a backend on Azure Container Apps would get, pointed at the stand-ins.
+    ///
+    /// Identity variables are present only when the world's identity is enabled (FIDELITY §1).
+    /// `HTTP_PROXY` sends every non-loopback HTTP request (IMDS included) to the identity stand-in,
+    /// which answers IMDS and refuses everything else; `NO_PROXY` keeps loopback direct.
+    pub fn backend_env(&self, settings: &BackendSettings) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = vec![
+            ("SESSION_POOL_ENDPOINT".into(), self.pool_endpoint()),
+            ("SESSION_POOL_TOKEN_SCOPE".into(), settings.token_scope.clone()),
+            ("SESSION_POOL_IDENTIFIER".into(), settings.identifier.clone()),
+            ("SESSION_POOL_TIMEOUT_MS".into(), settings.pool_timeout_ms.to_string()),
+            ("TOKEN_TIMEOUT_MS".into(), settings.token_timeout_ms.to_string()),
+            ("HTTP_PROXY".into(), self.imds_authority()),
+            ("HTTPS_PROXY".into(), self.imds_authority()),
+            ("NO_PROXY".into(), "127.0.0.1,localhost,::1".into()),
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), self.imds_authority()),
+        ];
+        if self.world.identity.enabled {
+            env.push(("IDENTITY_ENDPOINT".into(), self.identity_endpoint()));
+            env.push(("IDENTITY_HEADER".into(), self.identity_header.clone()));
+            env.push(("MSI_ENDPOINT".into(), self.identity_endpoint()));
+        }
+        if let Some(client_id) = &settings.client_id {
+            env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
+        }
+        env
+    }
+}

@@ -1,0 +1,170 @@
+//! The session pool management endpoint of a custom-container pool (FIDELITY §5).
+//!
+//! Order of checks: bearer token (signature against Entra's JWKS, `exp`, `aud`, issuer) -> 401;
+//! Session Executor role at the pool or an enclosing scope -> 403; `identifier` -> 400;
+//! target port -> 404; then the request is forwarded over real HTTP to the session container and
+//! its answer returned unchanged. Each forward is recorded as a `pool -> container` hop.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::jwk::JwkSet;
+use serde_json::json;
+
+use crate::tokens;
+use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
+use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTE_ACTION, World};
+
+/// Clock skew a resource server tolerates on `exp` (assumed: the usual 5 minutes).
+const CLOCK_SKEW_SECS: u64 = 300;
+
+/// The pool's state: its world, the keys it trusts, where its container listens, its sessions.
+#[derive(Debug)]
+pub struct PoolState {
+    pub world: Arc<World>,
+    pub jwks: JwkSet,
+    /// `http://127.0.0.1:<port>` of the running session container, once started.
+    pub container: RwLock<Option<String>>,
+    pub sessions: Mutex<HashSet<String>>,
+    pub recorder: Recorder,
+    pub client: reqwest::Client,
+}
+
+impl PoolState {
+    pub fn new(world: Arc<World>, jwks: JwkSet, recorder: Recorder) -> Self {
+        let client = reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds");
+        Self { world, jwks, container: RwLock::new(None), sessions: Mutex::new(HashSet::new()), recorder, client }
+    }
+}
+
+/// The pool stand-in's routes: every path is the container's.
+pub fn app(state: Arc<PoolState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Response {
+    let world = &state.world;
+    let bearer = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = bearer else {
+        return unauthorized(); // absent-header body: UNK, modelled like a bad token
+    };
+    let claims = match tokens::verify(token.trim(), &state.jwks, DYNAMIC_SESSIONS_AUDIENCE, &world.tenant_id, tokens::now_secs(), CLOCK_SKEW_SECS) {
+        Ok(claims) => claims,
+        Err(_) => return unauthorized(),
+    };
+    let principal = claims["oid"].as_str().unwrap_or_default();
+    if world.executor_assignments_on_pool(principal).next().is_none() {
+        return forbidden(principal, &world.pool.name);
+    }
+    let identifier = query_param(request.uri().query(), "identifier");
+    let Some(identifier) = identifier.filter(|id| !id.is_empty()) else {
+        return pool_error(StatusCode::BAD_REQUEST, "BadRequest", "Missing required parameter 'identifier'".into());
+    };
+    if !(4..=128).contains(&identifier.chars().count()) {
+        // DOC: 4-128 characters; the error code is REP, the text assumed.
+        return pool_error(StatusCode::BAD_REQUEST, "SessionRequestValidationFailed", format!("The identifier '{identifier}' must be 4 to 128 characters long."));
+    }
+    if world.pool.target_port.is_none() {
+        return (StatusCode::NOT_FOUND, "Not Found").into_response(); // REP
+    }
+    let container = state.container.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(container) = container else {
+        return allocation_failed(&identifier, &world.pool.name);
+    };
+    state.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(identifier.clone());
+    forward(&state, &container, &identifier, request).await
+}
+
+/// Forward to the container: same method, path, query and body; `Authorization` stripped (UNK).
+async fn forward(state: &PoolState, container: &str, identifier: &str, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, super::server::BODY_LIMIT).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let mut headers = vec![];
+    if let Some(ct) = content_type {
+        headers.push(("content-type", ct));
+    }
+    let pending = state.recorder.begin(
+        Hop::Pool,
+        Hop::Container,
+        &RawRequest { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: headers.clone(), body: &body },
+    );
+    let mut outgoing = state.client.request(parts.method.clone(), format!("{container}{path_and_query}")).body(body);
+    for (name, value) in headers {
+        outgoing = outgoing.header(name, value);
+    }
+    let answer = match outgoing.send().await {
+        Ok(answer) => answer,
+        Err(error) => {
+            state.recorder.fail(pending, format!("container unreachable: {error}"));
+            return allocation_failed(identifier, &state.world.pool.name);
+        }
+    };
+    let status = answer.status();
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes: Bytes = match answer.bytes().await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            state.recorder.fail(pending, format!("container closed the connection mid-answer: {error}"));
+            return allocation_failed(identifier, &state.world.pool.name);
+        }
+    };
+    let ct = content_type.as_ref().and_then(|v| v.to_str().ok());
+    state.recorder.finish(pending, &RawResponse { status: status.as_u16(), headers: ct.map(|c| vec![("content-type", c)]).unwrap_or_default(), body: &bytes });
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    if let Some(ct) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    response
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| crate::transcript::percent_decode(v))
+}
+
+/// REP: 401 with an empty body, `WWW-Authenticate` and `mise-correlation-id`.
+fn unauthorized() -> Response {
+    let mut response = StatusCode::UNAUTHORIZED.into_response();
+    let headers = response.headers_mut();
+    // assumed: the exact challenge text is not documented.
+    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+    if let Ok(id) = HeaderValue::from_str(&crate::ids::guid()) {
+        headers.insert("mise-correlation-id", id);
+    }
+    response
+}
+
+/// REP: 403 for a valid token without the role; body shape DOC, code and text assumed.
+fn forbidden(principal: &str, pool: &str) -> Response {
+    pool_error(
+        StatusCode::FORBIDDEN,
+        "PermissionDenied",
+        format!("The principal '{principal}' does not have permission to perform action '{SESSION_EXECUTE_ACTION}' on session pool '{pool}'."),
+    )
+}
+
+/// REP: what users see when no container can serve the session.
+fn allocation_failed(identifier: &str, pool: &str) -> Response {
+    pool_error(StatusCode::INTERNAL_SERVER_ERROR, "SessionAllocationFailed", format!("Error happened when allocating pod for identifier {identifier} in pool {pool}"))
+}
+
+/// `{"error":{"code","message","traceId"}}` with `x-ms-error-code` (DOC, REP).
+fn pool_error(status: StatusCode, code: &'static str, message: String) -> Response {
+    let body = json!({ "error": { "code": code, "message": message, "traceId": crate::ids::guid() } });
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert("x-ms-error-code", HeaderValue::from_static(code));
+    response
+}

@@ -1,0 +1,410 @@
+//! The transcript: every hop of a run, in the order the requests started.
+//!
+//! Stand-ins, the pool's forwarder and the runner's client all write here, so one list tells the
+//! whole story of a scenario. Secrets never enter it: tokens are stored as their decoded claims and
+//! the identity header as "matches / does not match" (see [`crate::transcript::Recorder::begin`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::tokens;
+
+/// A party in the chain. Its kebab-case id appears in transcripts and JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hop {
+    /// The harness itself, acting as the backend's caller.
+    Client,
+    /// The coding-engine backend under test.
+    Backend,
+    /// The managed-identity endpoint (Container Apps `IDENTITY_ENDPOINT` or IMDS).
+    Identity,
+    /// The Entra ID token endpoint.
+    Entra,
+    /// The session pool management endpoint.
+    Pool,
+    /// The session container behind the pool (the adapter).
+    Container,
+    /// The Piston code runner.
+    Piston,
+}
+
+impl Hop {
+    /// The stable id used in output.
+    pub fn id(self) -> &'static str {
+        match self {
+            Hop::Client => "client",
+            Hop::Backend => "backend",
+            Hop::Identity => "identity",
+            Hop::Entra => "entra",
+            Hop::Pool => "pool",
+            Hop::Container => "container",
+            Hop::Piston => "piston",
+        }
+    }
+}
+
+impl fmt::Display for Hop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// One request and what came back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// Order in which the request started (1-based).
+    pub seq: u64,
+    pub from: Hop,
+    pub to: Hop,
+    pub method: String,
+    pub path: String,
+    /// The query string, percent-decoded for reading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Selected request headers, secrets replaced (see module docs).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_headers: BTreeMap<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<Value>,
+    /// `None` when no HTTP answer came (connection refused, timeout, ...): see `error`.
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_headers: BTreeMap<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Exchange {
+    /// The token claims the request carried in `Authorization: Bearer`, if any.
+    pub fn bearer_claims(&self) -> Option<&Value> {
+        self.request_headers.get("authorization")?.get("bearer_claims")
+    }
+
+    /// A string field of a JSON response body, e.g. `error.code`, `message`.
+    pub fn response_str(&self, pointer: &str) -> Option<&str> {
+        self.response_body.as_ref()?.pointer(pointer)?.as_str()
+    }
+
+    /// The response body as text (a JSON body is rendered compactly).
+    pub fn response_text(&self) -> String {
+        match &self.response_body {
+            None => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        }
+    }
+
+    /// A query parameter's value.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .as_deref()?
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// Whether the answer was a 2xx.
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// The raw material of a request, before secrets are replaced.
+#[derive(Debug, Clone, Default)]
+pub struct RawRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub body: &'a [u8],
+}
+
+/// The raw material of an answer.
+#[derive(Debug, Clone, Default)]
+pub struct RawResponse<'a> {
+    pub status: u16,
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub body: &'a [u8],
+}
+
+/// Request headers worth showing; everything else is noise for diagnosis.
+const REQUEST_HEADERS: &[&str] = &["authorization", "metadata", "x-identity-header", "content-type"];
+/// Response headers worth showing.
+const RESPONSE_HEADERS: &[&str] = &["www-authenticate", "x-ms-error-code", "mise-correlation-id", "server"];
+/// Body fields that hold secrets and are replaced (form or JSON).
+const SECRET_FIELDS: &[&str] = &["client_secret", "client_assertion", "refresh_token", "id_token"];
+
+/// Shared, append-only record of a run. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    inner: Arc<RecorderInner>,
+}
+
+#[derive(Debug, Default)]
+struct RecorderInner {
+    next_seq: AtomicU64,
+    exchanges: Mutex<Vec<Exchange>>,
+    identity_header: Mutex<Option<String>>,
+}
+
+/// Handle to an exchange whose answer is still pending.
+#[must_use = "finish the exchange with Recorder::finish or Recorder::fail"]
+#[derive(Debug, Clone, Copy)]
+pub struct Pending(u64);
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tell the recorder the identity-header secret, so it can say whether a request carried it.
+    pub fn set_identity_header(&self, secret: &str) {
+        *lock(&self.inner.identity_header) = Some(secret.to_owned());
+    }
+
+    /// Record that a request started. Secrets are replaced before anything is stored.
+    pub fn begin(&self, from: Hop, to: Hop, request: &RawRequest<'_>) -> Pending {
+        let seq = self.inner.next_seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut request_headers = BTreeMap::new();
+        for (name, value) in &request.headers {
+            let name = name.to_ascii_lowercase();
+            if name == "host" && !is_loopback_host(value) {
+                // A proxied request (e.g. IMDS through HTTP_PROXY) shows where it was really going.
+                request_headers.insert(name, Value::String((*value).to_owned()));
+            } else if REQUEST_HEADERS.contains(&name.as_str()) {
+                let shown = self.sanitize_request_header(&name, value);
+                request_headers.insert(name, shown);
+            }
+        }
+        let exchange = Exchange {
+            seq,
+            from,
+            to,
+            method: request.method.to_owned(),
+            path: request.path.to_owned(),
+            query: request.query.filter(|q| !q.is_empty()).map(percent_decode),
+            request_headers,
+            request_body: body_value(request.body),
+            status: None,
+            response_headers: BTreeMap::new(),
+            response_body: None,
+            error: None,
+        };
+        lock(&self.inner.exchanges).push(exchange);
+        Pending(seq)
+    }
+
+    /// Record the answer to a pending request.
+    pub fn finish(&self, pending: Pending, response: &RawResponse<'_>) {
+        self.update(pending, |exchange| {
+            exchange.status = Some(response.status);
+            for (name, value) in &response.headers {
+                let name = name.to_ascii_lowercase();
+                if RESPONSE_HEADERS.contains(&name.as_str()) {
+                    exchange.response_headers.insert(name, Value::String((*value).to_owned()));
+                }
+            }
+            exchange.response_body = body_value(response.body);
+        });
+    }
+
+    /// Record that a request got no HTTP answer.
+    pub fn fail(&self, pending: Pending, error: impl Into<String>) {
+        let error = error.into();
+        self.update(pending, |exchange| exchange.error = Some(error));
+    }
+
+    /// Everything recorded so far, in start order.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        let mut all = lock(&self.inner.exchanges).clone();
+        all.sort_by_key(|e| e.seq);
+        all
+    }
+
+    fn update(&self, pending: Pending, f: impl FnOnce(&mut Exchange)) {
+        let mut exchanges = lock(&self.inner.exchanges);
+        if let Some(exchange) = exchanges.iter_mut().find(|e| e.seq == pending.0) {
+            f(exchange);
+        }
+    }
+
+    fn sanitize_request_header(&self, name: &str, value: &str) -> Value {
+        match name {
+            "authorization" => authorization_value(value),
+            "x-identity-header" => {
+                let expected = lock(&self.inner.identity_header).clone();
+                let verdict = match expected {
+                    Some(secret) if secret == value => "[matches IDENTITY_HEADER]",
+                    Some(_) => "[does not match IDENTITY_HEADER]",
+                    None => "[redacted]",
+                };
+                Value::String(verdict.to_owned())
+            }
+            _ => Value::String(value.to_owned()),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a Vec half-written; keep recording.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    name == "127.0.0.1" || name == "localhost" || name == "[::1]"
+}
+
+/// `Authorization` shown as the token's claims, never the token itself.
+fn authorization_value(value: &str) -> Value {
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => match tokens::decode_claims(token.trim()) {
+            Some(claims) => serde_json::json!({ "bearer_claims": claims }),
+            None => Value::String(format!("Bearer [not a JWT: {} chars]", token.len())),
+        },
+        _ => Value::String(format!("[redacted {} chars]", value.len())),
+    }
+}
+
+/// A body as JSON when it is JSON, as a form object when it is a form, as text otherwise.
+/// Tokens are replaced by their claims and secret fields by a marker.
+fn body_value(body: &[u8]) -> Option<Value> {
+    if body.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut value = match serde_json::from_slice::<Value>(body) {
+        Ok(json) => json,
+        Err(_) if looks_like_form(&text) => form_value(&text),
+        Err(_) => Value::String(text.into_owned()),
+    };
+    redact_secrets(&mut value);
+    Some(value)
+}
+
+fn looks_like_form(text: &str) -> bool {
+    text.contains('=') && !text.contains(char::is_whitespace) && text.split('&').all(|kv| kv.contains('='))
+}
+
+fn form_value(text: &str) -> Value {
+    let map = text
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (percent_decode(k), Value::String(percent_decode(v))))
+        .collect();
+    Value::Object(map)
+}
+
+fn redact_secrets(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                if key == "access_token" {
+                    if let Some(claims) = field.as_str().and_then(tokens::decode_claims) {
+                        *field = serde_json::json!({ "decoded_claims": claims });
+                    } else if field.is_string() {
+                        *field = Value::String("[redacted]".into());
+                    }
+                } else if SECRET_FIELDS.contains(&key.as_str()) {
+                    *field = Value::String("[redacted]".into());
+                } else {
+                    redact_secrets(field);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_secrets),
+        _ => {}
+    }
+}
+
+/// Percent-decoding for display (`+` as space, as in forms and query strings).
+pub fn percent_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_handles_escapes_plus_and_stray_percent() {
+        assert_eq!(percent_decode("resource=https%3A%2F%2Fdynamicsessions.io"), "resource=https://dynamicsessions.io");
+        assert_eq!(percent_decode("a+b%2"), "a b%2");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%é1"), "%é1", "a multi-byte char after % is not an escape");
+    }
+
+    #[test]
+    fn client_secrets_in_a_form_body_are_redacted() {
+        let value = body_value(b"grant_type=client_credentials&client_secret=s3cret&scope=x%2F.default").unwrap();
+        assert_eq!(value["client_secret"], "[redacted]");
+        assert_eq!(value["scope"], "x/.default");
+        assert!(!value.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn an_opaque_access_token_is_redacted_and_a_jwt_becomes_its_claims() {
+        let value = body_value(br#"{"access_token":"opaque","token_type":"Bearer"}"#).unwrap();
+        assert_eq!(value["access_token"], "[redacted]");
+        let jwt = tokens::TokenIssuer::test_key().mint(&serde_json::json!({"aud": "a", "oid": "o"}));
+        let value = body_value(format!(r#"{{"access_token":"{jwt}"}}"#).as_bytes()).unwrap();
+        assert_eq!(value["access_token"]["decoded_claims"]["oid"], "o");
+        assert!(!value.to_string().contains(&jwt));
+    }
+
+    #[test]
+    fn identity_header_is_recorded_only_as_a_verdict() {
+        let recorder = Recorder::new();
+        recorder.set_identity_header("secret-guid");
+        let request = RawRequest {
+            method: "GET",
+            path: "/msi/token",
+            headers: vec![("X-IDENTITY-HEADER", "secret-guid"), ("Host", "127.0.0.1:1234")],
+            ..Default::default()
+        };
+        let pending = recorder.begin(Hop::Backend, Hop::Identity, &request);
+        recorder.finish(pending, &RawResponse { status: 200, ..Default::default() });
+        let exchange = &recorder.exchanges()[0];
+        assert_eq!(exchange.request_headers["x-identity-header"], "[matches IDENTITY_HEADER]");
+        assert!(!exchange.request_headers.contains_key("host"), "loopback host is noise");
+        assert_eq!(exchange.status, Some(200));
+    }
+
+    #[test]
+    fn a_proxied_request_keeps_its_real_destination_host() {
+        let recorder = Recorder::new();
+        let request = RawRequest { method: "GET", path: "/metadata/identity/oauth2/token", headers: vec![("host", "169.254.169.254")], ..Default::default() };
+        let _pending = recorder.begin(Hop::Backend, Hop::Identity, &request);
+        assert_eq!(recorder.exchanges()[0].request_headers["host"], "169.254.169.254");
+    }
+}
