@@ -68,7 +68,7 @@ pub fn hop_line(exchange: &Exchange) -> String {
 /// A few words of the answer: error code or message, token claims, stdout.
 fn answer_note(exchange: &Exchange) -> Option<String> {
     if let Some(error) = &exchange.error {
-        return Some(error.clone());
+        return Some(truncate(error, 160));
     }
     let body = exchange.response_body.as_ref()?;
     let pick = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
@@ -85,6 +85,8 @@ fn answer_note(exchange: &Exchange) -> Option<String> {
 }
 
 fn truncate(text: &str, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = text.as_str();
     match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
