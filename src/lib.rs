@@ -49,6 +49,9 @@ pub mod tokens;
 pub mod transcript;
 pub mod world;
 
+#[cfg(test)]
+mod test_support;
+
 pub use diagnosis::{Diagnosis, Finding};
 pub use runner::{Outcome, Runner};
 pub use scenario::Scenario;

@@ -19,6 +19,8 @@ const RANDOM_KEYS: &[&str] = &["uti", "aio", "rh", "correlationId", "traceId", "
 pub struct Normalizer {
     /// Port of each known endpoint and whose it is.
     ports: Vec<(u16, Hop)>,
+    /// Values seen under random keys, scrubbed wherever else they appear (e.g. quoted in a message).
+    randoms: Vec<String>,
 }
 
 impl Normalizer {
@@ -28,7 +30,24 @@ impl Normalizer {
             .iter()
             .filter_map(|(url, hop)| url.rsplit_once(':').and_then(|(_, port)| port.trim_end_matches('/').parse().ok()).map(|port| (port, *hop)))
             .collect();
-        Self { ports }
+        Self { ports, randoms: Vec::new() }
+    }
+
+    /// Learn the random values in `value` (under [`RANDOM_KEYS`]) so that copies of them embedded in
+    /// other strings are scrubbed too.
+    pub fn learn_randoms(&mut self, value: &Value) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| self.learn_randoms(v)),
+            Value::Object(map) => {
+                for (key, field) in map {
+                    match field.as_str() {
+                        Some(random) if RANDOM_KEYS.contains(&key.as_str()) && random.len() >= 8 => self.randoms.push(random.to_owned()),
+                        _ => self.learn_randoms(field),
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Normalise a string: `127.0.0.1:<port>` becomes `[hop]` for known ports, `127.0.0.1:[port]` otherwise.
@@ -49,6 +68,9 @@ impl Normalizer {
             rest = &after[digits..];
         }
         out.push_str(rest);
+        for random in &self.randoms {
+            out = out.replace(random.as_str(), "[random]");
+        }
         out
     }
 
@@ -73,7 +95,7 @@ impl Normalizer {
     }
 
     /// The snapshot of an outcome: transcript, the backend's answers, the diagnosis.
-    pub fn outcome(&self, outcome: &Outcome) -> Value {
+    pub fn outcome(mut self, outcome: &Outcome) -> Value {
         let mut value = json!({
             "scenario": outcome.name,
             "passed": outcome.passed,
@@ -82,6 +104,7 @@ impl Normalizer {
             "responses": outcome.steps.iter().map(|s| json!({ "step": s.name, "status": s.status, "body": s.body })).collect::<Vec<_>>(),
             "diagnoses": outcome.findings,
         });
+        self.learn_randoms(&value);
         self.value(&mut value);
         value
     }
@@ -134,6 +157,15 @@ mod tests {
         let mut value = json!({"a": [{"exp": 1, "uti": "x", "oid": "kept"}], "expires_on": "1700000000"});
         normalizer().value(&mut value);
         assert_eq!(value, json!({"a": [{"exp": "[timestamp]", "uti": "[random]", "oid": "kept"}], "expires_on": "[timestamp]"}));
+    }
+
+    #[test]
+    fn a_random_value_quoted_inside_another_string_is_scrubbed_too() {
+        let mut value = json!({"error": {"traceId": "0123-4567-89ab"}, "message": "pool said {\"traceId\":\"0123-4567-89ab\"}"});
+        let mut n = normalizer();
+        n.learn_randoms(&value);
+        n.value(&mut value);
+        assert_eq!(value["message"], "pool said {\"traceId\":\"[random]\"}");
     }
 
     #[test]

@@ -206,21 +206,21 @@ request.runtimes = {}
     fn an_unknown_key_is_reported_with_file_line_and_column() {
         let source = MINIMAL.replace("target_port = 2000", "target_prot = 2000");
         let err = parse(&source).unwrap_err();
-        assert_eq!((err.line, err.column), (16, 1), "{err}");
-        assert!(err.to_string().starts_with("scenarios/x.toml:16:1: unknown field `target_prot`"), "{err}");
+        assert_eq!((err.line, err.column), (15, 1), "{err}");
+        assert!(err.to_string().starts_with("scenarios/x.toml:15:1: unknown field `target_prot`"), "{err}");
     }
 
     #[test]
     fn a_bad_enum_value_lists_the_valid_ones() {
         let err = parse(&MINIMAL.replace("\"system-assigned\"", "\"system\"")).unwrap_err();
-        assert_eq!(err.line, 6);
+        assert_eq!(err.line, 7);
         assert!(err.message.contains("system-assigned") && err.message.contains("user-assigned"), "{err}");
     }
 
     #[test]
     fn a_malformed_pool_id_points_at_its_line() {
         let err = parse(&MINIMAL.replace("providers/Microsoft.App/sessionPools/pool", "pool")).unwrap_err();
-        assert_eq!(err.line, 14, "{err}");
+        assert_eq!((err.line, err.column), (13, 16), "{err}");
         assert!(err.message.contains("sessionPools/pool"), "{err}");
     }
 

@@ -126,3 +126,62 @@ impl IntoResponse for Aadsts {
         (status, axum::Json(body)).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standins::Server;
+    use crate::test_support::{self, TENANT};
+
+    async fn serve() -> Server {
+        let world = Arc::new(test_support::world(|s| s));
+        Server::start_knowing_url(|base_url| app(EntraState { world, issuer: TokenIssuer::test_key(), base_url })).await.unwrap()
+    }
+
+    async fn token(server: &Server, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let answer = reqwest::Client::new().post(format!("{}/{tenant}/oauth2/v2.0/token", server.url())).form(form).send().await.unwrap();
+        (answer.status().as_u16(), answer.json().await.unwrap())
+    }
+
+    fn form<'a>(secret: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![("grant_type", "client_credentials"), ("client_id", "app-0001"), ("client_secret", secret), ("scope", scope)]
+    }
+
+    #[tokio::test]
+    async fn client_credentials_give_a_token_with_numeric_expires_in() {
+        let server = serve().await;
+        let (status, body) = token(&server, TENANT, &form("app-secret-value", "https://dynamicsessions.io/.default")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["expires_in"].is_u64() && body["ext_expires_in"].is_u64(), "numbers, not strings (DOC, SDK): {body}");
+        let claims = tokens::decode_claims(body["access_token"].as_str().unwrap()).unwrap();
+        assert_eq!((claims["oid"].as_str(), claims["appidacr"].as_str()), (Some("app-principal-0001"), Some("1")));
+    }
+
+    #[tokio::test]
+    async fn errors_carry_aadsts_codes_in_azures_body_shape() {
+        let server = serve().await;
+        let cases = [
+            (form("wrong", "https://dynamicsessions.io/.default"), 401, "invalid_client", 7000215),
+            (form("app-secret-value", "https://dynamicsessions.io"), 400, "invalid_scope", 1002012),
+            (form("app-secret-value", "https://nowhere.example/.default"), 400, "invalid_resource", 500011),
+        ];
+        for (form, status, error, code) in cases {
+            let (got, body) = token(&server, TENANT, &form).await;
+            assert_eq!((got, body["error"].as_str(), body["error_codes"][0].as_u64()), (status, Some(error), Some(code)), "{body}");
+            let description = body["error_description"].as_str().unwrap();
+            assert!(description.starts_with(&format!("AADSTS{code}:")) && description.contains("\r\nTrace ID: "), "{description}");
+        }
+        let unknown = [("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", "x"), ("scope", "https://dynamicsessions.io/.default")];
+        let (status, body) = token(&server, TENANT, &unknown).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+    }
+
+    #[tokio::test]
+    async fn openid_configuration_points_at_this_stand_in_and_jwks_holds_the_test_key() {
+        let server = serve().await;
+        let config: Value = reqwest::get(format!("{}/{TENANT}/v2.0/.well-known/openid-configuration", server.url())).await.unwrap().json().await.unwrap();
+        assert_eq!(config["token_endpoint"], format!("{}/{TENANT}/oauth2/v2.0/token", server.url()));
+        let keys: Value = reqwest::get(config["jwks_uri"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+        assert_eq!(keys["keys"][0]["kid"], "harness-test-key-1");
+    }
+}

@@ -187,3 +187,110 @@ fn kestrel_error(message: &str) -> Response {
 fn imds_error(description: &str) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_request", "error_description": description }))).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standins::Server;
+    use crate::test_support::{self, CLIENT_ID, PRINCIPAL};
+
+    const SECRET: &str = "header-secret";
+
+    async fn serve(edit: impl FnOnce(String) -> String) -> Server {
+        let world = Arc::new(test_support::world(edit));
+        Server::start(app(IdentityState { world, issuer: TokenIssuer::test_key(), identity_header: SECRET.into() })).await.unwrap()
+    }
+
+    async fn get(server: &Server, path_and_query: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, String) {
+        let mut request = reqwest::Client::builder().no_proxy().build().unwrap().get(format!("{}{path_and_query}", server.url()));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let answer = request.send().await.unwrap();
+        (answer.status().as_u16(), answer.headers().clone(), answer.text().await.unwrap())
+    }
+
+    const ACA: &str = "/msi/token?api-version=2019-08-01&resource=https://dynamicsessions.io";
+
+    #[tokio::test]
+    async fn container_apps_success_body_has_only_string_values_and_a_token_for_the_resource() {
+        let server = serve(|s| s).await;
+        let (status, _, body) = get(&server, ACA, &[("x-identity-header", SECRET)]).await;
+        assert_eq!(status, 200, "{body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for key in ["access_token", "expires_on", "expires_in", "resource", "token_type", "client_id"] {
+            assert!(body[key].is_string(), "{key} must be a string (SDK): {body}");
+        }
+        let claims = tokens::decode_claims(body["access_token"].as_str().unwrap()).unwrap();
+        assert_eq!((claims["aud"].as_str(), claims["oid"].as_str(), claims["appid"].as_str()), (Some("https://dynamicsessions.io"), Some(PRINCIPAL), Some(CLIENT_ID)));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_or_missing_identity_header_gets_403_with_an_empty_body() {
+        let server = serve(|s| s).await;
+        for headers in [&[("x-identity-header", "wrong")][..], &[]] {
+            let (status, _, body) = get(&server, ACA, headers).await;
+            assert_eq!((status, body.as_str()), (403, ""));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_client_id_gets_kestrels_unable_to_load_body() {
+        let server = serve(|s| s).await;
+        let (status, headers, body) = get(&server, &format!("{ACA}&client_id=nobody"), &[("x-identity-header", SECRET)]).await;
+        assert_eq!(status, 400);
+        assert_eq!(headers["server"], "Kestrel");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((body["statusCode"].as_u64(), body["message"].as_str()), (Some(400), Some("Unable to load the proper Managed Identity.")));
+        assert!(body["correlationId"].is_string());
+    }
+
+    #[tokio::test]
+    async fn selecting_the_identity_by_client_or_principal_id_works() {
+        let server = serve(|s| s).await;
+        for selector in [format!("client_id={CLIENT_ID}"), format!("principal_id={PRINCIPAL}")] {
+            let (status, _, body) = get(&server, &format!("{ACA}&{selector}"), &[("x-identity-header", SECRET)]).await;
+            assert_eq!(status, 200, "{selector}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_resource_is_aadsts500011() {
+        let server = serve(|s| s).await;
+        let (status, _, body) = get(&server, "/msi/token?api-version=2019-08-01&resource=https://nowhere.example", &[("x-identity-header", SECRET)]).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("AADSTS500011"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn imds_requires_the_metadata_header() {
+        let server = serve(|s| s).await;
+        let (status, _, body) = get(&server, "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://dynamicsessions.io", &[]).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("Required metadata header not specified"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn imds_answers_identity_not_found_when_no_identity_is_enabled_and_all_strings_otherwise() {
+        let path = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://dynamicsessions.io";
+        let disabled = serve(|s| s.replace("enabled = true", "enabled = false")).await;
+        let (status, _, body) = get(&disabled, path, &[("metadata", "true")]).await;
+        assert_eq!((status, body.as_str()), (400, r#"{"error":"invalid_request","error_description":"Identity not found"}"#));
+
+        let enabled = serve(|s| s).await;
+        let (status, _, body) = get(&enabled, path, &[("metadata", "true")]).await;
+        assert_eq!(status, 200);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for key in ["access_token", "client_id", "expires_in", "expires_on", "ext_expires_in", "not_before", "resource", "token_type"] {
+            assert!(body[key].is_string(), "{key}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn as_a_proxy_it_refuses_every_destination_but_imds() {
+        let server = serve(|s| s).await;
+        let (status, _, body) = get(&server, "/anything", &[("host", "login.microsoftonline.com")]).await;
+        assert_eq!(status, 502);
+        assert!(body.contains("blocked a request to login.microsoftonline.com"), "{body}");
+    }
+}

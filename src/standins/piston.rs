@@ -210,7 +210,8 @@ mod tests {
     #[test]
     fn aliases_select_a_runtime() {
         let request = json!({"language": "py", "version": "*", "files": [{"content": "print(1)"}]});
-        let (runtime, code) = validate(&request, &runtimes()).unwrap();
+        let runtimes = runtimes();
+        let (runtime, code) = validate(&request, &runtimes).unwrap();
         assert_eq!((runtime.language.as_str(), code), ("python", "print(1)"));
     }
 
@@ -222,5 +223,43 @@ mod tests {
         let unscripted = run(&script.runtimes[0], "other()", &script);
         assert_eq!(unscripted["run"]["code"], 1);
         assert!(unscripted["run"]["stderr"].as_str().unwrap().contains("no scripted output"));
+    }
+}
+
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+    use crate::standins::Server;
+
+    async fn piston() -> Server {
+        Server::start(app(Arc::new(PistonFile::default()))).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_non_json_content_type_gets_415_and_an_unknown_route_404_in_pistons_words() {
+        let server = piston().await;
+        let answer = reqwest::Client::new().post(format!("{}/api/v2/execute", server.url())).header("content-type", "text/plain").body("{}").send().await.unwrap();
+        assert_eq!(answer.status(), 415);
+        assert_eq!(answer.text().await.unwrap(), r#"{"message":"requests must be of type application/json"}"#);
+        let answer = reqwest::get(format!("{}/api/v2/nope", server.url())).await.unwrap();
+        assert_eq!((answer.status().as_u16(), answer.text().await.unwrap().as_str()), (404, r#"{"message":"Not Found"}"#));
+    }
+
+    #[tokio::test]
+    async fn runtimes_list_language_version_and_aliases() {
+        let server = piston().await;
+        let runtimes: Value = reqwest::get(format!("{}/api/v2/runtimes", server.url())).await.unwrap().json().await.unwrap();
+        assert_eq!(runtimes, json!([{"language": "python", "version": "3.10.0", "aliases": ["py", "py3", "python3"]}]));
+    }
+
+    #[tokio::test]
+    async fn execute_answers_pistons_run_object() {
+        let server = piston().await;
+        let request = json!({"language": "python", "version": "3.10", "files": [{"content": "x"}]});
+        let answer: Value = reqwest::Client::new().post(format!("{}/api/v2/execute", server.url())).json(&request).send().await.unwrap().json().await.unwrap();
+        for key in ["stdout", "stderr", "output", "code", "signal", "message", "status", "cpu_time", "wall_time", "memory"] {
+            assert!(answer["run"].get(key).is_some(), "run.{key} missing: {answer}");
+        }
+        assert!(answer.get("compile").is_none(), "python is interpreted: no compile stage");
     }
 }

@@ -1,0 +1,100 @@
+//! The command line as a user runs it: exit codes, text and JSON reports, errors with locations.
+
+use std::process::{Command, Output};
+
+use crate::helpers::{BIN, root};
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).current_dir(root("")).output().expect("the harness binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn run_missing_role_shows_the_403_at_the_pool_names_it_and_prints_the_fix() {
+    let output = harness(&["run", "scenarios/missing-role.toml"]);
+
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("backend → pool") && text.contains("403"), "{text}");
+    assert!(text.contains("diagnosis: missing-role at pool"), "{text}");
+    assert!(
+        text.contains("fix: az role assignment create --assignee 0d9c8b7a-0000-4000-8000-0000000000b1 --role \"Azure ContainerApps Session Executor\" --scope /subscriptions/5f3e2d1c-0000-4000-8000-0000000000aa/resourceGroups/coding-rg/providers/Microsoft.App/sessionPools/code-pool"),
+        "{text}"
+    );
+}
+
+#[test]
+fn happy_path_transcript_shows_the_sdk_token_request_and_every_forward() {
+    let text = stdout(&harness(&["run", "scenarios/happy-path.toml"]));
+
+    let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in\n{text}")).to_owned();
+    let token = line("backend → identity");
+    assert!(token.contains("api-version=2019-08-01") && token.contains("x-identity-header [matches IDENTITY_HEADER]"), "{token}");
+    assert!(line("pool → container").contains("POST /python/execute?identifier=coding-engine  200"));
+    assert!(line("container → piston").contains("POST /api/v2/execute  200"));
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let output = harness(&["run", "scenarios/", "--format", "json"]);
+
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the report is JSON");
+    assert_eq!(output.status.code(), Some(0));
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(report["passed"].as_u64(), Some(scenarios.len() as u64));
+    assert_eq!(report["failed"], 0);
+    for scenario in scenarios {
+        for key in ["name", "file", "passed", "duration_ms", "diagnoses", "exchanges"] {
+            assert!(scenario.get(key).is_some(), "{key} missing in {scenario}");
+        }
+        for exchange in scenario["exchanges"].as_array().unwrap() {
+            for key in ["from", "to", "method", "path", "status"] {
+                assert!(exchange.get(key).is_some(), "{key} missing in {exchange}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failed_expectation_exits_1_and_says_what_came_instead() {
+    let dir = tempdir();
+    let source = std::fs::read_to_string(root("scenarios/missing-role.toml")).unwrap().replace("diagnoses = [\"missing-role\"]", "diagnoses = [\"ok\"]");
+    let file = dir.join("expects-ok.toml");
+    std::fs::write(&file, source).unwrap();
+
+    let output = harness(&["run", file.to_str().unwrap()]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("expected diagnoses [ok], got [missing-role]"), "{}", stdout(&output));
+}
+
+#[test]
+fn an_invalid_scenario_exits_2_naming_file_line_and_column() {
+    let dir = tempdir();
+    let file = dir.join("typo.toml");
+    std::fs::write(&file, "description = \"x\"\nworld = 3\n").unwrap();
+
+    let output = harness(&["run", file.to_str().unwrap()]);
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains(&format!("{}:2:9:", file.display())), "{stderr}");
+}
+
+#[test]
+fn list_names_every_shipped_scenario() {
+    let text = stdout(&harness(&["list"]));
+    for name in ["happy-path", "missing-role", "wrong-audience", "no-target-port", "role-at-resource-group-scope", "role-on-another-pool", "identity-not-enabled", "wrong-client-id"] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{name} not listed:\n{text}");
+    }
+}
+
+/// A fresh folder under the target dir (no extra dependency for temp dirs).
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sph-cli-{}-{}", std::process::id(), session_pool_harness::ids::guid()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

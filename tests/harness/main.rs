@@ -1,0 +1,7 @@
+//! Integration tests: one binary, one module per concern (Zero To Production layout).
+
+mod cli;
+mod helpers;
+mod scenarios;
+mod schema;
+mod snapshots_hygiene;
