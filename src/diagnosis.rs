@@ -39,6 +39,8 @@ pub struct Description {
     pub cause: &'static str,
     /// FIDELITY.md source kind of the modelled behaviour.
     pub source: &'static str,
+    /// The fix with placeholders; [`Finding::fix`] fills them with the scenario's ids.
+    pub fix: &'static str,
 }
 
 impl Diagnosis {
@@ -58,53 +60,70 @@ impl Diagnosis {
     }
 
     pub fn describe(self) -> Description {
-        let d = |id, symptom, cause, source| Description { id, symptom, cause, source };
+        let d = |id, symptom, cause, source, fix| Description { id, symptom, cause, source, fix };
         match self {
-            Diagnosis::Ok => d("ok", "every hop answered 2xx", "nothing is wrong", "-"),
+            Diagnosis::Ok => d("ok", "every hop answered 2xx", "nothing is wrong", "-", "nothing to fix"),
             Diagnosis::MissingRole => d(
                 "missing-role",
                 "pool answers 403",
                 "the caller's principal holds no \"Azure ContainerApps Session Executor\" role on the pool or an enclosing scope",
                 "REP",
+                "az role assignment create --assignee <principal-id> --role \"Azure ContainerApps Session Executor\" --scope <pool resource id>",
             ),
             Diagnosis::WrongAudience => d(
                 "wrong-audience",
                 "pool answers 401 with an empty body and WWW-Authenticate",
                 "the token was minted for another resource; session pools accept only aud https://dynamicsessions.io",
                 "REP",
+                "request the token for scope https://dynamicsessions.io/.default",
             ),
             Diagnosis::NoTargetPort => d(
                 "no-target-port",
                 "pool answers 404 \"Not Found\"",
                 "the custom-container pool was created without an ingress target port, so nothing receives the request",
                 "REP",
+                "az containerapp sessionpool update --name <pool> --resource-group <rg> --target-port <port>",
             ),
             Diagnosis::IdentityNotEnabled => d(
                 "identity-not-enabled",
                 "no IDENTITY_ENDPOINT; the SDK falls back to IMDS, which answers 400 \"Identity not found\"",
                 "no managed identity is enabled on the backend's container app",
                 "DOC (variables), REP (IMDS body), assumed (IMDS answering on Container Apps)",
+                "az containerapp identity assign --name <app> --resource-group <rg> --system-assigned (or --user-assigned <identity id>)",
             ),
             Diagnosis::IdentityNotFound => d(
                 "identity-not-found",
                 "identity endpoint answers 400 \"Unable to load the proper Managed Identity.\"",
                 "the backend asks for a user-assigned identity (AZURE_CLIENT_ID) that is not assigned to the app",
                 "REP",
+                "set AZURE_CLIENT_ID to an identity assigned to the app, or assign it: az containerapp identity assign --user-assigned <identity id>",
             ),
             Diagnosis::ContractMismatch => d(
                 "contract-mismatch",
                 "a hop answers 2xx with a body the caller cannot use",
                 "the two sides of a hop disagree on the payload shape",
                 "assumed",
+                "make both sides of the hop agree on the payload shape",
             ),
             Diagnosis::Unexplained => d(
                 "unexplained",
                 "the backend failed but no stand-in refused anything",
                 "the fault is inside the backend, or in a case the harness does not model yet",
                 "-",
+                "read the backend's message and the transcript",
             ),
         }
     }
+}
+
+/// The failure-mode table (Markdown), generated from [`Diagnosis::ALL`]; the README embeds it.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| id | symptom | cause | source | fix |\n|---|---|---|---|---|\n");
+    for d in Diagnosis::ALL {
+        let x = d.describe();
+        table.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", x.id, x.symptom, x.cause, x.source, x.fix.replace('|', "\\|")));
+    }
+    table
 }
 
 impl fmt::Display for Diagnosis {

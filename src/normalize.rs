@@ -4,7 +4,7 @@
 //! markers, and any loopback port that slipped through becomes `[port]`. Tokens are already claims
 //! (the recorder never stores them raw); their time and random claims are replaced here.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::runner::Outcome;
 use crate::transcript::Hop;
@@ -122,17 +122,6 @@ fn scrub_aadsts_trailer(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\r\n")
-}
-
-/// A JSON object of only the listed keys, in that order (for compact reports).
-pub fn pick(value: &Value, keys: &[&str]) -> Value {
-    let mut map = Map::new();
-    for key in keys {
-        if let Some(v) = value.get(*key) {
-            map.insert((*key).to_owned(), v.clone());
-        }
-    }
-    Value::Object(map)
 }
 
 #[cfg(test)]

@@ -93,10 +93,10 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// The summary line.
+/// The summary: `scenarios: N passed, M failed` (a line CI tools recognise), then the time.
 pub fn summary(outcomes: &[Outcome], total_ms: u128) -> String {
     let passed = outcomes.iter().filter(|o| o.passed).count();
-    format!("{} scenarios: {passed} passed, {} failed ({total_ms} ms)", outcomes.len(), outcomes.len() - passed)
+    format!("scenarios: {passed} passed, {} failed\n{} scenarios in {total_ms} ms", outcomes.len() - passed, outcomes.len())
 }
 
 /// The JSON report of a run:

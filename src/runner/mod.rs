@@ -149,7 +149,7 @@ impl Runner {
         let stand_ins = StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(RunError::StandIns)?;
         live.endpoints = stand_ins.endpoints();
         if scenario.world.pool.target_port.is_some() {
-            let env = vec![("PISTON_URL".to_owned(), stand_ins.piston_url())];
+            let env = stand_ins.container_env();
             let adapter = ChildProcess::spawn("adapter", &self.program, &["adapter"], &env, READY_WITHIN).await?;
             stand_ins.set_container(adapter.url());
             live.endpoints.push((adapter.url().to_owned(), Hop::Container));

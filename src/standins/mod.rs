@@ -139,6 +139,24 @@ impl StandIns {
         vec![(self.identity.url(), Hop::Identity), (self.entra.url(), Hop::Entra), (self.pool.url(), Hop::Pool), (self.piston.url(), Hop::Piston)]
     }
 
+    /// The environment of the session container (the adapter): where Piston lives, and the same
+    /// egress trap as the backend so that nothing it sends can leave the machine.
+    pub fn container_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("PISTON_URL".to_owned(), self.piston_url())];
+        env.extend(self.egress_trap());
+        env
+    }
+
+    /// `HTTP(S)_PROXY` pointing at the identity stand-in, `NO_PROXY` for loopback: every request to a
+    /// non-loopback host reaches the stand-in, which answers IMDS and refuses the rest.
+    fn egress_trap(&self) -> Vec<(String, String)> {
+        vec![
+            ("HTTP_PROXY".into(), self.imds_authority()),
+            ("HTTPS_PROXY".into(), self.imds_authority()),
+            ("NO_PROXY".into(), "127.0.0.1,localhost,::1".into()),
+        ]
+    }
+
     /// The environment a backend on Azure Container Apps would get, pointed at the stand-ins.
     ///
     /// Identity variables are present only when the world's identity is enabled (FIDELITY §1).
@@ -151,11 +169,9 @@ impl StandIns {
             ("SESSION_POOL_IDENTIFIER".into(), settings.identifier.clone()),
             ("SESSION_POOL_TIMEOUT_MS".into(), settings.pool_timeout_ms.to_string()),
             ("TOKEN_TIMEOUT_MS".into(), settings.token_timeout_ms.to_string()),
-            ("HTTP_PROXY".into(), self.imds_authority()),
-            ("HTTPS_PROXY".into(), self.imds_authority()),
-            ("NO_PROXY".into(), "127.0.0.1,localhost,::1".into()),
             ("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), self.imds_authority()),
         ];
+        env.extend(self.egress_trap());
         if self.world.identity.enabled {
             env.push(("IDENTITY_ENDPOINT".into(), self.identity_endpoint()));
             env.push(("IDENTITY_HEADER".into(), self.identity_header.clone()));

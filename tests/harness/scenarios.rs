@@ -21,4 +21,19 @@ async fn every_scenario_meets_its_expectations_and_matches_its_snapshot(#[files(
         insta::assert_yaml_snapshot!(scenario.name.as_str(), snapshot);
     });
     assert!(outcome.passed, "{}", session_pool_harness::report::text(&outcome));
+    for exchange in &outcome.exchanges {
+        let host = exchange.request_headers.get("host").and_then(|h| h.as_str());
+        assert!(host.is_none_or(|h| h == "169.254.169.254"), "#{} tried to leave loopback for {host:?}", exchange.seq);
+    }
+}
+
+#[tokio::test]
+async fn without_identity_variables_the_sdk_reaches_imds_only_through_the_stand_in() {
+    let scenario = Scenario::load(crate::helpers::root("scenarios/identity-not-enabled.toml")).unwrap();
+
+    let outcome = runner().run(&scenario).await;
+
+    let imds = outcome.exchanges.iter().find(|e| e.path == "/metadata/identity/oauth2/token").expect("the SDK asked IMDS");
+    assert_eq!(imds.request_headers["host"], "169.254.169.254", "it was addressed to IMDS and routed to the stand-in by HTTP_PROXY");
+    assert_eq!(imds.to, session_pool_harness::Hop::Identity);
 }
