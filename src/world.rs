@@ -17,7 +17,38 @@ pub const SESSION_EXECUTE_ACTION: &str = "Microsoft.App/sessionPools/interpreter
 /// The audience session pools accept (FIDELITY §5, DOC).
 pub const DYNAMIC_SESSIONS_AUDIENCE: &str = "https://dynamicsessions.io";
 
-/// The validated world.
+/// The validated world. Load it from a scenario file, or build it in code:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use session_pool_harness::world::{IdentityKind, Pool, RoleAssignment, Scope, World, SESSION_EXECUTOR_ROLE};
+/// use session_pool_harness::scenario::format::{ContainerType, IdentityFile, PistonFile};
+/// use session_pool_harness::StandIns;
+///
+/// let pool_id = Scope::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/sessionPools/p1")?;
+/// let world = World {
+///     tenant_id: "t1".into(),
+///     identity: IdentityFile {
+///         enabled: true,
+///         kind: IdentityKind::SystemAssigned,
+///         client_id: "c1".into(),
+///         principal_id: "p1".into(),
+///         resource_id: "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/containerApps/app".into(),
+///     },
+///     role_assignments: vec![RoleAssignment {
+///         principal_id: "p1".into(),
+///         role: SESSION_EXECUTOR_ROLE.into(),
+///         scope: Scope::parse("/subscriptions/s1/resourceGroups/rg")?,
+///     }],
+///     pool: Pool { name: "p1".into(), resource_id: pool_id, container_type: ContainerType::CustomContainer, target_port: Some(2000) },
+///     piston: PistonFile::default(),
+///     applications: vec![],
+/// };
+/// assert_eq!(world.executor_assignments_on_pool("p1").count(), 1, "inherited from the resource group");
+/// let stand_ins = StandIns::start(&world).await?;
+/// assert!(stand_ins.pool_endpoint().starts_with("http://127.0.0.1:"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct World {
     pub tenant_id: String,

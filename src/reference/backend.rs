@@ -11,6 +11,10 @@
 //! - `SESSION_POOL_TOKEN_SCOPE`: default `https://dynamicsessions.io/.default`.
 //! - `SESSION_POOL_IDENTIFIER`: the session identifier, default `coding-engine`.
 //! - `SESSION_POOL_TIMEOUT_MS`, `TOKEN_TIMEOUT_MS`: bounds per pool call and per token (default 10000).
+//! - `SESSION_POOL_MAX_RETRIES` (default 2), `SESSION_POOL_RETRY_DELAY_MS` (default 200, doubling):
+//!   retries of a pool call answered 429/500/502/503/504 or not answered at all.
+//! - `IDENTITY_MAX_RETRIES`, `IDENTITY_RETRY_DELAY_MS`: the SDK's retry policy for the Container Apps
+//!   identity endpoint (default: the SDK's own; IMDS always uses the SDK's IMDS policy).
 //! - `AZURE_CLIENT_ID`: selects a user-assigned identity.
 //! - `PORT`: listen on `127.0.0.1:$PORT` (default: any free port).
 
@@ -19,6 +23,7 @@ use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
+use azure_core::http::{ExponentialRetryOptions, RetryOptions};
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use axum::Router;
 use axum::body::Bytes;
@@ -43,6 +48,10 @@ pub struct BackendConfig {
     pub client_id: Option<String>,
     pub pool_timeout: Duration,
     pub token_timeout: Duration,
+    pub pool_max_retries: u32,
+    pub pool_retry_delay: Duration,
+    /// `None`: the SDK's default retry policy.
+    pub identity_retry: Option<(u32, Duration)>,
     /// No `IDENTITY_ENDPOINT`: the SDK will use IMDS.
     pub via_imds: bool,
 }
@@ -58,6 +67,12 @@ impl BackendConfig {
             client_id: std::env::var("AZURE_CLIENT_ID").ok().filter(|id| !id.is_empty()),
             pool_timeout: super::millis_var("SESSION_POOL_TIMEOUT_MS", 10_000)?,
             token_timeout: super::millis_var("TOKEN_TIMEOUT_MS", 10_000)?,
+            pool_max_retries: super::count_var("SESSION_POOL_MAX_RETRIES", 2)?,
+            pool_retry_delay: super::millis_var("SESSION_POOL_RETRY_DELAY_MS", 200)?,
+            identity_retry: match std::env::var_os("IDENTITY_MAX_RETRIES") {
+                None => None,
+                Some(_) => Some((super::count_var("IDENTITY_MAX_RETRIES", 0)?, super::millis_var("IDENTITY_RETRY_DELAY_MS", 200)?)),
+            },
             via_imds: std::env::var_os("IDENTITY_ENDPOINT").is_none(),
         })
     }
@@ -72,7 +87,12 @@ struct Backend {
 /// Run the backend until the process is stopped.
 pub async fn serve() -> Result<(), StartError> {
     let config = BackendConfig::from_env()?;
-    let options = ManagedIdentityCredentialOptions { user_assigned_id: config.client_id.clone().map(UserAssignedId::ClientId), ..Default::default() };
+    let mut options = ManagedIdentityCredentialOptions { user_assigned_id: config.client_id.clone().map(UserAssignedId::ClientId), ..Default::default() };
+    if let Some((max_retries, delay)) = config.identity_retry {
+        let initial_delay = azure_core::time::Duration::milliseconds(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        let retry = ExponentialRetryOptions { max_retries, initial_delay, ..Default::default() };
+        options.client_options.retry = RetryOptions::exponential(retry);
+    }
     let credential = ManagedIdentityCredential::new(Some(options)).map_err(|e| StartError::Credential(e.to_string()))?;
     let listener = super::bind_from_env().await?;
     super::announce(&listener).map_err(StartError::Serve)?;
@@ -188,13 +208,9 @@ impl Backend {
     }
 
     async fn call_pool(&self, request: reqwest::RequestBuilder, token: &str, check: fn(&Value) -> Result<(), String>) -> Response {
-        let answer = match request.bearer_auth(token).send().await {
+        let answer = match self.send_with_retries(request.bearer_auth(token)).await {
             Ok(answer) => answer,
-            Err(error) if error.is_timeout() => {
-                let detail = format!("no answer within {} ms (SESSION_POOL_TIMEOUT_MS)", self.config.pool_timeout.as_millis());
-                return hop_failure(StatusCode::GATEWAY_TIMEOUT, Hop::Pool, detail, Diagnosis::Unexplained);
-            }
-            Err(error) => return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("unreachable: {error}"), Diagnosis::Unexplained),
+            Err(response) => return response,
         };
         let status = answer.status();
         let text = answer.text().await.unwrap_or_default();
@@ -213,6 +229,37 @@ impl Backend {
             Err(problem) => hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} but {problem}"), Diagnosis::ContractMismatch),
         }
     }
+}
+
+impl Backend {
+    /// Send, retrying transient answers (429, 5xx but 501) and transport errors with doubling delays.
+    async fn send_with_retries(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Response> {
+        let mut delay = self.config.pool_retry_delay;
+        for attempt in 0..=self.config.pool_max_retries {
+            let last = attempt == self.config.pool_max_retries;
+            let Some(this_try) = request.try_clone() else { break };
+            match this_try.send().await {
+                Ok(answer) if last || !is_transient(answer.status()) => return Ok(answer),
+                Err(error) if last => return Err(self.transport_failure(&error)),
+                _ => {}
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        Err(hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, "the request could not be repeated".into(), Diagnosis::Unexplained))
+    }
+
+    fn transport_failure(&self, error: &reqwest::Error) -> Response {
+        if error.is_timeout() {
+            let detail = format!("no answer within {} ms (SESSION_POOL_TIMEOUT_MS)", self.config.pool_timeout.as_millis());
+            return hop_failure(StatusCode::GATEWAY_TIMEOUT, Hop::Pool, detail, Diagnosis::Unexplained);
+        }
+        hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("unreachable: {error}"), Diagnosis::Unexplained)
+    }
+}
+
+fn is_transient(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
 /// `{"message": "<hop> hop failed: <detail> (diagnosis: <id>)"}`.
@@ -267,19 +314,45 @@ mod tests {
         assert!(err.contains("run"), "{err}");
     }
 
-    #[test]
-    fn the_pool_url_keeps_the_endpoint_path_and_encodes_the_identifier() {
+    fn backend(endpoint: &str, max_retries: u32) -> Backend {
         let config = BackendConfig {
-            pool_endpoint: Url::parse("http://127.0.0.1:1/base/").unwrap(),
+            pool_endpoint: Url::parse(endpoint).unwrap(),
             token_scope: String::new(),
             identifier: "a b&c".into(),
             client_id: None,
-            pool_timeout: Duration::from_secs(1),
+            pool_timeout: Duration::from_secs(5),
             token_timeout: Duration::from_secs(1),
+            pool_max_retries: max_retries,
+            pool_retry_delay: Duration::from_millis(1),
+            identity_retry: None,
             via_imds: false,
         };
+        // Never asked for a token in these tests; built from this process's (unmodified) environment.
         let credential = azure_identity::ManagedIdentityCredential::new(None).unwrap();
-        let backend = Backend { config, credential, client: reqwest::Client::new() };
+        Backend { config, credential, client: reqwest::Client::new() }
+    }
+
+    #[test]
+    fn the_pool_url_keeps_the_endpoint_path_and_encodes_the_identifier() {
+        let backend = backend("http://127.0.0.1:1/base/", 0);
         assert_eq!(backend.pool_url(&["python", "execute"]).as_str(), "http://127.0.0.1:1/base/python/execute?identifier=a+b%26c");
+    }
+
+    #[tokio::test]
+    async fn transient_pool_answers_are_retried_up_to_the_limit_and_others_are_not() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let pool = MockServer::start().await;
+        Mock::given(method("GET")).and(path("/busy")).respond_with(ResponseTemplate::new(503)).up_to_n_times(2).mount(&pool).await;
+        Mock::given(method("GET")).and(path("/busy")).respond_with(ResponseTemplate::new(200)).mount(&pool).await;
+        Mock::given(method("GET")).and(path("/denied")).respond_with(ResponseTemplate::new(403)).mount(&pool).await;
+        let backend = backend(&pool.uri(), 2);
+
+        let busy = backend.send_with_retries(backend.client.get(format!("{}/busy", pool.uri()))).await.unwrap();
+        let denied = backend.send_with_retries(backend.client.get(format!("{}/denied", pool.uri()))).await.unwrap();
+
+        assert_eq!((busy.status().as_u16(), denied.status().as_u16()), (200, 403));
+        let paths: Vec<String> = pool.received_requests().await.unwrap().iter().map(|r| r.url.path().to_owned()).collect();
+        assert_eq!(paths, ["/busy", "/busy", "/busy", "/denied"], "two retries of 503, none of 403");
     }
 }

@@ -69,3 +69,11 @@ pub fn millis_var(name: &'static str, default: u64) -> Result<std::time::Duratio
     };
     Ok(std::time::Duration::from_millis(ms))
 }
+
+/// An optional whole-number setting.
+pub fn count_var(name: &'static str, default: u32) -> Result<u32, StartError> {
+    match std::env::var(name) {
+        Ok(value) => value.parse::<u32>().map_err(|_| StartError::InvalidVar { name, value, hint: "a whole number" }),
+        Err(_) => Ok(default),
+    }
+}

@@ -182,6 +182,19 @@ pub struct BackendFile {
     /// `TOKEN_TIMEOUT_MS`: bound on acquiring a token, SDK retries included (default 10000).
     #[serde(default)]
     pub token_timeout_ms: Option<u64>,
+    /// `SESSION_POOL_MAX_RETRIES`: retries of a transient pool answer (default 2).
+    #[serde(default)]
+    pub pool_max_retries: Option<u32>,
+    /// `SESSION_POOL_RETRY_DELAY_MS`: first retry delay, doubling (default 200; scenarios use less).
+    #[serde(default)]
+    pub pool_retry_delay_ms: Option<u64>,
+    /// `IDENTITY_MAX_RETRIES`: the SDK's retries on the Container Apps identity endpoint
+    /// (default: the SDK's own policy).
+    #[serde(default)]
+    pub identity_max_retries: Option<u32>,
+    /// `IDENTITY_RETRY_DELAY_MS`: the SDK's first retry delay (with `identity_max_retries`).
+    #[serde(default)]
+    pub identity_retry_delay_ms: Option<u64>,
 }
 
 /// One request to the backend and what its answer must look like.

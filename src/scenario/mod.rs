@@ -14,6 +14,8 @@ use format::{BackendFile, ScenarioExpect, ScenarioFile, StepFile};
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 const DEFAULT_IDENTIFIER: &str = "coding-engine";
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Scenarios retry quickly: the delays only need to show up as distinct attempts in the transcript.
+const DEFAULT_RETRY_DELAY_MS: u64 = 10;
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -37,6 +39,10 @@ pub struct BackendSettings {
     pub identifier: String,
     pub pool_timeout_ms: u64,
     pub token_timeout_ms: u64,
+    pub pool_max_retries: u32,
+    pub pool_retry_delay_ms: u64,
+    pub identity_max_retries: Option<u32>,
+    pub identity_retry_delay_ms: Option<u64>,
 }
 
 /// A scenario that cannot be used, located in its file.
@@ -140,6 +146,10 @@ fn backend_settings(file: &BackendFile, identity: &format::IdentityFile) -> Resu
         identifier,
         pool_timeout_ms: file.pool_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
         token_timeout_ms: file.token_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        pool_max_retries: file.pool_max_retries.unwrap_or(2),
+        pool_retry_delay_ms: file.pool_retry_delay_ms.unwrap_or(DEFAULT_RETRY_DELAY_MS),
+        identity_max_retries: file.identity_max_retries,
+        identity_retry_delay_ms: file.identity_retry_delay_ms,
     })
 }
 

@@ -169,6 +169,8 @@ impl StandIns {
             ("SESSION_POOL_IDENTIFIER".into(), settings.identifier.clone()),
             ("SESSION_POOL_TIMEOUT_MS".into(), settings.pool_timeout_ms.to_string()),
             ("TOKEN_TIMEOUT_MS".into(), settings.token_timeout_ms.to_string()),
+            ("SESSION_POOL_MAX_RETRIES".into(), settings.pool_max_retries.to_string()),
+            ("SESSION_POOL_RETRY_DELAY_MS".into(), settings.pool_retry_delay_ms.to_string()),
             ("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), self.imds_authority()),
         ];
         env.extend(self.egress_trap());
@@ -176,6 +178,12 @@ impl StandIns {
             env.push(("IDENTITY_ENDPOINT".into(), self.identity_endpoint()));
             env.push(("IDENTITY_HEADER".into(), self.identity_header.clone()));
             env.push(("MSI_ENDPOINT".into(), self.identity_endpoint()));
+        }
+        if let Some(retries) = settings.identity_max_retries {
+            env.push(("IDENTITY_MAX_RETRIES".into(), retries.to_string()));
+        }
+        if let Some(delay) = settings.identity_retry_delay_ms {
+            env.push(("IDENTITY_RETRY_DELAY_MS".into(), delay.to_string()));
         }
         if let Some(client_id) = &settings.client_id {
             env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
