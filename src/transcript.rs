@@ -80,6 +80,15 @@ pub struct Exchange {
     pub response_body: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where the request or answer breaks the hop's contract (field by field).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contract_violations: Vec<String>,
+    /// A remark of the stand-in, e.g. the closest route to a request it does not serve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The answering service's clock (epoch seconds) when it answered; not shown, it varies.
+    #[serde(skip)]
+    pub clock: Option<u64>,
 }
 
 impl Exchange {
@@ -198,6 +207,9 @@ impl Recorder {
             response_headers: BTreeMap::new(),
             response_body: None,
             error: None,
+            contract_violations: Vec::new(),
+            note: None,
+            clock: None,
         };
         lock(&self.inner.exchanges).push(exchange);
         Pending(seq)

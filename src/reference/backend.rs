@@ -198,7 +198,7 @@ impl Backend {
         let (status, body) = http_failure(error).unwrap_or((0, String::new()));
         let diagnosis = match status {
             0 => Diagnosis::Unexplained,
-            s => diagnosis::classify(Hop::Identity, s, &body, evidence).unwrap_or(Diagnosis::Unexplained),
+            s => diagnosis::classify(Hop::Identity, Some(s), &body, evidence).unwrap_or(Diagnosis::Unexplained),
         };
         let detail = match status {
             0 => error.to_string(),
@@ -216,8 +216,8 @@ impl Backend {
         let text = answer.text().await.unwrap_or_default();
         if !status.is_success() {
             let claims = crate::tokens::decode_claims(token);
-            let evidence = Evidence { token_claims: claims.as_ref(), via_imds: false };
-            let diagnosis = diagnosis::classify(Hop::Pool, status.as_u16(), &text, evidence).unwrap_or(Diagnosis::Unexplained);
+            let evidence = Evidence { token_claims: claims.as_ref(), had_authorization: true, via_imds: false, now: Some(crate::tokens::now_secs()) };
+            let diagnosis = diagnosis::classify(Hop::Pool, Some(status.as_u16()), &text, evidence).unwrap_or(Diagnosis::Unexplained);
             return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status}{}", body_excerpt(&text)), diagnosis);
         }
         let body: Value = match serde_json::from_str(&text) {

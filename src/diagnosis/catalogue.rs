@@ -1,0 +1,268 @@
+//! The catalogue: every diagnosis id with its symptom, cause, source tag and generic fix.
+//!
+//! This is the one place ids are defined. The README table and `docs/failure-modes.md` are
+//! generated from it ([`markdown_table`]) and tests keep them equal.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Everything the harness can name. Add a variant here, in [`Diagnosis::ALL`] and in
+/// [`Diagnosis::describe`]; nothing else holds ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Diagnosis {
+    Ok,
+    MissingRole,
+    RolePropagationDelay,
+    WrongAudience,
+    TokenExpired,
+    NoAuthorizationHeader,
+    MissingIdentifier,
+    NoTargetPort,
+    WrongEndpointShape,
+    PoolFull,
+    ContainerNotReady,
+    ContainerPathNotFound,
+    IdentityNotEnabled,
+    IdentityNotFound,
+    IdentityHeaderMismatch,
+    IdentityEndpointUnavailable,
+    EntraInvalidClient,
+    EntraUnknownResource,
+    CredentialChainUnavailable,
+    ContractMismatch,
+    RuntimeUnknown,
+    ExecutionTimeout,
+    Unexplained,
+}
+
+/// The fixed text of a diagnosis.
+#[derive(Debug, Clone, Copy)]
+pub struct Description {
+    pub id: &'static str,
+    /// What the user sees: hop, status, body.
+    pub symptom: &'static str,
+    /// Why it happens.
+    pub cause: &'static str,
+    /// FIDELITY.md source kind of the modelled behaviour (DOC, SDK, REP, assumed).
+    pub source: &'static str,
+    /// The fix with placeholders; a [`super::Finding`] fills them with the scenario's ids.
+    pub fix: &'static str,
+}
+
+impl Diagnosis {
+    pub const ALL: &'static [Diagnosis] = &[
+        Diagnosis::Ok,
+        Diagnosis::MissingRole,
+        Diagnosis::RolePropagationDelay,
+        Diagnosis::WrongAudience,
+        Diagnosis::TokenExpired,
+        Diagnosis::NoAuthorizationHeader,
+        Diagnosis::MissingIdentifier,
+        Diagnosis::NoTargetPort,
+        Diagnosis::WrongEndpointShape,
+        Diagnosis::PoolFull,
+        Diagnosis::ContainerNotReady,
+        Diagnosis::ContainerPathNotFound,
+        Diagnosis::IdentityNotEnabled,
+        Diagnosis::IdentityNotFound,
+        Diagnosis::IdentityHeaderMismatch,
+        Diagnosis::IdentityEndpointUnavailable,
+        Diagnosis::EntraInvalidClient,
+        Diagnosis::EntraUnknownResource,
+        Diagnosis::CredentialChainUnavailable,
+        Diagnosis::ContractMismatch,
+        Diagnosis::RuntimeUnknown,
+        Diagnosis::ExecutionTimeout,
+        Diagnosis::Unexplained,
+    ];
+
+    /// The stable kebab-case id.
+    pub fn id(self) -> &'static str {
+        self.describe().id
+    }
+
+    /// The catalogue entry.
+    pub fn describe(self) -> Description {
+        let d = |id, symptom, cause, source, fix| Description { id, symptom, cause, source, fix };
+        match self {
+            Diagnosis::Ok => d("ok", "every hop answered 2xx", "nothing is wrong", "-", "nothing to fix"),
+            Diagnosis::MissingRole => d(
+                "missing-role",
+                "pool answers 403",
+                "the caller's principal holds no \"Azure ContainerApps Session Executor\" role on the pool or an enclosing scope",
+                "REP",
+                "az role assignment create --assignee <principal-id> --role \"Azure ContainerApps Session Executor\" --scope <pool resource id>",
+            ),
+            Diagnosis::RolePropagationDelay => d(
+                "role-propagation-delay",
+                "pool answers 403, then 200 to the same principal a little later",
+                "a new role assignment takes 30-60 s to propagate",
+                "DOC, REP",
+                "wait for propagation after assigning the role; retry 403 with backoff for about a minute after deployment",
+            ),
+            Diagnosis::WrongAudience => d(
+                "wrong-audience",
+                "pool answers 401 with an empty body and WWW-Authenticate",
+                "the token was minted for another resource; session pools accept only aud https://dynamicsessions.io",
+                "REP",
+                "request the token for scope https://dynamicsessions.io/.default",
+            ),
+            Diagnosis::TokenExpired => d(
+                "token-expired",
+                "pool answers 401 with an empty body; the token's exp is in the past",
+                "the caller reused a token past its expiry (or its clock is wrong)",
+                "REP (401), assumed (5 min skew)",
+                "let the SDK cache refresh tokens (it refreshes 5 min before expiry); on a 401, get a fresh token once and retry once",
+            ),
+            Diagnosis::NoAuthorizationHeader => d(
+                "no-authorization-header",
+                "pool answers 401 to a request without Authorization",
+                "the caller sent no bearer token",
+                "REP (401), UNK (exact body)",
+                "send Authorization: Bearer <token for https://dynamicsessions.io/.default>",
+            ),
+            Diagnosis::MissingIdentifier => d(
+                "missing-identifier",
+                "pool answers 400 \"Missing required parameter 'identifier'\"",
+                "every call needs ?identifier=<4-128 chars>",
+                "DOC (required), REP (text, weak)",
+                "append ?identifier=<session id> to every pool call",
+            ),
+            Diagnosis::NoTargetPort => d(
+                "no-target-port",
+                "pool answers 404 \"Not Found\"",
+                "the custom-container pool was created without an ingress target port, so nothing receives the request",
+                "REP",
+                "az containerapp sessionpool update --name <pool> --resource-group <rg> --target-port <port>",
+            ),
+            Diagnosis::WrongEndpointShape => d(
+                "wrong-endpoint-shape",
+                "pool answers 400 DynamicApisNotAllowed",
+                "a custom-container pool was called through the regional code-interpreter endpoint form",
+                "DOC, REP",
+                "use the pool's properties.poolManagementEndpoint (https://<pool>.<env>.<region>.azurecontainerapps.io)",
+            ),
+            Diagnosis::PoolFull => d(
+                "pool-full",
+                "pool answers 429 \"Error happened when allocating pod for identifier <id> in pool <pool>\"",
+                "the pool is at maxConcurrentSessions; a new identifier must wait for a session to cool down",
+                "REP (429; DOC says 404)",
+                "raise scaleConfiguration.maxConcurrentSessions, shorten cooldownPeriodInSeconds, or reuse identifiers",
+            ),
+            Diagnosis::ContainerNotReady => d(
+                "container-not-ready",
+                "pool answers 500 \"Error happened when allocating pod for identifier <id> in pool <pool>\"",
+                "the session container did not start or does not listen on the target port",
+                "REP",
+                "make the container listen on 0.0.0.0:<targetPort> and start quickly; check its logs",
+            ),
+            Diagnosis::ContainerPathNotFound => d(
+                "container-path-not-found",
+                "the container answers 404 through the pool",
+                "the caller used a path the session container does not serve",
+                "DOC (paths are forwarded as they are)",
+                "call {pool}/<language>/execute, the path your container serves",
+            ),
+            Diagnosis::IdentityNotEnabled => d(
+                "identity-not-enabled",
+                "no IDENTITY_ENDPOINT; the SDK falls back to IMDS, which answers 400 \"Identity not found\"",
+                "no managed identity is enabled on the backend's container app",
+                "DOC (variables), REP (IMDS body), assumed (IMDS answering on Container Apps)",
+                "az containerapp identity assign --name <app> --resource-group <rg> --system-assigned (or --user-assigned <identity id>)",
+            ),
+            Diagnosis::IdentityNotFound => d(
+                "identity-not-found",
+                "identity endpoint answers 400 \"Unable to load the proper Managed Identity.\"",
+                "the backend asks for a user-assigned identity (AZURE_CLIENT_ID) that is not assigned to the app",
+                "REP",
+                "set AZURE_CLIENT_ID to an identity assigned to the app, or assign it: az containerapp identity assign --user-assigned <identity id>",
+            ),
+            Diagnosis::IdentityHeaderMismatch => d(
+                "identity-header-mismatch",
+                "identity endpoint answers 403 with an empty body",
+                "X-IDENTITY-HEADER is missing or is not the IDENTITY_HEADER the platform set (e.g. a stale copy)",
+                "REP",
+                "read IDENTITY_HEADER from the environment at run time and send it unchanged; do not cache or hard-code it",
+            ),
+            Diagnosis::IdentityEndpointUnavailable => d(
+                "identity-endpoint-unavailable",
+                "identity endpoint answers 429/5xx or does not answer",
+                "the identity endpoint is throttling, failing or unreachable; the SDK retries (82-100 s with defaults)",
+                "DOC (transient codes), SDK (retry cost)",
+                "retry with backoff and a bound; cache tokens so that most requests need no identity call",
+            ),
+            Diagnosis::EntraInvalidClient => d(
+                "entra-invalid-client",
+                "Entra answers 401 invalid_client (AADSTS7000215) or 400 unauthorized_client (AADSTS700016)",
+                "the client secret or client id is wrong, expired or from another tenant",
+                "DOC",
+                "create a new secret (az ad app credential reset --id <client-id>) and check AZURE_TENANT_ID/AZURE_CLIENT_ID",
+            ),
+            Diagnosis::EntraUnknownResource => d(
+                "entra-unknown-resource",
+                "token request answered 400 invalid_resource AADSTS500011 (or invalid_scope AADSTS1002012)",
+                "the requested resource or scope does not exist in the tenant (typo, or missing /.default)",
+                "DOC",
+                "request scope https://dynamicsessions.io/.default",
+            ),
+            Diagnosis::CredentialChainUnavailable => d(
+                "credential-chain-unavailable",
+                "no token request reaches any endpoint; the backend reports its credential unavailable",
+                "the developer-tool credential needs the az CLI, which is not on PATH (or not logged in)",
+                "SDK",
+                "install the Azure CLI and run az login, or use a managed identity / workload identity in deployed code",
+            ),
+            Diagnosis::ContractMismatch => d(
+                "contract-mismatch",
+                "a hop answers 2xx with a body the caller cannot use (a field missing or of the wrong type)",
+                "the two sides of a hop disagree on the payload shape; a lenient caller returns empty output with exit code 0",
+                "assumed",
+                "make both sides of the hop agree on the payload shape (the field is named in the transcript)",
+            ),
+            Diagnosis::RuntimeUnknown => d(
+                "runtime-unknown",
+                "Piston answers 400 \"<language>-<version> runtime is unknown\"",
+                "the requested language or version range is not installed in the session container's Piston",
+                "DOC (Piston)",
+                "ask GET /api/v2/runtimes and use a listed language and version (or range such as 3.10 or *)",
+            ),
+            Diagnosis::ExecutionTimeout => d(
+                "execution-timeout",
+                "Piston answers 200 with run.status \"TO\", signal SIGKILL, code null",
+                "the program ran past run_timeout and was killed",
+                "DOC (Piston)",
+                "raise run_timeout (and the pool/backend timeouts above it) or fix the program",
+            ),
+            Diagnosis::Unexplained => d(
+                "unexplained",
+                "the backend failed but no stand-in refused anything it knows",
+                "the fault is inside the backend, or in a case the harness does not model yet",
+                "-",
+                "read the backend's message and the transcript",
+            ),
+        }
+    }
+
+    /// Parse an id (`missing-role`).
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|d| d.id() == id)
+    }
+}
+
+impl std::fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// The failure-mode table (Markdown), generated from [`Diagnosis::ALL`].
+pub fn markdown_table() -> String {
+    let mut table = String::from("| id | symptom | cause | source | fix |\n|---|---|---|---|---|\n");
+    for d in Diagnosis::ALL {
+        let x = d.describe();
+        let cell = |s: &str| s.replace('|', "\\|");
+        table.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", x.id, cell(x.symptom), cell(x.cause), x.source, cell(x.fix)));
+    }
+    table
+}

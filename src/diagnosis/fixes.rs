@@ -1,0 +1,154 @@
+//! Explanations and fixes filled with real ids: from the scenario's world when the harness ran it,
+//! from the evidence alone when `explain` reads what a user pasted from production.
+
+use serde_json::Value;
+
+use super::Diagnosis;
+use crate::scenario::BackendSettings;
+use crate::transcript::Exchange;
+use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, SESSION_EXECUTOR_ROLE, World};
+
+/// The ids a fix needs; `None` renders as a `<placeholder>`.
+#[derive(Debug, Clone, Default)]
+pub struct FixContext {
+    pub principal_id: Option<String>,
+    pub pool_id: Option<String>,
+    pub pool_name: Option<String>,
+    pub pool_resource_group: Option<String>,
+    pub app_name: Option<String>,
+    pub app_resource_group: Option<String>,
+    pub identity_client_id: Option<String>,
+    pub identity_resource_id: Option<String>,
+    pub user_assigned: bool,
+    pub token_scope: Option<String>,
+}
+
+impl FixContext {
+    /// Everything a scenario's world and backend settings know.
+    pub fn from_world(world: &World, settings: &BackendSettings) -> Self {
+        let identity = &world.identity;
+        let is_app = identity.resource_id.to_ascii_lowercase().contains("/providers/microsoft.app/containerapps/");
+        Self {
+            principal_id: Some(identity.principal_id.clone()),
+            pool_id: Some(world.pool.resource_id.to_string()),
+            pool_name: Some(world.pool.name.clone()),
+            pool_resource_group: world.pool.resource_id.segment("resourceGroups").map(str::to_owned),
+            app_name: is_app.then(|| identity.resource_id.rsplit('/').next().unwrap_or_default().to_owned()),
+            app_resource_group: resource_group_of(&identity.resource_id),
+            identity_client_id: Some(identity.client_id.clone()),
+            identity_resource_id: Some(identity.resource_id.clone()),
+            user_assigned: identity.kind == IdentityKind::UserAssigned,
+            token_scope: Some(settings.token_scope.clone()),
+        }
+    }
+
+    /// What a token tells: the principal and, through `xms_mirid`, the identity's resource.
+    pub fn from_claims(claims: Option<&Value>) -> Self {
+        let claim = |name: &str| claims.and_then(|c| c[name].as_str()).map(str::to_owned);
+        let mirid = claim("xms_mirid");
+        Self {
+            principal_id: claim("oid"),
+            identity_client_id: claim("appid"),
+            app_resource_group: mirid.as_deref().and_then(resource_group_of),
+            identity_resource_id: mirid,
+            token_scope: claim("aud").map(|aud| format!("{}/.default", aud.trim_end_matches('/'))),
+            ..Self::default()
+        }
+    }
+
+    /// The principal of the token a request carried wins over the world's identity.
+    pub fn with_exchange(mut self, exchange: Option<&Exchange>) -> Self {
+        if let Some(oid) = exchange.and_then(Exchange::bearer_claims).and_then(|c| c["oid"].as_str()) {
+            self.principal_id = Some(oid.to_owned());
+        }
+        self
+    }
+}
+
+fn resource_group_of(id: &str) -> Option<String> {
+    let mut parts = id.split('/');
+    parts.find(|p| p.eq_ignore_ascii_case("resourceGroups"))?;
+    parts.next().map(str::to_owned)
+}
+
+fn or<'a>(value: &'a Option<String>, placeholder: &'a str) -> &'a str {
+    value.as_deref().unwrap_or(placeholder)
+}
+
+/// The fix, with the context's ids in the command.
+pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
+    let principal = or(&ctx.principal_id, "<principal-id>");
+    let pool_id = or(&ctx.pool_id, "<pool resource id>");
+    let (app, app_rg) = (or(&ctx.app_name, "<app>"), or(&ctx.app_resource_group, "<resource-group>"));
+    match diagnosis {
+        Diagnosis::MissingRole => format!(
+            "az role assignment create --assignee {principal} --role \"{SESSION_EXECUTOR_ROLE}\" --scope {pool_id}  (then allow 30-60 s for the assignment to propagate)"
+        ),
+        Diagnosis::RolePropagationDelay => format!(
+            "nothing is missing: the role of {principal} on {pool_id} became effective a little later; retry 403 with backoff for about a minute after a new assignment"
+        ),
+        Diagnosis::WrongAudience => format!(
+            "request the token for scope {DYNAMIC_SESSIONS_AUDIENCE}/.default instead of {} (reference backend: SESSION_POOL_TOKEN_SCOPE={DYNAMIC_SESSIONS_AUDIENCE}/.default)",
+            or(&ctx.token_scope, "the scope it used")
+        ),
+        Diagnosis::NoTargetPort => format!(
+            "az containerapp sessionpool update --name {} --resource-group {} --target-port <the port your container listens on, e.g. 2000>",
+            or(&ctx.pool_name, "<pool>"),
+            or(&ctx.pool_resource_group, "<resource-group>")
+        ),
+        Diagnosis::IdentityNotEnabled if ctx.user_assigned => format!(
+            "az containerapp identity assign --name {app} --resource-group {app_rg} --user-assigned {}",
+            or(&ctx.identity_resource_id, "<identity resource id>")
+        ),
+        Diagnosis::IdentityNotEnabled => format!("az containerapp identity assign --name {app} --resource-group {app_rg} --system-assigned"),
+        Diagnosis::IdentityNotFound => format!(
+            "set AZURE_CLIENT_ID to the client id of an identity assigned to the app ({}), or assign the wanted one: az containerapp identity assign --name {app} --resource-group {app_rg} --user-assigned <identity resource id>",
+            or(&ctx.identity_client_id, "<client-id>")
+        ),
+        other => other.describe().fix.to_owned(),
+    }
+}
+
+/// One sentence on what the evidence shows, beginning with the hop and its answer.
+pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, world: Option<&World>) -> String {
+    let status = exchange.status.map_or("no answer".to_owned(), |s| s.to_string());
+    let claims = exchange.bearer_claims();
+    let principal = or(&ctx.principal_id, "the caller");
+    let pool_id = or(&ctx.pool_id, "the pool");
+    match diagnosis {
+        Diagnosis::MissingRole => {
+            let mut text = format!("the pool refused principal {principal} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id} or an enclosing scope");
+            let elsewhere: Vec<&str> = world.map(|w| w.executor_assignments_elsewhere(principal).map(|a| a.scope.as_str()).collect()).unwrap_or_default();
+            if !elsewhere.is_empty() {
+                text.push_str(&format!("; it does hold the role on {}, which does not contain this pool", elsewhere.join(", ")));
+            }
+            text
+        }
+        Diagnosis::WrongAudience => format!(
+            "the pool answered {status}: the token's audience is {}, but session pools accept only {DYNAMIC_SESSIONS_AUDIENCE}",
+            claims.and_then(|c| c["aud"].as_str()).unwrap_or("?")
+        ),
+        Diagnosis::TokenExpired => format!(
+            "the pool answered {status}: the token expired at {} (epoch seconds), before the pool's clock ({})",
+            claims.and_then(|c| c["exp"].as_u64()).map_or("?".into(), |e| e.to_string()),
+            exchange.clock.map_or("?".into(), |c| c.to_string())
+        ),
+        Diagnosis::NoTargetPort => format!("the pool answered {status} Not Found: pool {} has no ingress target port, so the request reaches no container", or(&ctx.pool_name, "?")),
+        Diagnosis::IdentityNotEnabled => format!(
+            "no identity variables were set, so the SDK asked IMDS ({}), which answered {status} \"Identity not found\": no managed identity is enabled on the app",
+            exchange.request_headers.get("host").and_then(Value::as_str).unwrap_or("169.254.169.254")
+        ),
+        Diagnosis::IdentityNotFound => format!(
+            "the identity endpoint answered {status} \"{}\" to a request for client_id {}: no identity with that id is assigned to the app",
+            exchange.response_str("/message").or_else(|| exchange.response_str("/error_description")).unwrap_or("Identity not found"),
+            exchange.query_param("client_id").unwrap_or("(none: system-assigned)")
+        ),
+        Diagnosis::ContractMismatch => format!(
+            "{} → {} answered {status}, but the body breaks the hop's contract: {}",
+            exchange.from,
+            exchange.to,
+            exchange.contract_violations.join("; ")
+        ),
+        other => format!("{} → {} {} {} answered {status}: {}", exchange.from, exchange.to, exchange.method, exchange.path, other.describe().cause),
+    }
+}

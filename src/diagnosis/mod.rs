@@ -1,0 +1,146 @@
+//! Diagnosis: the single list of failure ids, how each is recognised, and its fix.
+//!
+//! [`catalogue`] defines the ids; [`rules`] recognises them in an answer or a transcript; [`fixes`]
+//! fills explanations and fixes with real ids. The runner diagnoses from what the stand-ins saw
+//! ([`diagnose`]); the reference backend and `explain` use the same [`classify`].
+
+pub mod catalogue;
+pub mod fixes;
+pub mod rules;
+
+use serde::Serialize;
+
+use crate::scenario::BackendSettings;
+use crate::transcript::{Exchange, Hop};
+use crate::world::World;
+pub use catalogue::{Description, Diagnosis, markdown_table};
+pub use fixes::FixContext;
+pub use rules::{Evidence, classify};
+
+/// A diagnosis with the evidence that led to it and the fix, filled with the scenario's real ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub id: Diagnosis,
+    /// The hop whose answer showed it (`None` for `ok`).
+    pub hop: Option<Hop>,
+    /// The transcript line that showed it.
+    pub seq: Option<u64>,
+    pub explanation: String,
+    pub fix: String,
+}
+
+/// Diagnose a run from the transcript the stand-ins recorded, with the world for the fixes.
+///
+/// Every failing hop is named once, in the order its request started. When no hop explains a
+/// failed backend answer, the backend's own claim (`(diagnosis: <id>)`) is used if it made one.
+pub fn diagnose(exchanges: &[Exchange], world: &World, settings: &BackendSettings) -> Vec<Finding> {
+    let context = FixContext::from_world(world, settings);
+    let mut findings: Vec<Finding> = rules::find(exchanges)
+        .into_iter()
+        .map(|hit| {
+            let ctx = context.clone().with_exchange(Some(hit.exchange));
+            Finding {
+                id: hit.diagnosis,
+                hop: Some(hit.exchange.to),
+                seq: Some(hit.exchange.seq),
+                explanation: fixes::explanation(hit.diagnosis, hit.exchange, &ctx, Some(world)),
+                fix: fixes::fix(hit.diagnosis, &ctx),
+            }
+        })
+        .collect();
+    if findings.is_empty() {
+        let backend_failed = exchanges.iter().any(|e| e.from == Hop::Client && !e.succeeded());
+        let finding = match (backend_failed, rules::claimed_by_backend(exchanges)) {
+            (false, _) => Finding { id: Diagnosis::Ok, hop: None, seq: None, explanation: "every hop answered 2xx".into(), fix: fixes::fix(Diagnosis::Ok, &context) },
+            (true, Some((id, exchange))) => Finding {
+                id,
+                hop: Some(Hop::Backend),
+                seq: Some(exchange.seq),
+                explanation: format!("no stand-in saw a failure; the backend itself reports: {}", exchange.response_str("/message").unwrap_or("?")),
+                fix: fixes::fix(id, &context),
+            },
+            (true, None) => Finding {
+                id: Diagnosis::Unexplained,
+                hop: None,
+                seq: None,
+                explanation: "the backend answered an error although every hop behind it succeeded: read its message".into(),
+                fix: fixes::fix(Diagnosis::Unexplained, &context),
+            },
+        };
+        findings.push(finding);
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_id_is_unique_kebab_case_and_round_trips_through_serde() {
+        let mut seen = std::collections::HashSet::new();
+        for d in Diagnosis::ALL {
+            let id = d.id();
+            assert!(seen.insert(id), "duplicate id {id}");
+            assert!(id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{id} is not kebab-case");
+            assert_eq!(serde_json::to_value(d).unwrap(), json!(id));
+            assert_eq!(serde_json::from_value::<Diagnosis>(json!(id)).unwrap(), *d);
+        }
+    }
+
+    #[test]
+    fn a_401_with_a_foreign_audience_is_wrong_audience() {
+        let claims = json!({"aud": "https://cognitiveservices.azure.com"});
+        let evidence = Evidence { token_claims: Some(&claims), had_authorization: true, ..Default::default() };
+        assert_eq!(classify(Hop::Pool, Some(401), "", evidence), Some(Diagnosis::WrongAudience));
+        let right = json!({"aud": "https://dynamicsessions.io/", "exp": 1000});
+        let fresh = Evidence { token_claims: Some(&right), had_authorization: true, via_imds: false, now: Some(1000) };
+        assert_eq!(classify(Hop::Pool, Some(401), "", fresh), Some(Diagnosis::Unexplained));
+        let expired = Evidence { now: Some(1000 + rules::CLOCK_SKEW_SECS), ..fresh };
+        assert_eq!(classify(Hop::Pool, Some(401), "", expired), Some(Diagnosis::TokenExpired));
+        assert_eq!(classify(Hop::Pool, Some(401), "", Evidence::default()), Some(Diagnosis::NoAuthorizationHeader));
+    }
+
+    #[test]
+    fn identity_errors_are_told_apart_by_body_and_protocol() {
+        let aca = r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"x"}"#;
+        assert_eq!(classify(Hop::Identity, Some(400), aca, Evidence::default()), Some(Diagnosis::IdentityNotFound));
+        let imds = r#"{"error":"invalid_request","error_description":"Identity not found"}"#;
+        assert_eq!(classify(Hop::Identity, Some(400), imds, Evidence { via_imds: true, ..Default::default() }), Some(Diagnosis::IdentityNotEnabled));
+        assert_eq!(classify(Hop::Identity, Some(403), "", Evidence::default()), Some(Diagnosis::IdentityHeaderMismatch));
+        assert_eq!(classify(Hop::Identity, Some(500), "", Evidence::default()), Some(Diagnosis::IdentityEndpointUnavailable));
+        assert_eq!(classify(Hop::Identity, None, "", Evidence::default()), Some(Diagnosis::IdentityEndpointUnavailable));
+    }
+
+    #[test]
+    fn only_the_bare_not_found_of_a_portless_pool_is_no_target_port() {
+        assert_eq!(classify(Hop::Pool, Some(404), "Not Found", Evidence::default()), Some(Diagnosis::NoTargetPort));
+        assert_eq!(classify(Hop::Pool, Some(404), r#"{"message":"Not Found"}"#, Evidence::default()), None, "the container's own 404 speaks for itself");
+        assert_eq!(classify(Hop::Container, Some(404), r#"{"message":"Not Found"}"#, Evidence::default()), Some(Diagnosis::ContainerPathNotFound));
+        assert_eq!(classify(Hop::Pool, Some(200), "", Evidence::default()), None);
+    }
+
+    #[test]
+    fn pool_allocation_errors_are_told_apart_by_status() {
+        let body = r#"{"error":{"code":"x","message":"Error happened when allocating pod for identifier abcd in pool p"}}"#;
+        assert_eq!(classify(Hop::Pool, Some(429), body, Evidence::default()), Some(Diagnosis::PoolFull));
+        assert_eq!(classify(Hop::Pool, Some(500), body, Evidence::default()), Some(Diagnosis::ContainerNotReady));
+        let dynamic = r#"{"error":{"code":"DynamicApisNotAllowed","message":"Dynamic API calls are not allowed for session pool 'p': 'the pool is not dynamic'."}}"#;
+        assert_eq!(classify(Hop::Pool, Some(400), dynamic, Evidence::default()), Some(Diagnosis::WrongEndpointShape));
+    }
+
+    #[test]
+    fn piston_runtime_and_timeout_answers_are_named() {
+        assert_eq!(classify(Hop::Piston, Some(400), r#"{"message":"ruby-3 runtime is unknown"}"#, Evidence::default()), Some(Diagnosis::RuntimeUnknown));
+        let timeout = r#"{"run":{"stdout":"","stderr":"","code":null,"signal":"SIGKILL","status":"TO"}}"#;
+        assert_eq!(classify(Hop::Piston, Some(200), timeout, Evidence::default()), Some(Diagnosis::ExecutionTimeout));
+        assert_eq!(classify(Hop::Piston, Some(200), r#"{"run":{"status":null}}"#, Evidence::default()), None);
+    }
+
+    #[test]
+    fn entra_errors_are_named_by_their_error_field() {
+        assert_eq!(classify(Hop::Entra, Some(401), r#"{"error":"invalid_client"}"#, Evidence::default()), Some(Diagnosis::EntraInvalidClient));
+        assert_eq!(classify(Hop::Entra, Some(400), r#"{"error":"invalid_resource"}"#, Evidence::default()), Some(Diagnosis::EntraUnknownResource));
+    }
+}

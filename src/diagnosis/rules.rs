@@ -1,0 +1,171 @@
+//! Recognising a diagnosis: from one answer ([`classify`]) and from a whole transcript ([`diagnose`]).
+//!
+//! [`classify`] is shared by the runner, the reference backend and `explain`, so the same evidence
+//! gets the same name everywhere.
+
+use serde_json::Value;
+
+use super::Diagnosis;
+use crate::transcript::{Exchange, Hop};
+use crate::world::DYNAMIC_SESSIONS_AUDIENCE;
+
+/// Clock skew resource servers tolerate on `exp` (assumed: the usual 5 minutes).
+pub const CLOCK_SKEW_SECS: u64 = 300;
+
+/// What is known about an answer besides its status and body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Evidence<'a> {
+    /// Claims of the bearer token the request carried.
+    pub token_claims: Option<&'a Value>,
+    /// Whether the request carried an `Authorization` header at all.
+    pub had_authorization: bool,
+    /// The token request went to IMDS (no identity variables were set).
+    pub via_imds: bool,
+    /// The answering service's clock (epoch seconds), to judge `exp`.
+    pub now: Option<u64>,
+}
+
+/// Name the cause of one answer of `hop`. `status` `None` means no HTTP answer came.
+/// Returns `None` for an answer that is not a failure.
+pub fn classify(hop: Hop, status: Option<u16>, body: &str, evidence: Evidence<'_>) -> Option<Diagnosis> {
+    let Some(status) = status else {
+        return Some(match hop {
+            Hop::Identity => Diagnosis::IdentityEndpointUnavailable,
+            Hop::Container => Diagnosis::ContainerNotReady,
+            _ => Diagnosis::Unexplained,
+        });
+    };
+    match hop {
+        Hop::Identity => classify_identity(status, body, evidence),
+        Hop::Entra => classify_entra(status, body),
+        Hop::Pool => classify_pool(status, body, evidence),
+        Hop::Container => match status {
+            404 => Some(Diagnosis::ContainerPathNotFound),
+            s if is_success(s) => None,
+            _ => Some(Diagnosis::Unexplained),
+        },
+        Hop::Piston => classify_piston(status, body),
+        Hop::Client | Hop::Backend => (!is_success(status)).then_some(Diagnosis::Unexplained),
+    }
+}
+
+fn is_success(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+fn classify_identity(status: u16, body: &str, evidence: Evidence<'_>) -> Option<Diagnosis> {
+    Some(match status {
+        s if is_success(s) => return None,
+        403 if body.trim().is_empty() => Diagnosis::IdentityHeaderMismatch,
+        400 if body.contains("Unable to load the proper Managed Identity") => Diagnosis::IdentityNotFound,
+        400 if body.contains("Identity not found") && evidence.via_imds => Diagnosis::IdentityNotEnabled,
+        400 if body.contains("Identity not found") => Diagnosis::IdentityNotFound,
+        400 if body.contains("AADSTS500011") => Diagnosis::EntraUnknownResource,
+        404 | 408 | 410 | 429 | 500..=599 => Diagnosis::IdentityEndpointUnavailable,
+        _ => Diagnosis::Unexplained,
+    })
+}
+
+fn classify_entra(status: u16, body: &str) -> Option<Diagnosis> {
+    Some(match status {
+        s if is_success(s) => return None,
+        _ if body.contains("invalid_client") || body.contains("unauthorized_client") => Diagnosis::EntraInvalidClient,
+        _ if body.contains("invalid_resource") || body.contains("AADSTS500011") || body.contains("invalid_scope") => Diagnosis::EntraUnknownResource,
+        _ => Diagnosis::Unexplained,
+    })
+}
+
+fn classify_pool(status: u16, body: &str, evidence: Evidence<'_>) -> Option<Diagnosis> {
+    Some(match status {
+        s if is_success(s) => return None,
+        401 => classify_unauthorized(evidence),
+        403 => Diagnosis::MissingRole,
+        400 if body.contains("DynamicApisNotAllowed") => Diagnosis::WrongEndpointShape,
+        400 if body.contains("identifier") => Diagnosis::MissingIdentifier,
+        404 if body.trim() == "Not Found" => Diagnosis::NoTargetPort,
+        429 if body.contains("allocating pod") => Diagnosis::PoolFull,
+        500 | 502 | 503 if body.contains("allocating pod") => Diagnosis::ContainerNotReady,
+        // Anything else came from the container; its own hop says why.
+        _ => return None,
+    })
+}
+
+/// Why a pool refused a request with 401, from the token it carried.
+fn classify_unauthorized(evidence: Evidence<'_>) -> Diagnosis {
+    let Some(claims) = evidence.token_claims else {
+        return if evidence.had_authorization { Diagnosis::Unexplained } else { Diagnosis::NoAuthorizationHeader };
+    };
+    let aud = claims["aud"].as_str().unwrap_or_default();
+    if aud.trim_end_matches('/') != DYNAMIC_SESSIONS_AUDIENCE {
+        return Diagnosis::WrongAudience;
+    }
+    match (claims["exp"].as_u64(), evidence.now) {
+        (Some(exp), Some(now)) if exp + CLOCK_SKEW_SECS <= now => Diagnosis::TokenExpired,
+        _ => Diagnosis::Unexplained,
+    }
+}
+
+fn classify_piston(status: u16, body: &str) -> Option<Diagnosis> {
+    match status {
+        400 if body.contains("runtime is unknown") => Some(Diagnosis::RuntimeUnknown),
+        s if is_success(s) => {
+            let answer: Value = serde_json::from_str(body).ok()?;
+            (answer.pointer("/run/status").and_then(Value::as_str) == Some("TO")).then_some(Diagnosis::ExecutionTimeout)
+        }
+        _ => Some(Diagnosis::Unexplained),
+    }
+}
+
+/// One named cause in a transcript, before it is explained.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit<'a> {
+    pub diagnosis: Diagnosis,
+    pub exchange: &'a Exchange,
+}
+
+/// Every cause the transcript shows, in the order the requests started, one per id.
+pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
+    let mut hits: Vec<Hit<'_>> = Vec::new();
+    for exchange in exchanges.iter().filter(|e| e.from != Hop::Client) {
+        let diagnosis = if !exchange.contract_violations.is_empty() {
+            Some(Diagnosis::ContractMismatch)
+        } else {
+            classify(exchange.to, exchange.status, &exchange.response_text(), evidence_of(exchange))
+        };
+        let Some(mut diagnosis) = diagnosis else { continue };
+        if diagnosis == Diagnosis::MissingRole && later_success_for_same_principal(exchanges, exchange) {
+            diagnosis = Diagnosis::RolePropagationDelay;
+        }
+        if !hits.iter().any(|h| h.diagnosis == diagnosis) {
+            hits.push(Hit { diagnosis, exchange });
+        }
+    }
+    hits
+}
+
+/// Evidence recorded with an exchange.
+pub fn evidence_of(exchange: &Exchange) -> Evidence<'_> {
+    Evidence {
+        token_claims: exchange.bearer_claims(),
+        had_authorization: exchange.request_headers.contains_key("authorization"),
+        via_imds: exchange.to == Hop::Identity && exchange.path.starts_with("/metadata/identity/"),
+        now: exchange.clock,
+    }
+}
+
+/// A 403 followed by a success for the same principal means the role arrived late.
+fn later_success_for_same_principal(exchanges: &[Exchange], refused: &Exchange) -> bool {
+    let principal = |e: &Exchange| e.bearer_claims().and_then(|c| c["oid"].as_str().map(str::to_owned));
+    let who = principal(refused);
+    exchanges.iter().any(|e| e.seq > refused.seq && e.to == Hop::Pool && e.succeeded() && principal(e) == who)
+}
+
+/// The diagnosis a backend claimed in its own error message: `(diagnosis: <id>)`.
+pub fn claimed_by_backend(exchanges: &[Exchange]) -> Option<(Diagnosis, &Exchange)> {
+    exchanges.iter().filter(|e| e.from == Hop::Client && !e.succeeded()).find_map(|e| {
+        let text = e.response_text();
+        let (_, rest) = text.split_once("(diagnosis: ")?;
+        let id = rest.split(')').next()?;
+        Diagnosis::from_id(id).filter(|d| *d != Diagnosis::Unexplained).map(|d| (d, e))
+    })
+}
