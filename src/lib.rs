@@ -9,6 +9,7 @@
 //! - [`reference`]: the reference system: the coding-engine [`reference::backend`] (real
 //!   `azure_identity`) and the in-container [`reference::adapter`].
 //! - [`runner`]: drives a scenario end to end with real processes; [`transcript`] records every hop.
+//! - [`contracts`]: the payload shape each hop relies on, checked on every exchange.
 //! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix.
 //! - [`normalize`] and [`report`]: stable snapshots, text and JSON reports; [`cli`]: the command line.
 //!
@@ -37,6 +38,7 @@
 //! ```
 
 pub mod cli;
+pub mod contracts;
 pub mod diagnosis;
 pub mod ids;
 pub mod normalize;

@@ -147,6 +147,19 @@ pub fn verify(token: &str, jwks: &JwkSet, audience: &str, tenant_id: &str, now: 
     Ok(claims)
 }
 
+/// A service's clock: real time shifted by a scenario-chosen offset (a skewed clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    pub offset_secs: i64,
+}
+
+impl Clock {
+    /// Epoch seconds on this clock.
+    pub fn now(self) -> u64 {
+        now_secs().saturating_add_signed(self.offset_secs)
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

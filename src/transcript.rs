@@ -143,6 +143,8 @@ pub struct RawResponse<'a> {
     pub status: u16,
     pub headers: Vec<(&'a str, &'a str)>,
     pub body: &'a [u8],
+    /// The answering service's clock (epoch seconds), when it has one.
+    pub clock: Option<u64>,
 }
 
 /// Request headers worth showing; everything else is noise for diagnosis.
@@ -217,7 +219,15 @@ impl Recorder {
 
     /// Record the answer to a pending request.
     pub fn finish(&self, pending: Pending, response: &RawResponse<'_>) {
+        self.finish_checked(pending, response, Vec::new(), None);
+    }
+
+    /// Record the answer with the contract violations found and a stand-in's note.
+    pub fn finish_checked(&self, pending: Pending, response: &RawResponse<'_>, violations: Vec<String>, note: Option<String>) {
         self.update(pending, |exchange| {
+            exchange.contract_violations.extend(violations);
+            exchange.note = note;
+            exchange.clock = response.clock;
             exchange.status = Some(response.status);
             for (name, value) in &response.headers {
                 let name = name.to_ascii_lowercase();

@@ -4,7 +4,7 @@
 //! rule (FIDELITY §5, DOC for roles, inheritance not stated for sessions): an assignment at a scope
 //! applies to every resource below it.
 
-use crate::scenario::format::{ApplicationFile, ContainerType, IdentityFile, PistonFile, PoolFile, RoleAssignmentFile, WorldFile};
+use crate::scenario::format::{ApplicationFile, ContainerType, FaultFile, IdentityFile, PistonFile, PoolFile, RoleAssignmentFile, WorldFile};
 
 pub use crate::scenario::format::IdentityKind;
 
@@ -22,7 +22,7 @@ pub const DYNAMIC_SESSIONS_AUDIENCE: &str = "https://dynamicsessions.io";
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use session_pool_harness::world::{IdentityKind, Pool, RoleAssignment, Scope, World, SESSION_EXECUTOR_ROLE};
-/// use session_pool_harness::scenario::format::{ContainerType, IdentityFile, PistonFile};
+/// use session_pool_harness::scenario::format::{IdentityFile, PistonFile};
 /// use session_pool_harness::StandIns;
 ///
 /// let pool_id = Scope::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/sessionPools/p1")?;
@@ -34,15 +34,19 @@ pub const DYNAMIC_SESSIONS_AUDIENCE: &str = "https://dynamicsessions.io";
 ///         client_id: "c1".into(),
 ///         principal_id: "p1".into(),
 ///         resource_id: "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/containerApps/app".into(),
+///         token_lifetime_secs: None,
 ///     },
 ///     role_assignments: vec![RoleAssignment {
 ///         principal_id: "p1".into(),
 ///         role: SESSION_EXECUTOR_ROLE.into(),
 ///         scope: Scope::parse("/subscriptions/s1/resourceGroups/rg")?,
+///         effective_after_calls: None,
+///         effective_after_ms: None,
 ///     }],
-///     pool: Pool { name: "p1".into(), resource_id: pool_id, container_type: ContainerType::CustomContainer, target_port: Some(2000) },
+///     pool: Pool::new("p1", pool_id, Some(2000)),
 ///     piston: PistonFile::default(),
 ///     applications: vec![],
+///     faults: vec![],
 /// };
 /// assert_eq!(world.executor_assignments_on_pool("p1").count(), 1, "inherited from the resource group");
 /// let stand_ins = StandIns::start(&world).await?;
@@ -57,6 +61,7 @@ pub struct World {
     pub pool: Pool,
     pub piston: PistonFile,
     pub applications: Vec<ApplicationFile>,
+    pub faults: Vec<FaultFile>,
 }
 
 /// A role assignment with its scope parsed.
@@ -65,6 +70,9 @@ pub struct RoleAssignment {
     pub principal_id: String,
     pub role: String,
     pub scope: Scope,
+    /// Propagation still under way: see [`crate::scenario::format::RoleAssignmentFile`].
+    pub effective_after_calls: Option<u32>,
+    pub effective_after_ms: Option<u64>,
 }
 
 impl RoleAssignment {
@@ -81,6 +89,29 @@ pub struct Pool {
     pub resource_id: Scope,
     pub container_type: ContainerType,
     pub target_port: Option<u16>,
+    pub max_concurrent_sessions: Option<u32>,
+    pub busy_sessions: u32,
+    pub cooldown: Option<std::time::Duration>,
+    /// The pool's (possibly skewed) clock.
+    pub clock: crate::tokens::Clock,
+    pub container_starts: bool,
+}
+
+impl Pool {
+    /// A pool with defaults for everything but its identity and target port.
+    pub fn new(name: &str, resource_id: Scope, target_port: Option<u16>) -> Self {
+        Self {
+            name: name.to_owned(),
+            resource_id,
+            container_type: ContainerType::CustomContainer,
+            target_port,
+            max_concurrent_sessions: None,
+            busy_sessions: 0,
+            cooldown: None,
+            clock: crate::tokens::Clock::default(),
+            container_starts: true,
+        }
+    }
 }
 
 /// An ARM scope: `/subscriptions/<id>[/resourceGroups/<rg>[/providers/...]]`.
@@ -148,14 +179,14 @@ impl World {
             .into_iter()
             .map(|a: RoleAssignmentFile| {
                 let scope = Scope::parse(&a.scope).map_err(|m| problem(&a.scope, m))?;
-                Ok(RoleAssignment { principal_id: a.principal_id, role: a.role, scope })
+                Ok(RoleAssignment { principal_id: a.principal_id, role: a.role, scope, effective_after_calls: a.effective_after_calls, effective_after_ms: a.effective_after_ms })
             })
             .collect::<Result<Vec<_>, WorldProblem>>()?;
         let pool = validate_pool(file.pool)?;
         if file.piston.runtimes.is_empty() {
             return Err(problem("runtimes", "piston.runtimes is empty: list at least one runtime, or omit the key for python 3.10.0".into()));
         }
-        Ok(Self { tenant_id: file.tenant_id, identity: file.identity, role_assignments, pool, piston: file.piston, applications: file.applications })
+        Ok(Self { tenant_id: file.tenant_id, identity: file.identity, role_assignments, pool, piston: file.piston, applications: file.applications, faults: file.faults })
     }
 
     /// The Session Executor assignments of `principal_id` that cover the pool.
@@ -192,7 +223,14 @@ fn validate_pool(file: PoolFile) -> Result<Pool, WorldProblem> {
             message: "only CustomContainer pools are modelled so far; code-interpreter pools (PythonLTS, NodeLTS, Shell) are not implemented yet".into(),
         });
     }
-    Ok(Pool { name: file.name, resource_id, container_type: file.container_type, target_port: file.target_port })
+    Ok(Pool {
+        max_concurrent_sessions: file.max_concurrent_sessions,
+        busy_sessions: file.busy_sessions,
+        cooldown: file.cooldown_ms.map(std::time::Duration::from_millis),
+        clock: crate::tokens::Clock { offset_secs: file.clock_offset_secs },
+        container_starts: file.container_starts,
+        ..Pool::new(&file.name, resource_id, file.target_port)
+    })
 }
 
 #[cfg(test)]

@@ -226,7 +226,7 @@ async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::sc
         Ok(response) => {
             let status = response.status().as_u16();
             let text = response.bytes().await.unwrap_or_default();
-            recorder.finish(pending, &RawResponse { status, headers: vec![], body: &text });
+            recorder.finish(pending, &RawResponse { status, body: &text, ..Default::default() });
             (Some(status), serde_json::from_slice::<Value>(&text).ok().or_else(|| (!text.is_empty()).then(|| Value::String(String::from_utf8_lossy(&text).into_owned()))))
         }
         Err(error) => {

@@ -42,6 +42,9 @@ pub struct WorldFile {
     /// App registrations that authenticate to Entra with a client secret.
     #[serde(default)]
     pub applications: Vec<ApplicationFile>,
+    /// Faults injected into the hops' answers.
+    #[serde(default)]
+    pub faults: Vec<FaultFile>,
 }
 
 /// An app registration (service principal) with a client secret.
@@ -67,6 +70,9 @@ pub struct IdentityFile {
     pub principal_id: String,
     /// Resource id of the identity (user-assigned) or of the app (system-assigned): `xms_mirid`.
     pub resource_id: String,
+    /// Lifetime of the tokens it issues (default 86400, as Azure's managed identity: FIDELITY §4).
+    #[serde(default)]
+    pub token_lifetime_secs: Option<u64>,
 }
 
 /// System-assigned or user-assigned managed identity.
@@ -88,6 +94,12 @@ pub struct RoleAssignmentFile {
     pub role: String,
     /// `/subscriptions/<sub>`, `/subscriptions/<sub>/resourceGroups/<rg>` or a resource id.
     pub scope: String,
+    /// Still propagating: the pool refuses this principal's first N calls (DOC/REP: 30-60 s in Azure).
+    #[serde(default)]
+    pub effective_after_calls: Option<u32>,
+    /// Still propagating: the pool refuses this principal until this long after the pool started.
+    #[serde(default)]
+    pub effective_after_ms: Option<u64>,
 }
 
 /// The session pool (`Microsoft.App/sessionPools`), in ARM's vocabulary.
@@ -102,6 +114,26 @@ pub struct PoolFile {
     /// `customContainerTemplate.ingress.targetPort`; absent means the pool was created without one.
     #[serde(default)]
     pub target_port: Option<u16>,
+    /// `scaleConfiguration.maxConcurrentSessions` (default: no limit).
+    #[serde(default)]
+    pub max_concurrent_sessions: Option<u32>,
+    /// Sessions other callers already hold when the scenario starts; they count against the maximum.
+    #[serde(default)]
+    pub busy_sessions: u32,
+    /// `lifecycleConfiguration.cooldownPeriodInSeconds`, in milliseconds so scenarios stay fast: a
+    /// session is freed this long after its last use (default: not within a scenario).
+    #[serde(default)]
+    pub cooldown_ms: Option<u64>,
+    /// The pool's clock runs this many seconds ahead of real time (negative: behind).
+    #[serde(default)]
+    pub clock_offset_secs: i64,
+    /// Whether the session container starts at all (false: it never becomes ready).
+    #[serde(default = "yes")]
+    pub container_starts: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `properties.containerType` of a session pool.
@@ -253,4 +285,64 @@ pub struct ScenarioExpect {
     /// The diagnosis ids the run must produce, in any order (e.g. ["missing-role"]).
     #[serde(default)]
     pub diagnoses: Vec<crate::diagnosis::Diagnosis>,
+}
+
+/// A fault injected into one hop's answers. The actions combine (e.g. a delay and a status).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultFile {
+    /// The hop whose answers are changed.
+    pub hop: FaultHop,
+    /// Only requests whose path starts with this are counted and changed.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Which matching calls (1-based) are changed; empty means every call.
+    #[serde(default)]
+    pub calls: Vec<u32>,
+    /// Answer with this status instead.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Answer with this body instead (sent as it is; JSON text is fine).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Add or replace these answer headers.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Wait this long before answering.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// Close the connection without any answer.
+    #[serde(default)]
+    pub close: bool,
+    /// Cut the JSON body in the middle.
+    #[serde(default)]
+    pub malformed_json: bool,
+    /// Send the body in small chunks this many milliseconds apart.
+    #[serde(default)]
+    pub slow_body_ms: Option<u64>,
+}
+
+/// Hops that can be given faults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultHop {
+    #[default]
+    Identity,
+    Entra,
+    Pool,
+    Container,
+    Piston,
+}
+
+impl FaultHop {
+    pub fn hop(self) -> crate::transcript::Hop {
+        use crate::transcript::Hop;
+        match self {
+            FaultHop::Identity => Hop::Identity,
+            FaultHop::Entra => Hop::Entra,
+            FaultHop::Pool => Hop::Pool,
+            FaultHop::Container => Hop::Container,
+            FaultHop::Piston => Hop::Piston,
+        }
+    }
 }

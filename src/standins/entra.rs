@@ -28,6 +28,14 @@ pub struct EntraState {
     pub base_url: String,
 }
 
+/// Routes, for near-miss notes.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/{tenant}/oauth2/v2.0/token"),
+    ("GET", "/{tenant}/v2.0/.well-known/openid-configuration"),
+    ("GET", "/{tenant}/discovery/v2.0/keys"),
+    ("GET", "/common/discovery/keys"),
+];
+
 /// The Entra stand-in's routes.
 pub fn app(state: EntraState) -> Router {
     Router::new()
@@ -35,6 +43,12 @@ pub fn app(state: EntraState) -> Router {
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/common/discovery/keys", get(keys))
+        .fallback(|| async {
+            // assumed: Entra's exact 404 for an unknown path.
+            let mut response = StatusCode::NOT_FOUND.into_response();
+            response.extensions_mut().insert(super::server::Unrouted);
+            response
+        })
         .with_state(Arc::new(state))
 }
 
@@ -135,7 +149,7 @@ mod tests {
 
     async fn serve() -> Server {
         let world = Arc::new(test_support::world(|s| s));
-        Server::start_knowing_url(|base_url| app(EntraState { world, issuer: TokenIssuer::test_key(), base_url })).await.unwrap()
+        Server::start_knowing_url(|base_url| app(EntraState { world, issuer: TokenIssuer::test_key(), base_url }), None).await.unwrap()
     }
 
     async fn token(server: &Server, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {

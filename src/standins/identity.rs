@@ -24,8 +24,11 @@ pub const CONTAINER_APPS_PATH: &str = "/msi/token";
 pub const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
 /// The IMDS address the SDKs use (DOC); reaches us only through the proxy.
 pub const IMDS_HOST: &str = "169.254.169.254";
-/// Lifetime of issued tokens: Azure's managed-identity tokens last about 24 h (FIDELITY §4, REP).
+/// Default lifetime of issued tokens: Azure's managed-identity tokens last about 24 h (FIDELITY §4, REP).
 const TOKEN_LIFETIME_SECS: u64 = 86_400;
+
+/// Routes, for near-miss notes.
+pub const ROUTES: &[(&str, &str)] = &[("GET", CONTAINER_APPS_PATH), ("GET", IMDS_PATH)];
 
 /// What the identity stand-in needs to answer.
 #[derive(Debug, Clone)]
@@ -68,12 +71,12 @@ async fn container_apps_token(State(state): State<IdentityState>, headers: Heade
     if let Some(problem) = unknown_resource(resource, &state.world.tenant_id) {
         return kestrel_error(&problem);
     }
-    let (token, expires_on) = mint(&state, resource);
+    let (token, expires_on, lifetime) = mint(&state, resource);
     // SDK: every value a string, plus expires_in, so both the Rust and the Python SDK accept it.
     let body = json!({
         "access_token": token,
         "expires_on": expires_on.to_string(),
-        "expires_in": TOKEN_LIFETIME_SECS.to_string(),
+        "expires_in": lifetime.to_string(),
         "resource": resource,
         "token_type": "Bearer",
         "client_id": state.world.identity.client_id,
@@ -98,15 +101,15 @@ async fn imds_token(State(state): State<IdentityState>, headers: HeaderMap, Quer
     if let Some(problem) = unknown_resource(resource, &state.world.tenant_id) {
         return imds_error(&problem);
     }
-    let (token, expires_on) = mint(&state, resource);
+    let (token, expires_on, lifetime) = mint(&state, resource);
     let now = tokens::now_secs();
     // DOC: every value a string.
     let body = json!({
         "access_token": token,
         "client_id": state.world.identity.client_id,
-        "expires_in": TOKEN_LIFETIME_SECS.to_string(),
+        "expires_in": lifetime.to_string(),
         "expires_on": expires_on.to_string(),
-        "ext_expires_in": TOKEN_LIFETIME_SECS.to_string(),
+        "ext_expires_in": lifetime.to_string(),
         "not_before": now.to_string(),
         "resource": resource,
         "token_type": "Bearer",
@@ -123,7 +126,10 @@ async fn unknown_route(uri: Uri, headers: HeaderMap) -> Response {
         let message = format!("the harness blocked a request to {host}{}: processes under test may only reach loopback", uri.path());
         return (StatusCode::BAD_GATEWAY, message).into_response();
     }
-    (StatusCode::NOT_FOUND, "Not Found").into_response()
+    // assumed: the exact 404 body of either identity endpoint.
+    let mut response = (StatusCode::NOT_FOUND, "Not Found").into_response();
+    response.extensions_mut().insert(super::server::Unrouted);
+    response
 }
 
 /// Whether a selector (`client_id`, `principal_id`/`object_id`, `mi_res_id`) names the world's identity.
@@ -154,7 +160,8 @@ pub fn unknown_resource(resource: &str, tenant_id: &str) -> Option<String> {
     (!known).then(|| format!("AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant_id}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."))
 }
 
-fn mint(state: &IdentityState, resource: &str) -> (String, u64) {
+/// A token for `resource`, its expiry and lifetime.
+fn mint(state: &IdentityState, resource: &str) -> (String, u64, u64) {
     let identity = &state.world.identity;
     let subject = TokenSubject {
         tenant_id: &state.world.tenant_id,
@@ -164,8 +171,9 @@ fn mint(state: &IdentityState, resource: &str) -> (String, u64) {
         appidacr: "2",
     };
     let now = tokens::now_secs();
-    let claims = tokens::access_token_claims(&subject, resource, now, TOKEN_LIFETIME_SECS);
-    (state.issuer.mint(&claims), now + TOKEN_LIFETIME_SECS)
+    let lifetime = identity.token_lifetime_secs.unwrap_or(TOKEN_LIFETIME_SECS);
+    let claims = tokens::access_token_claims(&subject, resource, now, lifetime);
+    (state.issuer.mint(&claims), now + lifetime, lifetime)
 }
 
 /// The Container Apps identity endpoint is served by Kestrel (REP: `Server: Kestrel`).

@@ -5,6 +5,7 @@
 //! needs to talk to them exactly as it would talk to Azure.
 
 pub mod entra;
+pub mod faults;
 pub mod identity;
 pub mod piston;
 pub mod pool;
@@ -15,7 +16,8 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::scenario::BackendSettings;
-use crate::tokens::TokenIssuer;
+use crate::tokens::{Clock, TokenIssuer};
+use faults::Faults;
 use crate::transcript::{Exchange, Hop, Recorder};
 use crate::world::World;
 pub use server::Server;
@@ -69,17 +71,22 @@ impl StandIns {
 
         let identity_app = identity::app(identity::IdentityState { world: world.clone(), issuer: issuer.clone(), identity_header: identity_header.clone() });
         let piston_app = piston::app(Arc::new(world.piston.clone()));
-        let entra_recorder = recorder.clone();
-        let entra_world = world.clone();
-        let make_entra = move |base_url: String| {
-            let app = entra::app(entra::EntraState { world: entra_world, issuer, base_url });
-            server::recorded(app, entra_recorder, Hop::Backend, Hop::Entra)
+        let tap = |from: Hop, to: Hop, routes: &'static [(&'static str, &'static str)], clock: Clock| server::Tap {
+            recorder: recorder.clone(),
+            from,
+            to,
+            faults: Arc::new(Faults::for_hop(&world.faults, to)),
+            clock,
+            routes,
         };
+        let entra_tap = tap(Hop::Backend, Hop::Entra, entra::ROUTES, Clock::default());
+        let entra_world = world.clone();
+        let make_entra = move |base_url: String| entra::app(entra::EntraState { world: entra_world, issuer, base_url });
         let (identity, entra, pool, piston) = tokio::try_join!(
-            Server::start(server::recorded(identity_app, recorder.clone(), Hop::Backend, Hop::Identity)),
-            Server::start_knowing_url(make_entra),
-            Server::start(server::recorded(pool::app(pool_state.clone()), recorder.clone(), Hop::Backend, Hop::Pool)),
-            Server::start(server::recorded(piston_app, recorder.clone(), Hop::Container, Hop::Piston)),
+            Server::start_tapped(identity_app, tap(Hop::Backend, Hop::Identity, identity::ROUTES, Clock::default())),
+            Server::start_knowing_url(make_entra, Some(entra_tap)),
+            Server::start_tapped(pool::app(pool_state.clone()), tap(Hop::Backend, Hop::Pool, &[], world.pool.clock)),
+            Server::start_tapped(piston_app, tap(Hop::Container, Hop::Piston, piston::ROUTES, Clock::default())),
         )?;
         Ok(Self { world, recorder, identity_header, pool_state, identity, entra, pool, piston })
     }

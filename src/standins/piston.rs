@@ -16,12 +16,19 @@ use crate::scenario::format::{PistonFile, RuntimeFile};
 /// Piston caps each output stream at 1024 bytes by default (FIDELITY §6).
 const OUTPUT_LIMIT: usize = 1024;
 
+/// Routes, for near-miss notes.
+pub const ROUTES: &[(&str, &str)] = &[("GET", "/api/v2/runtimes"), ("POST", "/api/v2/execute")];
+
 /// The Piston stand-in's routes.
 pub fn app(script: Arc<PistonFile>) -> Router {
     Router::new()
         .route("/api/v2/runtimes", get(runtimes))
         .route("/api/v2/execute", post(execute))
-        .fallback(|| async { message(StatusCode::NOT_FOUND, "Not Found") })
+        .fallback(|| async {
+            let mut response = message(StatusCode::NOT_FOUND, "Not Found");
+            response.extensions_mut().insert(super::server::Unrouted);
+            response
+        })
         .with_state(script)
 }
 

@@ -1,12 +1,15 @@
 //! The session pool management endpoint of a custom-container pool (FIDELITY §5).
 //!
-//! Order of checks: bearer token (signature against Entra's JWKS, `exp`, `aud`, issuer) -> 401;
-//! Session Executor role at the pool or an enclosing scope -> 403; `identifier` -> 400;
-//! target port -> 404; then the request is forwarded over real HTTP to the session container and
-//! its answer returned unchanged. Each forward is recorded as a `pool -> container` hop.
+//! Order of checks: bearer token (signature against Entra's JWKS, `exp` on the pool's clock, `aud`,
+//! issuer) -> 401; Session Executor role at the pool or an enclosing scope, once propagated -> 403;
+//! the regional code-interpreter form of the URL -> 400 DynamicApisNotAllowed; `identifier` -> 400;
+//! target port -> 404; a free session (maxConcurrentSessions) -> 429; then the request is forwarded
+//! over real HTTP to the session container and its answer returned unchanged. Each forward is
+//! recorded as a `pool -> container` hop, with the container's faults applied and its contract checked.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -16,12 +19,11 @@ use axum::response::{IntoResponse, Response};
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
+use super::faults::{Faults, malform};
+use crate::diagnosis::rules::CLOCK_SKEW_SECS;
 use crate::tokens;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
 use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTE_ACTION, World};
-
-/// Clock skew a resource server tolerates on `exp` (assumed: the usual 5 minutes).
-const CLOCK_SKEW_SECS: u64 = 300;
 
 /// The pool's state: its world, the keys it trusts, where its container listens, its sessions.
 #[derive(Debug)]
@@ -30,15 +32,63 @@ pub struct PoolState {
     pub jwks: JwkSet,
     /// `http://127.0.0.1:<port>` of the running session container, once started.
     pub container: RwLock<Option<String>>,
-    pub sessions: Mutex<HashSet<String>>,
+    /// Live sessions by identifier, with their last use. Other callers' sessions have no identifier.
+    pub sessions: Mutex<Sessions>,
+    /// Calls seen per principal (for role propagation measured in calls).
+    calls: Mutex<HashMap<String, u32>>,
+    started: Instant,
+    container_faults: Faults,
     pub recorder: Recorder,
     pub client: reqwest::Client,
+}
+
+/// The pool's sessions: ours by identifier, and those other callers hold.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    pub by_identifier: HashMap<String, Instant>,
+    pub others: Vec<Instant>,
 }
 
 impl PoolState {
     pub fn new(world: Arc<World>, jwks: JwkSet, recorder: Recorder) -> Self {
         let client = reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds");
-        Self { world, jwks, container: RwLock::new(None), sessions: Mutex::new(HashSet::new()), recorder, client }
+        let started = Instant::now();
+        let sessions = Sessions { by_identifier: HashMap::new(), others: vec![started; world.pool.busy_sessions as usize] };
+        let container_faults = Faults::for_hop(&world.faults, Hop::Container);
+        Self { world, jwks, container: RwLock::new(None), sessions: Mutex::new(sessions), calls: Mutex::default(), started, container_faults, recorder, client }
+    }
+
+    /// Whether `principal`'s role on the pool is in effect for this call (propagation modelled).
+    fn role_in_effect(&self, principal: &str) -> bool {
+        let call = {
+            let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+            let n = calls.entry(principal.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        let elapsed = self.started.elapsed();
+        self.world.executor_assignments_on_pool(principal).any(|a| {
+            a.effective_after_calls.is_none_or(|n| call > n) && a.effective_after_ms.is_none_or(|ms| elapsed.as_millis() >= u128::from(ms))
+        })
+    }
+
+    /// Use or allocate the session for `identifier`; `false` when the pool is full.
+    fn allocate(&self, identifier: &str) -> bool {
+        let pool = &self.world.pool;
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cooldown) = pool.cooldown {
+            sessions.by_identifier.retain(|_, used| now.duration_since(*used) < cooldown);
+            sessions.others.retain(|used| now.duration_since(*used) < cooldown);
+        }
+        if !sessions.by_identifier.contains_key(identifier) {
+            let live = sessions.by_identifier.len() + sessions.others.len();
+            if pool.max_concurrent_sessions.is_some_and(|max| live >= max as usize) {
+                return false;
+            }
+        }
+        sessions.by_identifier.insert(identifier.to_owned(), now);
+        true
     }
 }
 
@@ -53,13 +103,19 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
     let Some(token) = bearer else {
         return unauthorized(); // absent-header body: UNK, modelled like a bad token
     };
-    let claims = match tokens::verify(token.trim(), &state.jwks, DYNAMIC_SESSIONS_AUDIENCE, &world.tenant_id, tokens::now_secs(), CLOCK_SKEW_SECS) {
+    let now = world.pool.clock.now();
+    let claims = match tokens::verify(token.trim(), &state.jwks, DYNAMIC_SESSIONS_AUDIENCE, &world.tenant_id, now, CLOCK_SKEW_SECS) {
         Ok(claims) => claims,
         Err(_) => return unauthorized(),
     };
     let principal = claims["oid"].as_str().unwrap_or_default();
-    if world.executor_assignments_on_pool(principal).next().is_none() {
+    if !state.role_in_effect(principal) {
         return forbidden(principal, &world.pool.name);
+    }
+    if is_regional_form(request.uri().path()) {
+        // DOC/REP: the message; the status is assumed.
+        let message = format!("Dynamic API calls are not allowed for session pool '{}': 'the pool is not dynamic'.", world.pool.name);
+        return pool_error(StatusCode::BAD_REQUEST, "DynamicApisNotAllowed", message);
     }
     let identifier = query_param(request.uri().query(), "identifier");
     let Some(identifier) = identifier.filter(|id| !id.is_empty()) else {
@@ -72,12 +128,21 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
     if world.pool.target_port.is_none() {
         return (StatusCode::NOT_FOUND, "Not Found").into_response(); // REP
     }
+    if !state.allocate(&identifier) {
+        // REP: users saw 429 with the allocation message (DOC says 404).
+        return allocation_failed(StatusCode::TOO_MANY_REQUESTS, &identifier, &world.pool.name);
+    }
     let container = state.container.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(container) = container else {
-        return allocation_failed(&identifier, &world.pool.name);
+        return allocation_failed(StatusCode::INTERNAL_SERVER_ERROR, &identifier, &world.pool.name);
     };
-    state.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(identifier.clone());
     forward(&state, &container, &identifier, request).await
+}
+
+/// `/subscriptions/<sub>/resourceGroups/<rg>/sessionPools/<pool>/...`: the code-interpreter form.
+fn is_regional_form(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.starts_with("/subscriptions/") && lower.contains("/sessionpools/")
 }
 
 /// Forward to the container: same method, path, query and body; `Authorization` stripped (UNK).
@@ -88,43 +153,56 @@ async fn forward(state: &PoolState, container: &str, identifier: &str, request: 
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let mut headers = vec![];
-    if let Some(ct) = content_type {
-        headers.push(("content-type", ct));
+    let headers: Vec<(&str, &str)> = content_type.map(|ct| vec![("content-type", ct)]).unwrap_or_default();
+    let raw = RawRequest { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: headers.clone(), body: &body };
+    let pending = state.recorder.begin(Hop::Pool, Hop::Container, &raw);
+    let fault = state.container_faults.decide(parts.uri.path());
+    if let Some(delay) = fault.as_ref().and_then(|f| f.delay.or(f.slow_body)) {
+        tokio::time::sleep(delay).await;
     }
-    let pending = state.recorder.begin(
-        Hop::Pool,
-        Hop::Container,
-        &RawRequest { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: headers.clone(), body: &body },
-    );
     let mut outgoing = state.client.request(parts.method.clone(), format!("{container}{path_and_query}")).body(body);
     for (name, value) in headers {
         outgoing = outgoing.header(name, value);
     }
-    let answer = match outgoing.send().await {
+    let answer = match fault.as_ref().filter(|f| f.close) {
+        Some(_) => Err("the container closed the connection without an answer (fault)".to_owned()),
+        None => read_answer(outgoing).await,
+    };
+    let (mut status, content_type, mut bytes) = match answer {
         Ok(answer) => answer,
         Err(error) => {
-            state.recorder.fail(pending, format!("container unreachable: {error}"));
-            return allocation_failed(identifier, &state.world.pool.name);
+            state.recorder.fail(pending, error);
+            // assumed: a container that drops requests looks like one that is not ready.
+            return allocation_failed(StatusCode::INTERNAL_SERVER_ERROR, identifier, &state.world.pool.name);
         }
     };
-    let status = answer.status();
-    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes: Bytes = match answer.bytes().await {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            state.recorder.fail(pending, format!("container closed the connection mid-answer: {error}"));
-            return allocation_failed(identifier, &state.world.pool.name);
+    if let Some(fault) = &fault {
+        status = fault.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(status);
+        if let Some(replacement) = &fault.body {
+            bytes = Bytes::from(replacement.clone());
         }
-    };
+        if fault.malformed_json {
+            bytes = Bytes::from(malform(&bytes));
+        }
+    }
     let ct = content_type.as_ref().and_then(|v| v.to_str().ok());
-    state.recorder.finish(pending, &RawResponse { status: status.as_u16(), headers: ct.map(|c| vec![("content-type", c)]).unwrap_or_default(), body: &bytes });
+    let violations = crate::contracts::check_response(Hop::Container, parts.method.as_str(), parts.uri.path(), status.as_u16(), &bytes);
+    let raw = RawResponse { status: status.as_u16(), headers: ct.map(|c| vec![("content-type", c)]).unwrap_or_default(), body: &bytes, clock: None };
+    state.recorder.finish_checked(pending, &raw, violations, None);
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     if let Some(ct) = content_type {
         response.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
     response
+}
+
+async fn read_answer(outgoing: reqwest::RequestBuilder) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
+    let answer = outgoing.send().await.map_err(|e| format!("container unreachable: {e}"))?;
+    let status = answer.status();
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = answer.bytes().await.map_err(|e| format!("container closed the connection mid-answer: {e}"))?;
+    Ok((status, content_type, bytes))
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -156,9 +234,9 @@ fn forbidden(principal: &str, pool: &str) -> Response {
     )
 }
 
-/// REP: what users see when no container can serve the session.
-fn allocation_failed(identifier: &str, pool: &str) -> Response {
-    pool_error(StatusCode::INTERNAL_SERVER_ERROR, "SessionAllocationFailed", format!("Error happened when allocating pod for identifier {identifier} in pool {pool}"))
+/// REP: what users see when no session can be allocated (429 when full, 500 when it will not start).
+fn allocation_failed(status: StatusCode, identifier: &str, pool: &str) -> Response {
+    pool_error(status, "SessionAllocationFailed", format!("Error happened when allocating pod for identifier {identifier} in pool {pool}"))
 }
 
 /// `{"error":{"code","message","traceId"}}` with `x-ms-error-code` (DOC, REP).
@@ -286,6 +364,6 @@ mod tests {
         assert!(!received[0].headers.contains_key("authorization"), "Authorization is stripped (UNK, modelled)");
         let recorded = pool.state.recorder.exchanges();
         assert_eq!((recorded[0].from, recorded[0].to, recorded[0].status), (Hop::Pool, Hop::Container, Some(418)));
-        assert!(pool.state.sessions.lock().unwrap().contains("abcd"), "the first call allocates a session");
+        assert!(pool.state.sessions.lock().unwrap().by_identifier.contains_key("abcd"), "the first call allocates a session");
     }
 }

@@ -1,19 +1,28 @@
-//! Serving a stand-in: bind `127.0.0.1:0` first, then spawn, and record every exchange.
+//! Serving a stand-in: bind `127.0.0.1:0` first, then spawn; record, check and fault every exchange.
 //!
 //! The bound listener is the readiness signal (mini-redis style): when [`Server::start`] returns,
-//! the port accepts connections. Dropping the server stops it.
+//! the port accepts connections. Connections are served by hyper directly so that a fault can close
+//! one without an answer. A [`Tap`] records each exchange as the client saw it (after faults),
+//! checks it against the hop's contract and notes the closest route of a request no route serves.
+//! Dropping the server stops it and its connections.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
-use axum::http::HeaderMap;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::body::{Body, Bytes, to_bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::response::IntoResponse;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tower::ServiceExt as _;
 
+use super::faults::{Action, Faults, malform};
+use crate::contracts;
+use crate::tokens::Clock;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
 
 /// Bodies larger than this are refused with 413 rather than buffered.
@@ -26,36 +35,73 @@ pub struct Server {
     shutdown: Option<oneshot::Sender<()>>,
 }
 
+/// How a stand-in's exchanges are recorded, checked and faulted.
+#[derive(Debug, Clone)]
+pub struct Tap {
+    pub recorder: Recorder,
+    pub from: Hop,
+    pub to: Hop,
+    pub faults: Arc<Faults>,
+    /// The service's clock, stored with each answer (token expiry is judged against it).
+    pub clock: Clock,
+    /// `(method, path pattern)` of every route, for near-miss notes.
+    pub routes: &'static [(&'static str, &'static str)],
+}
+
+/// Marks an answer given because no route matched (set by the stand-ins' fallbacks).
+#[derive(Debug, Clone, Copy)]
+pub struct Unrouted;
+
+/// A fault asked for the connection to be closed without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed without a response (fault)")]
+pub struct Closed;
+
 impl Server {
     /// Bind `127.0.0.1:0` and serve `router` until the server is dropped.
     pub async fn start(router: Router) -> std::io::Result<Self> {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), router).await
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), router, None).await
+    }
+
+    /// Bind `127.0.0.1:0` and serve `router` through `tap`.
+    pub async fn start_tapped(router: Router, tap: Tap) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), router, Some(tap)).await
     }
 
     /// Bind `127.0.0.1:0`, then build the router knowing its own URL (e.g. for discovery documents).
-    pub async fn start_knowing_url(make: impl FnOnce(String) -> Router) -> std::io::Result<Self> {
+    pub async fn start_knowing_url(make: impl FnOnce(String) -> Router, tap: Option<Tap>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let router = make(format!("http://{}", listener.local_addr()?));
-        Self::serve(listener, router)
+        Self::serve(listener, router, tap)
     }
 
     /// Bind a given loopback address (port 0 for any) and serve `router`.
-    pub async fn start_on(addr: SocketAddr, router: Router) -> std::io::Result<Self> {
+    pub async fn start_on(addr: SocketAddr, router: Router, tap: Option<Tap>) -> std::io::Result<Self> {
         if !addr.ip().is_loopback() {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("stand-ins listen on loopback only, not {addr}")));
         }
-        Self::serve(TcpListener::bind(addr).await?, router)
+        Self::serve(TcpListener::bind(addr).await?, router, tap)
     }
 
-    fn serve(listener: TcpListener, router: Router) -> std::io::Result<Self> {
+    fn serve(listener: TcpListener, router: Router, tap: Option<Tap>) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
-        let (shutdown, signal) = oneshot::channel::<()>();
+        let (shutdown, mut signal) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = signal.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::warn!(%addr, %error, "stand-in server stopped with an error");
+            // Dropping the set at shutdown aborts every open connection.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = &mut signal => break,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let (router, tap) = (router.clone(), tap.clone());
+                        connections.spawn(async move {
+                            let service = hyper::service::service_fn(move |request| handle(request, router.clone(), tap.clone()));
+                            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
             }
         });
         Ok(Self { addr, shutdown: Some(shutdown) })
@@ -79,38 +125,146 @@ impl Drop for Server {
     }
 }
 
-/// Wrap `router` so that every request it receives from `from` is recorded as a hop to `to`.
-pub fn recorded(router: Router, recorder: Recorder, from: Hop, to: Hop) -> Router {
-    router.layer(middleware::from_fn_with_state((recorder, from, to), record))
+async fn handle(request: Request<hyper::body::Incoming>, router: Router, tap: Option<Tap>) -> Result<Response<Body>, Closed> {
+    let Some(tap) = tap else {
+        let response = router.oneshot(request.map(Body::new)).await;
+        return Ok(response.unwrap_or_else(|never: Infallible| match never {}));
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(Body::new(body), BODY_LIMIT).await else {
+        return Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large for the harness").into_response());
+    };
+    let headers = header_pairs(&parts.headers);
+    let raw = RawRequest { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: pairs(&headers), body: &bytes };
+    let pending = tap.recorder.begin(tap.from, tap.to, &raw);
+    let request_violations = contracts::check_request(tap.to, parts.method.as_str(), parts.uri.path(), &bytes);
+    let (method, path) = (parts.method.to_string(), parts.uri.path().to_owned());
+    let action = tap.faults.decide(&path);
+    if let Some(delay) = action.as_ref().and_then(|a| a.delay) {
+        tokio::time::sleep(delay).await;
+    }
+    if action.as_ref().is_some_and(|a| a.close) {
+        tap.recorder.fail(pending, Closed.to_string());
+        return Err(Closed);
+    }
+    let response = router.oneshot(Request::from_parts(parts, Body::from(bytes))).await.unwrap_or_else(|never: Infallible| match never {});
+    let unrouted = response.extensions().get::<Unrouted>().is_some();
+    let (mut parts, body) = response.into_parts();
+    let mut bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    if let Some(action) = &action {
+        apply(action, &mut parts.status, &mut parts.headers, &mut bytes);
+    }
+    let headers = header_pairs(&parts.headers);
+    let mut violations = request_violations;
+    violations.extend(contracts::check_response(tap.to, &method, &path, parts.status.as_u16(), &bytes));
+    let note = unrouted.then(|| near_miss(&method, &path, tap.routes));
+    let raw = RawResponse { status: parts.status.as_u16(), headers: pairs(&headers), body: &bytes, clock: Some(tap.clock.now()) };
+    tap.recorder.finish_checked(pending, &raw, violations, note);
+    let slow = action.and_then(|a| a.slow_body);
+    let body = match slow {
+        Some(gap) => drip(bytes, gap),
+        None => Body::from(bytes),
+    };
+    Ok(Response::from_parts(parts, body))
 }
 
-async fn record(State((recorder, from, to)): State<(Recorder, Hop, Hop)>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let headers = header_pairs(&parts.headers);
-    let bytes = match to_bytes(body, BODY_LIMIT).await {
-        Ok(bytes) => bytes,
-        Err(_) => return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "request body too large for the harness").into_response(),
-    };
-    let raw = RawRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-        body: &bytes,
-    };
-    let pending = recorder.begin(from, to, &raw);
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let (parts, body) = response.into_parts();
-    let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
-    let headers = header_pairs(&parts.headers);
-    recorder.finish(
-        pending,
-        &RawResponse { status: parts.status.as_u16(), headers: headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(), body: &bytes },
-    );
-    Response::from_parts(parts, Body::from(bytes))
+/// Override status, headers and body as the fault says.
+fn apply(action: &Action, status: &mut StatusCode, headers: &mut HeaderMap, body: &mut Bytes) {
+    if let Some(code) = action.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        *status = code;
+    }
+    if let Some(replacement) = &action.body {
+        *body = Bytes::from(replacement.clone());
+    }
+    if action.malformed_json {
+        *body = Bytes::from(malform(body));
+    }
+    for (name, value) in &action.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            headers.insert(name, value);
+        }
+    }
+    headers.remove(axum::http::header::CONTENT_LENGTH);
+}
+
+/// A body sent in chunks of 16 bytes, `gap` apart.
+fn drip(bytes: Bytes, gap: Duration) -> Body {
+    let chunks: Vec<Bytes> = bytes.chunks(16).map(Bytes::copy_from_slice).collect();
+    let stream = futures_util::stream::unfold(chunks.into_iter(), move |mut rest| async move {
+        let chunk = rest.next()?;
+        tokio::time::sleep(gap).await;
+        Some((Ok::<_, Infallible>(chunk), rest))
+    });
+    Body::from_stream(stream)
+}
+
+/// `no route for GET /msi/tokens; closest: GET /msi/token (path differs)`.
+pub fn near_miss(method: &str, path: &str, routes: &[(&str, &str)]) -> String {
+    let scored = routes.iter().map(|(m, pattern)| {
+        let distance = path_distance(path, pattern) + usize::from(!m.eq_ignore_ascii_case(method)) * 3;
+        (distance, *m, *pattern)
+    });
+    match scored.min_by_key(|(d, _, _)| *d) {
+        Some((_, m, pattern)) => {
+            let mut differs = Vec::new();
+            if !m.eq_ignore_ascii_case(method) {
+                differs.push("method");
+            }
+            if path_distance(path, pattern) > 0 {
+                differs.push("path");
+            }
+            format!("no route for {method} {path}; closest: {m} {pattern} ({} differs)", differs.join(" and "))
+        }
+        None => format!("no route for {method} {path}"),
+    }
+}
+
+/// Edit distance between a path and a route pattern, `{param}` segments matching any one segment.
+fn path_distance(path: &str, pattern: &str) -> usize {
+    let segments: Vec<&str> = path.split('/').collect();
+    let template: Vec<&str> = pattern.split('/').collect();
+    let filled: Vec<&str> = template.iter().enumerate().map(|(i, t)| if t.starts_with('{') { segments.get(i).copied().unwrap_or(t) } else { t }).collect();
+    levenshtein(path, &filled.join("/"))
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 /// Headers as owned strings (non-UTF-8 values shown lossily).
 pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
+}
+
+fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &[(&str, &str)] = &[("GET", "/msi/token"), ("POST", "/{tenant}/oauth2/v2.0/token")];
+
+    #[test]
+    fn a_near_miss_names_the_closest_route_and_what_differs() {
+        assert_eq!(near_miss("GET", "/msi/tokens", ROUTES), "no route for GET /msi/tokens; closest: GET /msi/token (path differs)");
+        assert_eq!(near_miss("GET", "/t1/oauth2/v2.0/token", ROUTES), "no route for GET /t1/oauth2/v2.0/token; closest: POST /{tenant}/oauth2/v2.0/token (method differs)");
+    }
+
+    #[test]
+    fn levenshtein_counts_edits() {
+        assert_eq!((levenshtein("kitten", "sitting"), levenshtein("", "ab"), levenshtein("same", "same")), (3, 2, 0));
+    }
 }

@@ -1,0 +1,129 @@
+//! Faults declared in a scenario, applied to one hop's answers: status/body/header overrides on
+//! chosen calls, delays, a connection closed without answer, malformed JSON, a slow body.
+//!
+//! Each rule counts the requests it matches (1-based) and fires on the calls it lists, so a list of
+//! rules is a sequence (e.g. 500 on call 1, 429 on call 2, the real answer after).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::scenario::format::FaultFile;
+use crate::transcript::Hop;
+
+/// The faults of one hop.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug)]
+struct Rule {
+    spec: FaultFile,
+    seen: AtomicU32,
+}
+
+/// What to do to one answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Action {
+    pub delay: Option<Duration>,
+    /// Close the connection without answering.
+    pub close: bool,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub headers: Vec<(String, String)>,
+    /// Replace the body with JSON cut in the middle.
+    pub malformed_json: bool,
+    /// Send the body in small chunks, this long apart.
+    pub slow_body: Option<Duration>,
+}
+
+impl Faults {
+    /// The faults of `hop` among a scenario's.
+    pub fn for_hop(all: &[FaultFile], hop: Hop) -> Self {
+        let rules = all.iter().filter(|f| f.hop.hop() == hop).map(|spec| Rule { spec: spec.clone(), seen: AtomicU32::new(0) }).collect();
+        Self { rules }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Count this request against every rule it matches; return the merged action of those that fire.
+    pub fn decide(&self, path: &str) -> Option<Action> {
+        let mut fired: Option<Action> = None;
+        for rule in &self.rules {
+            if rule.spec.path.as_deref().is_some_and(|prefix| !path.starts_with(prefix)) {
+                continue;
+            }
+            let call = rule.seen.fetch_add(1, Ordering::SeqCst) + 1;
+            if rule.spec.calls.is_empty() || rule.spec.calls.contains(&call) {
+                merge(fired.get_or_insert_with(Action::default), &rule.spec);
+            }
+        }
+        fired
+    }
+}
+
+fn merge(action: &mut Action, spec: &FaultFile) {
+    if let Some(ms) = spec.delay_ms {
+        action.delay = Some(Duration::from_millis(ms));
+    }
+    action.close |= spec.close;
+    action.status = spec.status.or(action.status);
+    if spec.body.is_some() {
+        action.body.clone_from(&spec.body);
+    }
+    action.headers.extend(spec.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    action.malformed_json |= spec.malformed_json;
+    if let Some(ms) = spec.slow_body_ms {
+        action.slow_body = Some(Duration::from_millis(ms));
+    }
+}
+
+/// JSON cut in the middle (never valid): what a crashed or truncating peer sends.
+pub fn malform(body: &[u8]) -> Vec<u8> {
+    let keep = (body.len() / 2).max(1).min(body.len());
+    let mut cut = body[..keep].to_vec();
+    if cut.is_empty() || serde_json::from_slice::<serde_json::Value>(&cut).is_ok() {
+        cut = b"{\"truncated\":".to_vec();
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::format::FaultHop;
+
+    fn fault(calls: Vec<u32>, status: u16) -> FaultFile {
+        FaultFile { hop: FaultHop::Identity, calls, status: Some(status), ..FaultFile::default() }
+    }
+
+    #[test]
+    fn rules_fire_on_their_calls_so_a_list_is_a_sequence() {
+        let faults = Faults::for_hop(&[fault(vec![1], 500), fault(vec![2], 429)], Hop::Identity);
+        let statuses: Vec<Option<u16>> = (0..3).map(|_| faults.decide("/msi/token").and_then(|a| a.status)).collect();
+        assert_eq!(statuses, [Some(500), Some(429), None]);
+    }
+
+    #[test]
+    fn a_path_prefix_limits_what_a_rule_counts() {
+        let mut rule = fault(vec![1], 503);
+        rule.path = Some("/python/".into());
+        let faults = Faults::for_hop(&[rule], Hop::Identity);
+        assert_eq!(faults.decide("/runtimes"), None, "not counted");
+        assert_eq!(faults.decide("/python/execute").and_then(|a| a.status), Some(503));
+    }
+
+    #[test]
+    fn faults_of_other_hops_are_ignored() {
+        assert!(Faults::for_hop(&[fault(vec![], 500)], Hop::Pool).is_empty());
+    }
+
+    #[test]
+    fn malformed_json_never_parses() {
+        for body in [&b"{\"a\":1}"[..], b"[]", b"1", b""] {
+            assert!(serde_json::from_slice::<serde_json::Value>(&malform(body)).is_err(), "{body:?}");
+        }
+    }
+}
