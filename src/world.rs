@@ -4,7 +4,7 @@
 //! rule (FIDELITY §5, DOC for roles, inheritance not stated for sessions): an assignment at a scope
 //! applies to every resource below it.
 
-use crate::scenario::format::{ApplicationFile, ContainerType, FaultFile, IdentityFile, PistonFile, PoolFile, RoleAssignmentFile, WorldFile};
+use crate::scenario::format::{ApplicationFile, ContainerType, DeveloperToolsFile, FaultFile, IdentityFile, PistonFile, PoolFile, RoleAssignmentFile, WorldFile};
 
 pub use crate::scenario::format::IdentityKind;
 
@@ -47,6 +47,7 @@ pub const DYNAMIC_SESSIONS_AUDIENCE: &str = "https://dynamicsessions.io";
 ///     piston: PistonFile::default(),
 ///     applications: vec![],
 ///     faults: vec![],
+///     developer_tools: None,
 /// };
 /// assert_eq!(world.executor_assignments_on_pool("p1").count(), 1, "inherited from the resource group");
 /// let stand_ins = StandIns::start(&world).await?;
@@ -62,6 +63,7 @@ pub struct World {
     pub piston: PistonFile,
     pub applications: Vec<ApplicationFile>,
     pub faults: Vec<FaultFile>,
+    pub developer_tools: Option<DeveloperToolsFile>,
 }
 
 /// A role assignment with its scope parsed.
@@ -92,6 +94,7 @@ pub struct Pool {
     pub max_concurrent_sessions: Option<u32>,
     pub busy_sessions: u32,
     pub cooldown: Option<std::time::Duration>,
+    pub busy_until_refusals: Option<u32>,
     /// The pool's (possibly skewed) clock.
     pub clock: crate::tokens::Clock,
     pub container_starts: bool,
@@ -108,6 +111,7 @@ impl Pool {
             max_concurrent_sessions: None,
             busy_sessions: 0,
             cooldown: None,
+            busy_until_refusals: None,
             clock: crate::tokens::Clock::default(),
             container_starts: true,
         }
@@ -186,7 +190,7 @@ impl World {
         if file.piston.runtimes.is_empty() {
             return Err(problem("runtimes", "piston.runtimes is empty: list at least one runtime, or omit the key for python 3.10.0".into()));
         }
-        Ok(Self { tenant_id: file.tenant_id, identity: file.identity, role_assignments, pool, piston: file.piston, applications: file.applications, faults: file.faults })
+        Ok(Self { tenant_id: file.tenant_id, identity: file.identity, role_assignments, pool, piston: file.piston, applications: file.applications, faults: file.faults, developer_tools: file.developer_tools })
     }
 
     /// The Session Executor assignments of `principal_id` that cover the pool.
@@ -227,6 +231,7 @@ fn validate_pool(file: PoolFile) -> Result<Pool, WorldProblem> {
         max_concurrent_sessions: file.max_concurrent_sessions,
         busy_sessions: file.busy_sessions,
         cooldown: file.cooldown_ms.map(std::time::Duration::from_millis),
+        busy_until_refusals: file.busy_until_refusals,
         clock: crate::tokens::Clock { offset_secs: file.clock_offset_secs },
         container_starts: file.container_starts,
         ..Pool::new(&file.name, resource_id, file.target_port)

@@ -128,11 +128,14 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             "the pool answered {status}: the token's audience is {}, but session pools accept only {DYNAMIC_SESSIONS_AUDIENCE}",
             claims.and_then(|c| c["aud"].as_str()).unwrap_or("?")
         ),
-        Diagnosis::TokenExpired => format!(
-            "the pool answered {status}: the token expired at {} (epoch seconds), before the pool's clock ({})",
-            claims.and_then(|c| c["exp"].as_u64()).map_or("?".into(), |e| e.to_string()),
-            exchange.clock.map_or("?".into(), |c| c.to_string())
-        ),
+        Diagnosis::TokenExpired => {
+            let exp = claims.and_then(|c| c["exp"].as_u64());
+            let late = match (exp, exchange.clock) {
+                (Some(exp), Some(clock)) => format!("about {} min", (clock.saturating_sub(exp) + 30) / 60),
+                _ => "some time".into(),
+            };
+            format!("the pool answered {status}: by the pool's clock the token had expired {late} earlier (its exp claim is in the past, beyond the 5 min skew allowed)")
+        }
         Diagnosis::NoTargetPort => format!("the pool answered {status} Not Found: pool {} has no ingress target port, so the request reaches no container", or(&ctx.pool_name, "?")),
         Diagnosis::IdentityNotEnabled => format!(
             "no identity variables were set, so the SDK asked IMDS ({}), which answered {status} \"Identity not found\": no managed identity is enabled on the app",

@@ -56,7 +56,7 @@ pub fn diagnose(exchanges: &[Exchange], world: &World, settings: &BackendSetting
                 id,
                 hop: Some(Hop::Backend),
                 seq: Some(exchange.seq),
-                explanation: format!("no stand-in saw a failure; the backend itself reports: {}", exchange.response_str("/message").unwrap_or("?")),
+                explanation: format!("no stand-in saw a failure; the backend itself reports: {}", one_line(exchange.response_str("/message").unwrap_or("?"))),
                 fix: fixes::fix(id, &context),
             },
             (true, None) => Finding {
@@ -70,6 +70,10 @@ pub fn diagnose(exchanges: &[Exchange], world: &World, settings: &BackendSetting
         findings.push(finding);
     }
     findings
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -41,7 +41,8 @@ pub fn classify(hop: Hop, status: Option<u16>, body: &str, evidence: Evidence<'_
         Hop::Pool => classify_pool(status, body, evidence),
         Hop::Container => match status {
             404 => Some(Diagnosis::ContainerPathNotFound),
-            s if is_success(s) => None,
+            // Other refusals come from Piston (or from the envelope check); those hops speak.
+            s if s < 500 => None,
             _ => Some(Diagnosis::Unexplained),
         },
         Hop::Piston => classify_piston(status, body),

@@ -5,6 +5,7 @@
 //! expectations, tear everything down. The whole scenario runs under its deadline; children are
 //! killed when the run ends, however it ends.
 
+pub mod devtools;
 pub mod expect;
 pub mod process;
 
@@ -16,9 +17,10 @@ use serde_json::Value;
 
 use crate::diagnosis::{self, Finding};
 use crate::scenario::Scenario;
-use crate::scenario::format::RequestFile;
+use crate::scenario::format::{CredentialChoice, RequestFile};
 use crate::standins::StandIns;
 use crate::transcript::{Exchange, Hop, RawRequest, RawResponse, Recorder};
+use devtools::FakeTools;
 use process::{ChildProcess, ProcessError};
 
 /// How long a reference process may take to print its readiness line.
@@ -148,14 +150,19 @@ impl Runner {
     async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Live) -> Result<Vec<StepOutcome>, RunError> {
         let stand_ins = StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(RunError::StandIns)?;
         live.endpoints = stand_ins.endpoints();
-        if scenario.world.pool.target_port.is_some() {
+        if scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts {
             let env = stand_ins.container_env();
             let adapter = ChildProcess::spawn("adapter", &self.program, &["adapter"], &env, READY_WITHIN).await?;
             stand_ins.set_container(adapter.url());
             live.endpoints.push((adapter.url().to_owned(), Hop::Container));
             live.adapter = Some(adapter);
         }
-        let env = stand_ins.backend_env(&scenario.backend);
+        let mut env = stand_ins.backend_env(&scenario.backend);
+        if scenario.backend.credential == CredentialChoice::DeveloperTools {
+            let tools = FakeTools::install(&scenario.world, &scenario.backend).map_err(RunError::Tools)?;
+            env.push(("PATH".into(), tools.path()));
+            live.tools = Some(tools);
+        }
         let backend = ChildProcess::spawn("backend", &self.program, &["backend"], &env, READY_WITHIN).await?;
         live.endpoints.push((backend.url().to_owned(), Hop::Backend));
         let backend_url = backend.url().to_owned();
@@ -177,6 +184,7 @@ struct Live {
     stand_ins: Option<StandIns>,
     adapter: Option<ChildProcess>,
     backend: Option<ChildProcess>,
+    tools: Option<FakeTools>,
     endpoints: Vec<(String, Hop)>,
     steps: Vec<StepOutcome>,
 }
@@ -190,6 +198,7 @@ impl Live {
             adapter.stop().await;
         }
         drop(self.stand_ins);
+        drop(self.tools);
     }
 }
 
@@ -202,6 +211,8 @@ pub enum RunError {
     Process(#[from] ProcessError),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("cannot write the fake developer tools: {0}")]
+    Tools(std::io::Error),
 }
 
 async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::scenario::format::StepFile, recorder: &Recorder) -> StepOutcome {

@@ -45,6 +45,9 @@ pub struct WorldFile {
     /// Faults injected into the hops' answers.
     #[serde(default)]
     pub faults: Vec<FaultFile>,
+    /// The developer tools on the backend's machine (for `backend.credential = "developer-tools"`).
+    #[serde(default)]
+    pub developer_tools: Option<DeveloperToolsFile>,
 }
 
 /// An app registration (service principal) with a client secret.
@@ -124,6 +127,10 @@ pub struct PoolFile {
     /// session is freed this long after its last use (default: not within a scenario).
     #[serde(default)]
     pub cooldown_ms: Option<u64>,
+    /// The other callers' sessions end after the pool has refused this many allocations (a
+    /// cooldown counted in calls, so the transcript is the same on every machine).
+    #[serde(default)]
+    pub busy_until_refusals: Option<u32>,
     /// The pool's clock runs this many seconds ahead of real time (negative: behind).
     #[serde(default)]
     pub clock_offset_secs: i64,
@@ -192,6 +199,9 @@ pub struct ProgramFile {
     pub stderr: String,
     #[serde(default)]
     pub exit_code: i32,
+    /// The run exceeds Piston's run_timeout: killed with SIGKILL, status "TO", code null.
+    #[serde(default)]
+    pub times_out: bool,
 }
 
 /// How the backend under test is configured (its environment variables).
@@ -227,6 +237,64 @@ pub struct BackendFile {
     /// `IDENTITY_RETRY_DELAY_MS`: the SDK's first retry delay (with `identity_max_retries`).
     #[serde(default)]
     pub identity_retry_delay_ms: Option<u64>,
+    /// `SESSION_POOL_AUTH=none` when false: the backend sends no Authorization header (default true).
+    #[serde(default)]
+    pub send_token: Option<bool>,
+    /// Which form of the pool endpoint the backend is given (default custom).
+    #[serde(default)]
+    pub endpoint_shape: Option<EndpointShape>,
+    /// `SESSION_POOL_EXECUTE_PATH`: path template with `{language}` (default `{language}/execute`).
+    #[serde(default)]
+    pub execute_path: Option<String>,
+    /// Give the backend this `IDENTITY_HEADER` instead of the platform's (e.g. a stale copy).
+    #[serde(default)]
+    pub identity_header: Option<String>,
+    /// `AZURE_TOKEN_CREDENTIALS`: which credential the backend uses (default managed-identity).
+    #[serde(default)]
+    pub credential: Option<CredentialChoice>,
+}
+
+/// The form of the pool endpoint handed to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointShape {
+    /// `properties.poolManagementEndpoint` of a custom-container pool (correct).
+    Custom,
+    /// `https://<region>.dynamicsessions.io/subscriptions/…/sessionPools/<pool>`: the code-interpreter form.
+    Regional,
+}
+
+/// The credential the reference backend uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialChoice {
+    /// `ManagedIdentityCredential`: Container Apps variables, else IMDS.
+    ManagedIdentity,
+    /// `DeveloperToolsCredential`: the `az` CLI on `PATH` (see `world.developer_tools`).
+    DeveloperTools,
+}
+
+/// The developer machine's tools, for a backend using developer credentials.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeveloperToolsFile {
+    /// What `az` on the backend's `PATH` is (a fake the harness writes).
+    pub az: AzCli,
+    /// The signed-in user's object id (default: the world identity's principal).
+    #[serde(default)]
+    pub principal_id: Option<String>,
+}
+
+/// The state of the (fake) Azure CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AzCli {
+    /// Not on `PATH`.
+    Missing,
+    /// On `PATH`, but `az account get-access-token` fails with "Please run 'az login'".
+    NotLoggedIn,
+    /// On `PATH` and signed in: prints a token.
+    LoggedIn,
 }
 
 /// One request to the backend and what its answer must look like.
@@ -305,6 +373,9 @@ pub struct FaultFile {
     /// Answer with this body instead (sent as it is; JSON text is fine).
     #[serde(default)]
     pub body: Option<String>,
+    /// Set these top-level fields of the JSON answer (e.g. `expires_on = 1700000000`: a number).
+    #[serde(default)]
+    pub set_json: std::collections::BTreeMap<String, serde_json::Value>,
     /// Add or replace these answer headers.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,

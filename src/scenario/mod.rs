@@ -43,6 +43,11 @@ pub struct BackendSettings {
     pub pool_retry_delay_ms: u64,
     pub identity_max_retries: Option<u32>,
     pub identity_retry_delay_ms: Option<u64>,
+    pub send_token: bool,
+    pub endpoint_shape: format::EndpointShape,
+    pub execute_path: Option<String>,
+    pub identity_header: Option<String>,
+    pub credential: format::CredentialChoice,
 }
 
 /// A scenario that cannot be used, located in its file.
@@ -130,10 +135,12 @@ impl Scenario {
 }
 
 fn backend_settings(file: &BackendFile, identity: &format::IdentityFile) -> Result<BackendSettings, (String, String)> {
+    // Not validated: an empty or too short identifier is how scenarios reproduce the pool's 400s.
     let identifier = file.identifier.clone().unwrap_or_else(|| DEFAULT_IDENTIFIER.into());
-    // FIDELITY §5 (DOC): identifiers are 4 to 128 characters.
-    if !(4..=128).contains(&identifier.chars().count()) {
-        return Err((identifier.clone(), format!("backend.identifier '{identifier}' must be 4 to 128 characters long")));
+    if let Some(path) = &file.execute_path
+        && path.contains(['?', '#'])
+    {
+        return Err((path.clone(), format!("backend.execute_path '{path}' must be a path without query or fragment")));
     }
     let client_id = match (&file.client_id, identity.kind) {
         (Some(id), _) => Some(id.clone()),
@@ -150,6 +157,11 @@ fn backend_settings(file: &BackendFile, identity: &format::IdentityFile) -> Resu
         pool_retry_delay_ms: file.pool_retry_delay_ms.unwrap_or(DEFAULT_RETRY_DELAY_MS),
         identity_max_retries: file.identity_max_retries,
         identity_retry_delay_ms: file.identity_retry_delay_ms,
+        send_token: file.send_token.unwrap_or(true),
+        endpoint_shape: file.endpoint_shape.unwrap_or(format::EndpointShape::Custom),
+        execute_path: file.execute_path.clone(),
+        identity_header: file.identity_header.clone(),
+        credential: file.credential.unwrap_or(format::CredentialChoice::ManagedIdentity),
     })
 }
 

@@ -31,6 +31,8 @@ pub struct Action {
     pub status: Option<u16>,
     pub body: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// Set these top-level fields of a JSON body.
+    pub set_json: Vec<(String, serde_json::Value)>,
     /// Replace the body with JSON cut in the middle.
     pub malformed_json: bool,
     /// Send the body in small chunks, this long apart.
@@ -74,9 +76,29 @@ fn merge(action: &mut Action, spec: &FaultFile) {
         action.body.clone_from(&spec.body);
     }
     action.headers.extend(spec.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    action.set_json.extend(spec.set_json.iter().map(|(k, v)| (k.clone(), v.clone())));
     action.malformed_json |= spec.malformed_json;
     if let Some(ms) = spec.slow_body_ms {
         action.slow_body = Some(Duration::from_millis(ms));
+    }
+}
+
+impl Action {
+    /// The answer body after `body`, `set_json` and `malformed_json`.
+    pub fn rewrite_body(&self, body: &[u8]) -> Vec<u8> {
+        let mut out = self.body.as_ref().map_or_else(|| body.to_vec(), |b| b.clone().into_bytes());
+        if !self.set_json.is_empty()
+            && let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(&out)
+        {
+            for (key, value) in &self.set_json {
+                map.insert(key.clone(), value.clone());
+            }
+            out = serde_json::Value::Object(map).to_string().into_bytes();
+        }
+        if self.malformed_json {
+            out = malform(&out);
+        }
+        out
     }
 }
 
@@ -118,6 +140,13 @@ mod tests {
     #[test]
     fn faults_of_other_hops_are_ignored() {
         assert!(Faults::for_hop(&[fault(vec![], 500)], Hop::Pool).is_empty());
+    }
+
+    #[test]
+    fn set_json_changes_a_field_type_and_keeps_the_rest() {
+        let action = Action { set_json: vec![("expires_on".into(), serde_json::json!(1700000000))], ..Action::default() };
+        let body = action.rewrite_body(br#"{"access_token":"t","expires_on":"1700000000"}"#);
+        assert_eq!(String::from_utf8(body).unwrap(), r#"{"access_token":"t","expires_on":1700000000}"#);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::scenario::BackendSettings;
+use crate::scenario::format::{CredentialChoice, EndpointShape};
 use crate::tokens::{Clock, TokenIssuer};
 use faults::Faults;
 use crate::transcript::{Exchange, Hop, Recorder};
@@ -101,6 +102,14 @@ impl StandIns {
         self.pool.url()
     }
 
+    /// The pool in the code-interpreter endpoint form (`/subscriptions/…/sessionPools/<pool>`), which a
+    /// custom-container pool refuses with DynamicApisNotAllowed.
+    pub fn regional_pool_endpoint(&self) -> String {
+        let pool = &self.world.pool.resource_id;
+        let (sub, rg) = (pool.segment("subscriptions").unwrap_or("-"), pool.segment("resourceGroups").unwrap_or("-"));
+        format!("{}/subscriptions/{sub}/resourceGroups/{rg}/sessionPools/{}", self.pool.url(), self.world.pool.name)
+    }
+
     /// `IDENTITY_ENDPOINT` as Container Apps sets it.
     pub fn identity_endpoint(&self) -> String {
         format!("{}{}", self.identity.url(), identity::CONTAINER_APPS_PATH)
@@ -170,8 +179,12 @@ impl StandIns {
     /// `HTTP_PROXY` sends every non-loopback HTTP request (IMDS included) to the identity stand-in,
     /// which answers IMDS and refuses everything else; `NO_PROXY` keeps loopback direct.
     pub fn backend_env(&self, settings: &BackendSettings) -> Vec<(String, String)> {
+        let endpoint = match settings.endpoint_shape {
+            EndpointShape::Custom => self.pool_endpoint(),
+            EndpointShape::Regional => self.regional_pool_endpoint(),
+        };
         let mut env: Vec<(String, String)> = vec![
-            ("SESSION_POOL_ENDPOINT".into(), self.pool_endpoint()),
+            ("SESSION_POOL_ENDPOINT".into(), endpoint),
             ("SESSION_POOL_TOKEN_SCOPE".into(), settings.token_scope.clone()),
             ("SESSION_POOL_IDENTIFIER".into(), settings.identifier.clone()),
             ("SESSION_POOL_TIMEOUT_MS".into(), settings.pool_timeout_ms.to_string()),
@@ -182,9 +195,19 @@ impl StandIns {
         ];
         env.extend(self.egress_trap());
         if self.world.identity.enabled {
+            let header = settings.identity_header.clone().unwrap_or_else(|| self.identity_header.clone());
             env.push(("IDENTITY_ENDPOINT".into(), self.identity_endpoint()));
-            env.push(("IDENTITY_HEADER".into(), self.identity_header.clone()));
+            env.push(("IDENTITY_HEADER".into(), header));
             env.push(("MSI_ENDPOINT".into(), self.identity_endpoint()));
+        }
+        if !settings.send_token {
+            env.push(("SESSION_POOL_AUTH".into(), "none".into()));
+        }
+        if let Some(path) = &settings.execute_path {
+            env.push(("SESSION_POOL_EXECUTE_PATH".into(), path.clone()));
+        }
+        if settings.credential == CredentialChoice::DeveloperTools {
+            env.push(("AZURE_TOKEN_CREDENTIALS".into(), "dev".into()));
         }
         if let Some(retries) = settings.identity_max_retries {
             env.push(("IDENTITY_MAX_RETRIES".into(), retries.to_string()));

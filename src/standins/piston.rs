@@ -97,6 +97,14 @@ pub fn validate<'a>(request: &'a Value, runtimes: &'a [RuntimeFile]) -> Result<(
 
 fn run(runtime: &RuntimeFile, code: &str, script: &PistonFile) -> Value {
     let program = script.programs.iter().find(|p| p.code.trim_end() == code.trim_end());
+    if program.is_some_and(|p| p.times_out) {
+        // DOC (Piston): a run past run_timeout is killed; code null, signal SIGKILL, status TO.
+        return json!({
+            "language": runtime.language,
+            "version": runtime.version,
+            "run": { "stdout": "", "stderr": "", "output": "", "code": null, "signal": "SIGKILL", "message": "Timed out", "status": "TO", "cpu_time": 3000, "wall_time": 3013, "memory": 9_216_000 }
+        });
+    }
     let (stdout, stderr, exit) = match program {
         Some(p) => (cap(&p.stdout), cap(&p.stderr), p.exit_code),
         // Not a silent success: an unscripted program fails visibly and says how to script it.
@@ -224,7 +232,7 @@ mod tests {
 
     #[test]
     fn scripted_output_is_capped_per_stream_and_unscripted_code_fails_visibly() {
-        let script = PistonFile { runtimes: runtimes(), programs: vec![ProgramFile { code: "loop()".into(), stdout: "x".repeat(2000), stderr: String::new(), exit_code: 0 }] };
+        let script = PistonFile { runtimes: runtimes(), programs: vec![ProgramFile { code: "loop()".into(), stdout: "x".repeat(2000), stderr: String::new(), exit_code: 0, times_out: false }] };
         let answer = run(&script.runtimes[0], "loop()\n", &script);
         assert_eq!(answer["run"]["stdout"].as_str().unwrap().len(), 1024);
         let unscripted = run(&script.runtimes[0], "other()", &script);

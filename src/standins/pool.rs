@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
-use super::faults::{Faults, malform};
+use super::faults::Faults;
 use crate::diagnosis::rules::CLOCK_SKEW_SECS;
 use crate::tokens;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
@@ -47,13 +47,15 @@ pub struct PoolState {
 pub struct Sessions {
     pub by_identifier: HashMap<String, Instant>,
     pub others: Vec<Instant>,
+    /// Allocations refused so far (for `busy_until_refusals`).
+    pub refusals: u32,
 }
 
 impl PoolState {
     pub fn new(world: Arc<World>, jwks: JwkSet, recorder: Recorder) -> Self {
         let client = reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds");
         let started = Instant::now();
-        let sessions = Sessions { by_identifier: HashMap::new(), others: vec![started; world.pool.busy_sessions as usize] };
+        let sessions = Sessions { by_identifier: HashMap::new(), others: vec![started; world.pool.busy_sessions as usize], refusals: 0 };
         let container_faults = Faults::for_hop(&world.faults, Hop::Container);
         Self { world, jwks, container: RwLock::new(None), sessions: Mutex::new(sessions), calls: Mutex::default(), started, container_faults, recorder, client }
     }
@@ -81,9 +83,13 @@ impl PoolState {
             sessions.by_identifier.retain(|_, used| now.duration_since(*used) < cooldown);
             sessions.others.retain(|used| now.duration_since(*used) < cooldown);
         }
+        if pool.busy_until_refusals.is_some_and(|n| sessions.refusals >= n) {
+            sessions.others.clear();
+        }
         if !sessions.by_identifier.contains_key(identifier) {
             let live = sessions.by_identifier.len() + sessions.others.len();
             if pool.max_concurrent_sessions.is_some_and(|max| live >= max as usize) {
+                sessions.refusals += 1;
                 return false;
             }
         }
@@ -178,12 +184,7 @@ async fn forward(state: &PoolState, container: &str, identifier: &str, request: 
     };
     if let Some(fault) = &fault {
         status = fault.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(status);
-        if let Some(replacement) = &fault.body {
-            bytes = Bytes::from(replacement.clone());
-        }
-        if fault.malformed_json {
-            bytes = Bytes::from(malform(&bytes));
-        }
+        bytes = Bytes::from(fault.rewrite_body(&bytes));
     }
     let ct = content_type.as_ref().and_then(|v| v.to_str().ok());
     let violations = crate::contracts::check_response(Hop::Container, parts.method.as_str(), parts.uri.path(), status.as_u16(), &bytes);

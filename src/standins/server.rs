@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
-use super::faults::{Action, Faults, malform};
+use super::faults::{Action, Faults};
 use crate::contracts;
 use crate::tokens::Clock;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
@@ -173,12 +173,7 @@ fn apply(action: &Action, status: &mut StatusCode, headers: &mut HeaderMap, body
     if let Some(code) = action.status.and_then(|s| StatusCode::from_u16(s).ok()) {
         *status = code;
     }
-    if let Some(replacement) = &action.body {
-        *body = Bytes::from(replacement.clone());
-    }
-    if action.malformed_json {
-        *body = Bytes::from(malform(body));
-    }
+    *body = Bytes::from(action.rewrite_body(body));
     for (name, value) in &action.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
             headers.insert(name, value);

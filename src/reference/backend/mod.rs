@@ -1,35 +1,37 @@
 //! The reference coding-engine backend: a Piston-compatible API in front of a session pool.
 //!
-//! A token for the pool comes from the real `azure_identity::ManagedIdentityCredential`, which reads
+//! A token for the pool comes from a real `azure_identity` credential ([`credential`]), which reads
 //! the platform's variables itself (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`, else IMDS). Each execute
-//! request becomes `POST {pool}/{language}/execute?identifier=…` with `{"properties":{…}}`.
-//! A failure upstream is a Piston-style `{"message"}` naming the hop, its status and the diagnosis
-//! id, with 502 (or 504 on timeout): never a 200 with empty output.
+//! request becomes `POST {pool}/{language}/execute?identifier=…` with `{"properties":{…}}`
+//! ([`pool_client`]). A failure upstream is a Piston-style `{"message"}` naming the hop, its status
+//! and the diagnosis id, with 502 (or 504 on timeout): never a 200 with empty output.
 //!
-//! Environment (all but the first optional):
+//! Environment (all but the first optional; the README has the full table):
 //! - `SESSION_POOL_ENDPOINT`: the pool management endpoint.
 //! - `SESSION_POOL_TOKEN_SCOPE`: default `https://dynamicsessions.io/.default`.
-//! - `SESSION_POOL_IDENTIFIER`: the session identifier, default `coding-engine`.
+//! - `SESSION_POOL_IDENTIFIER`: the session identifier, default `coding-engine`; empty: not sent.
+//! - `SESSION_POOL_EXECUTE_PATH`: path template, default `{language}/execute`.
+//! - `SESSION_POOL_AUTH`: `none` sends no token (to reproduce a missing header).
 //! - `SESSION_POOL_TIMEOUT_MS`, `TOKEN_TIMEOUT_MS`: bounds per pool call and per token (default 10000).
 //! - `SESSION_POOL_MAX_RETRIES` (default 2), `SESSION_POOL_RETRY_DELAY_MS` (default 200, doubling):
 //!   retries of a pool call answered 429/500/502/503/504 or not answered at all.
 //! - `IDENTITY_MAX_RETRIES`, `IDENTITY_RETRY_DELAY_MS`: the SDK's retry policy for the Container Apps
 //!   identity endpoint (default: the SDK's own; IMDS always uses the SDK's IMDS policy).
-//! - `AZURE_CLIENT_ID`: selects a user-assigned identity.
+//! - `AZURE_TOKEN_CREDENTIALS`, `AZURE_CLIENT_ID`: which credential and identity (see [`credential`]).
 //! - `PORT`: listen on `127.0.0.1:$PORT` (default: any free port).
+
+pub mod credential;
+pub mod pool_client;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
-use azure_core::http::{ExponentialRetryOptions, RetryOptions};
-use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use reqwest::Url;
 use serde_json::{Value, json};
@@ -38,12 +40,17 @@ use super::{StartError, piston_error};
 use crate::diagnosis::{self, Diagnosis, Evidence};
 use crate::standins::piston::validate_shape;
 use crate::transcript::Hop;
+pub use credential::{Credential, CredentialKind};
+
+/// The default path template of an execution, relative to the pool endpoint.
+pub const DEFAULT_EXECUTE_PATH: &str = "{language}/execute";
 
 /// Everything the backend reads from its environment.
 #[derive(Debug, Clone)]
 pub struct BackendConfig {
     pub pool_endpoint: Url,
     pub token_scope: String,
+    /// Empty: no `identifier` parameter is sent.
     pub identifier: String,
     pub client_id: Option<String>,
     pub pool_timeout: Duration,
@@ -54,16 +61,22 @@ pub struct BackendConfig {
     pub identity_retry: Option<(u32, Duration)>,
     /// No `IDENTITY_ENDPOINT`: the SDK will use IMDS.
     pub via_imds: bool,
+    pub credential: CredentialKind,
+    /// Whether to send `Authorization` at all.
+    pub send_token: bool,
+    /// Path template with `{language}`.
+    pub execute_path: String,
 }
 
 impl BackendConfig {
     pub fn from_env() -> Result<Self, StartError> {
         let endpoint = super::required_var("SESSION_POOL_ENDPOINT", "the pool's management endpoint (properties.poolManagementEndpoint)")?;
         let pool_endpoint = Url::parse(&endpoint).map_err(|_| StartError::InvalidVar { name: "SESSION_POOL_ENDPOINT", value: endpoint.clone(), hint: "an absolute http(s) URL" })?;
+        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         Ok(Self {
             pool_endpoint,
-            token_scope: std::env::var("SESSION_POOL_TOKEN_SCOPE").unwrap_or_else(|_| "https://dynamicsessions.io/.default".into()),
-            identifier: std::env::var("SESSION_POOL_IDENTIFIER").unwrap_or_else(|_| "coding-engine".into()),
+            token_scope: var("SESSION_POOL_TOKEN_SCOPE", "https://dynamicsessions.io/.default"),
+            identifier: var("SESSION_POOL_IDENTIFIER", "coding-engine"),
             client_id: std::env::var("AZURE_CLIENT_ID").ok().filter(|id| !id.is_empty()),
             pool_timeout: super::millis_var("SESSION_POOL_TIMEOUT_MS", 10_000)?,
             token_timeout: super::millis_var("TOKEN_TIMEOUT_MS", 10_000)?,
@@ -74,33 +87,30 @@ impl BackendConfig {
                 Some(_) => Some((super::count_var("IDENTITY_MAX_RETRIES", 0)?, super::millis_var("IDENTITY_RETRY_DELAY_MS", 200)?)),
             },
             via_imds: std::env::var_os("IDENTITY_ENDPOINT").is_none(),
+            credential: CredentialKind::from_env()?,
+            send_token: var("SESSION_POOL_AUTH", "bearer") != "none",
+            execute_path: var("SESSION_POOL_EXECUTE_PATH", DEFAULT_EXECUTE_PATH),
         })
     }
 }
 
 struct Backend {
     config: BackendConfig,
-    credential: Arc<dyn TokenCredential>,
+    credential: Credential,
     client: reqwest::Client,
 }
 
 /// Run the backend until the process is stopped.
 pub async fn serve() -> Result<(), StartError> {
     let config = BackendConfig::from_env()?;
-    let mut options = ManagedIdentityCredentialOptions { user_assigned_id: config.client_id.clone().map(UserAssignedId::ClientId), ..Default::default() };
-    if let Some((max_retries, delay)) = config.identity_retry {
-        let initial_delay = azure_core::time::Duration::milliseconds(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        let retry = ExponentialRetryOptions { max_retries, initial_delay, ..Default::default() };
-        options.client_options.retry = RetryOptions::exponential(retry);
-    }
-    let credential = ManagedIdentityCredential::new(Some(options)).map_err(|e| StartError::Credential(e.to_string()))?;
+    let credential = Credential::new(&config)?;
     let listener = super::bind_from_env().await?;
     super::announce(&listener).map_err(StartError::Serve)?;
     axum::serve(listener, app(config, credential)).await.map_err(StartError::Serve)
 }
 
 /// The backend's routes, for any credential.
-pub fn app(config: BackendConfig, credential: Arc<dyn TokenCredential>) -> Router {
+pub fn app(config: BackendConfig, credential: Credential) -> Router {
     let client = reqwest::Client::builder().timeout(config.pool_timeout).build().expect("an HTTP client with a timeout builds");
     let state = Arc::new(Backend { config, credential, client });
     Router::new()
@@ -111,12 +121,8 @@ pub fn app(config: BackendConfig, credential: Arc<dyn TokenCredential>) -> Route
 }
 
 async fn runtimes(State(backend): State<Arc<Backend>>) -> Response {
-    let token = match backend.token().await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let url = backend.pool_url(&["runtimes"]);
-    backend.call_pool(backend.client.get(url), &token, |_| Ok(())).await
+    let url = backend.pool_url("runtimes");
+    backend.call_pool(backend.client.get(url), |_| Ok(())).await
 }
 
 async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -143,12 +149,8 @@ async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: 
         "stdin": request["stdin"].as_str().unwrap_or(""),
         "version": shape.version,
     }});
-    let token = match backend.token().await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let url = backend.pool_url(&[shape.language, "execute"]);
-    backend.call_pool(backend.client.post(url).json(&envelope), &token, check_piston_answer).await
+    let url = backend.pool_url(&backend.execute_path(shape.language));
+    backend.call_pool(backend.client.post(url).json(&envelope), check_piston_answer).await
 }
 
 /// Runtime names go into the pool URL's path: letters, digits and `+#._-` only.
@@ -168,98 +170,59 @@ fn check_piston_answer(body: &Value) -> Result<(), String> {
 }
 
 impl Backend {
-    fn pool_url(&self, segments: &[&str]) -> Url {
+    fn execute_path(&self, language: &str) -> String {
+        self.config.execute_path.replace("{language}", language)
+    }
+
+    /// `{endpoint}/{path}?identifier=…` (the identifier left out when configured empty).
+    fn pool_url(&self, path: &str) -> Url {
         let mut url = self.config.pool_endpoint.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(path.split('/').filter(|s| !s.is_empty()));
         }
-        url.query_pairs_mut().append_pair("identifier", &self.config.identifier);
+        if !self.config.identifier.is_empty() {
+            url.query_pairs_mut().append_pair("identifier", &self.config.identifier);
+        }
         url
     }
 
-    /// A token for the pool, or the backend's error answer naming the identity hop.
-    async fn token(&self) -> Result<String, Response> {
+    /// A token for the pool (`None` when configured to send none), or the error answer naming the
+    /// identity hop.
+    async fn token(&self) -> Result<Option<String>, Response> {
+        if !self.config.send_token {
+            return Ok(None);
+        }
         let scope = self.config.token_scope.as_str();
-        let attempt = tokio::time::timeout(self.config.token_timeout, self.credential.get_token(&[scope], None)).await;
+        let credential = self.credential.get();
+        let attempt = tokio::time::timeout(self.config.token_timeout, credential.get_token(&[scope], None)).await;
         match attempt {
-            Ok(Ok(token)) => Ok(token.token.secret().to_owned()),
+            Ok(Ok(token)) => Ok(Some(token.token.secret().to_owned())),
             Ok(Err(error)) => Err(self.identity_failure(&error)),
             Err(_) => Err(hop_failure(
                 StatusCode::GATEWAY_TIMEOUT,
                 Hop::Identity,
                 format!("no token within {} ms (TOKEN_TIMEOUT_MS)", self.config.token_timeout.as_millis()),
-                Diagnosis::Unexplained,
+                Diagnosis::IdentityEndpointUnavailable,
             )),
         }
     }
 
     fn identity_failure(&self, error: &azure_core::Error) -> Response {
         let evidence = Evidence { via_imds: self.config.via_imds, ..Default::default() };
-        let (status, body) = http_failure(error).unwrap_or((0, String::new()));
-        let diagnosis = match status {
-            0 => Diagnosis::Unexplained,
-            s => diagnosis::classify(Hop::Identity, Some(s), &body, evidence).unwrap_or(Diagnosis::Unexplained),
+        let text = error.to_string();
+        let diagnosis = match http_failure(error) {
+            Some((status, body)) => diagnosis::classify(Hop::Identity, Some(status), &body, evidence).unwrap_or(Diagnosis::Unexplained),
+            None if text.contains("not found on PATH") || text.contains("az login") || text.contains("azd auth login") => Diagnosis::CredentialChainUnavailable,
+            // The endpoint answered 2xx with a body the SDK cannot read.
+            None if has_kind(error, |k| matches!(k, ErrorKind::DataConversion)) => Diagnosis::ContractMismatch,
+            None => diagnosis::classify(Hop::Identity, None, "", evidence).unwrap_or(Diagnosis::Unexplained),
         };
-        let detail = match status {
-            0 => error.to_string(),
-            s => format!("answered {s}: {error}"),
+        let detail = match http_failure(error) {
+            Some((status, _)) => format!("answered {status}: {text}"),
+            None => text,
         };
         hop_failure(StatusCode::BAD_GATEWAY, Hop::Identity, detail, diagnosis)
     }
-
-    async fn call_pool(&self, request: reqwest::RequestBuilder, token: &str, check: fn(&Value) -> Result<(), String>) -> Response {
-        let answer = match self.send_with_retries(request.bearer_auth(token)).await {
-            Ok(answer) => answer,
-            Err(response) => return response,
-        };
-        let status = answer.status();
-        let text = answer.text().await.unwrap_or_default();
-        if !status.is_success() {
-            let claims = crate::tokens::decode_claims(token);
-            let evidence = Evidence { token_claims: claims.as_ref(), had_authorization: true, via_imds: false, now: Some(crate::tokens::now_secs()) };
-            let diagnosis = diagnosis::classify(Hop::Pool, Some(status.as_u16()), &text, evidence).unwrap_or(Diagnosis::Unexplained);
-            return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status}{}", body_excerpt(&text)), diagnosis);
-        }
-        let body: Value = match serde_json::from_str(&text) {
-            Ok(body) => body,
-            Err(_) => return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} with a body that is not JSON{}", body_excerpt(&text)), Diagnosis::ContractMismatch),
-        };
-        match check(&body) {
-            Ok(()) => (StatusCode::OK, axum::Json(body)).into_response(),
-            Err(problem) => hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} but {problem}"), Diagnosis::ContractMismatch),
-        }
-    }
-}
-
-impl Backend {
-    /// Send, retrying transient answers (429, 5xx but 501) and transport errors with doubling delays.
-    async fn send_with_retries(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Response> {
-        let mut delay = self.config.pool_retry_delay;
-        for attempt in 0..=self.config.pool_max_retries {
-            let last = attempt == self.config.pool_max_retries;
-            let Some(this_try) = request.try_clone() else { break };
-            match this_try.send().await {
-                Ok(answer) if last || !is_transient(answer.status()) => return Ok(answer),
-                Err(error) if last => return Err(self.transport_failure(&error)),
-                _ => {}
-            }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
-        Err(hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, "the request could not be repeated".into(), Diagnosis::Unexplained))
-    }
-
-    fn transport_failure(&self, error: &reqwest::Error) -> Response {
-        if error.is_timeout() {
-            let detail = format!("no answer within {} ms (SESSION_POOL_TIMEOUT_MS)", self.config.pool_timeout.as_millis());
-            return hop_failure(StatusCode::GATEWAY_TIMEOUT, Hop::Pool, detail, Diagnosis::Unexplained);
-        }
-        hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("unreachable: {error}"), Diagnosis::Unexplained)
-    }
-}
-
-fn is_transient(status: reqwest::StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
 /// `{"message": "<hop> hop failed: <detail> (diagnosis: <id>)"}`.
@@ -267,16 +230,16 @@ fn hop_failure(status: StatusCode, hop: Hop, detail: String, diagnosis: Diagnosi
     piston_error(status, format!("{hop} hop failed: {detail} (diagnosis: {diagnosis})"))
 }
 
-fn body_excerpt(text: &str) -> String {
-    let text = text.trim();
-    if text.is_empty() {
-        return " with an empty body".into();
+/// Whether an SDK error or one of its causes is of a kind.
+fn has_kind(error: &azure_core::Error, wanted: impl Fn(&ErrorKind) -> bool) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if err.downcast_ref::<azure_core::Error>().is_some_and(|e| wanted(e.kind())) {
+            return true;
+        }
+        current = err.source();
     }
-    let mut end = text.len().min(300);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(": {}", &text[..end])
+    false
 }
 
 /// The HTTP status and body behind an SDK error, searching its cause chain.
@@ -326,16 +289,27 @@ mod tests {
             pool_retry_delay: Duration::from_millis(1),
             identity_retry: None,
             via_imds: false,
+            credential: CredentialKind::ManagedIdentity,
+            send_token: true,
+            execute_path: DEFAULT_EXECUTE_PATH.into(),
         };
         // Never asked for a token in these tests; built from this process's (unmodified) environment.
-        let credential = azure_identity::ManagedIdentityCredential::new(None).unwrap();
+        let credential = Credential::new(&config).unwrap();
         Backend { config, credential, client: reqwest::Client::new() }
+    }
+
+    #[test]
+    fn the_execute_path_template_takes_the_language_and_an_empty_identifier_is_omitted() {
+        let mut backend = backend("http://127.0.0.1:1/", 0);
+        backend.config.identifier = String::new();
+        backend.config.execute_path = "/run/{language}".into();
+        assert_eq!(backend.pool_url(&backend.execute_path("python")).as_str(), "http://127.0.0.1:1/run/python");
     }
 
     #[test]
     fn the_pool_url_keeps_the_endpoint_path_and_encodes_the_identifier() {
         let backend = backend("http://127.0.0.1:1/base/", 0);
-        assert_eq!(backend.pool_url(&["python", "execute"]).as_str(), "http://127.0.0.1:1/base/python/execute?identifier=a+b%26c");
+        assert_eq!(backend.pool_url("python/execute").as_str(), "http://127.0.0.1:1/base/python/execute?identifier=a+b%26c");
     }
 
     #[tokio::test]

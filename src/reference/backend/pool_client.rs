@@ -1,0 +1,109 @@
+//! Calling the session pool well: bounded time, retries of transient answers only, one token
+//! refresh on 401, and every failure turned into a Piston-style message naming hop and diagnosis.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::{Backend, hop_failure};
+use crate::diagnosis::{self, Diagnosis, Evidence};
+use crate::transcript::Hop;
+
+/// Checks a 2xx answer's body before it is passed on.
+pub type AnswerCheck = fn(&Value) -> Result<(), String>;
+
+impl Backend {
+    /// Call the pool with a token; on 401 get a fresh token once and try once more.
+    pub(super) async fn call_pool(&self, request: reqwest::RequestBuilder, check: AnswerCheck) -> Response {
+        let mut refreshed = false;
+        loop {
+            let token = match self.token().await {
+                Ok(token) => token,
+                Err(response) => return response,
+            };
+            let Some(this_try) = request.try_clone() else {
+                return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, "the request could not be repeated".into(), Diagnosis::Unexplained);
+            };
+            let this_try = match &token {
+                Some(token) => this_try.bearer_auth(token),
+                None => this_try,
+            };
+            let answer = match self.send_with_retries(this_try).await {
+                Ok(answer) => answer,
+                Err(response) => return response,
+            };
+            if answer.status() == reqwest::StatusCode::UNAUTHORIZED && token.is_some() && !refreshed {
+                refreshed = true;
+                self.credential.refresh();
+                continue;
+            }
+            return self.pass_on(answer, token.as_deref(), check).await;
+        }
+    }
+
+    /// A 2xx answer whose body passes `check` goes back as it is; anything else becomes a hop failure.
+    async fn pass_on(&self, answer: reqwest::Response, token: Option<&str>, check: AnswerCheck) -> Response {
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let claims = token.and_then(crate::tokens::decode_claims);
+            let evidence = Evidence { token_claims: claims.as_ref(), had_authorization: token.is_some(), via_imds: false, now: Some(crate::tokens::now_secs()) };
+            let code = Some(status.as_u16());
+            // The pool answers for itself or passes on what the container or Piston said.
+            let diagnosis = diagnosis::classify(Hop::Pool, code, &text, evidence)
+                .or_else(|| diagnosis::classify(Hop::Piston, code, &text, evidence).filter(|d| *d != Diagnosis::Unexplained))
+                .or_else(|| diagnosis::classify(Hop::Container, code, &text, evidence))
+                .unwrap_or(Diagnosis::Unexplained);
+            return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status}{}", body_excerpt(&text)), diagnosis);
+        }
+        let body: Value = match serde_json::from_str(&text) {
+            Ok(body) => body,
+            Err(_) => return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} with a body that is not JSON{}", body_excerpt(&text)), Diagnosis::ContractMismatch),
+        };
+        match check(&body) {
+            Ok(()) => (StatusCode::OK, axum::Json(body)).into_response(),
+            Err(problem) => hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} but {problem}"), Diagnosis::ContractMismatch),
+        }
+    }
+
+    /// Send, retrying transient answers (429, 5xx but 501) and transport errors with doubling delays.
+    pub(super) async fn send_with_retries(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Response> {
+        let mut delay = self.config.pool_retry_delay;
+        for attempt in 0..=self.config.pool_max_retries {
+            let last = attempt == self.config.pool_max_retries;
+            let Some(this_try) = request.try_clone() else { break };
+            match this_try.send().await {
+                Ok(answer) if last || !is_transient(answer.status()) => return Ok(answer),
+                Err(error) if last => return Err(self.transport_failure(&error)),
+                _ => {}
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        Err(hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, "the request could not be repeated".into(), Diagnosis::Unexplained))
+    }
+
+    fn transport_failure(&self, error: &reqwest::Error) -> Response {
+        if error.is_timeout() {
+            let detail = format!("no answer within {} ms (SESSION_POOL_TIMEOUT_MS)", self.config.pool_timeout.as_millis());
+            return hop_failure(StatusCode::GATEWAY_TIMEOUT, Hop::Pool, detail, Diagnosis::Unexplained);
+        }
+        hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("unreachable: {error}"), Diagnosis::Unexplained)
+    }
+}
+
+fn is_transient(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+fn body_excerpt(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        return " with an empty body".into();
+    }
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(": {}", &text[..end])
+}

@@ -1,0 +1,83 @@
+//! A fake Azure CLI on a scenario-controlled `PATH`, for backends using developer credentials.
+//!
+//! `missing`: an empty folder on `PATH`, so `az` is not found (the SDK says "az not found on PATH").
+//! `not-logged-in`: `az` fails as the real one does before `az login`. `logged-in`: `az account
+//! get-access-token` prints a JSON token shaped like Azure CLI 2.54+ (`accessToken`, `expires_on`),
+//! minted by the harness for the signed-in user. The folder is removed when the run ends.
+
+use std::path::PathBuf;
+
+use crate::scenario::BackendSettings;
+use crate::scenario::format::AzCli;
+use crate::tokens::{self, TokenIssuer, TokenSubject};
+use crate::world::World;
+
+/// The Azure CLI's public client id (DOC: a well-known first-party application).
+const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+/// A folder holding the fake tools; deleted on drop.
+#[derive(Debug)]
+pub struct FakeTools {
+    dir: PathBuf,
+}
+
+impl FakeTools {
+    /// Write the tools the world describes (`missing` when it describes none).
+    pub fn install(world: &World, settings: &BackendSettings) -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("session-pool-harness-tools-{}", crate::ids::guid()));
+        std::fs::create_dir_all(&dir)?;
+        let tools = Self { dir };
+        let az = world.developer_tools.as_ref().map_or(AzCli::Missing, |t| t.az);
+        let script = match az {
+            AzCli::Missing => return Ok(tools),
+            AzCli::NotLoggedIn => "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n".to_owned(),
+            // Builtins only: PATH holds nothing but this folder. JSON never contains a single quote here.
+            AzCli::LoggedIn => format!("#!/bin/sh\nprintf '%s\\n' '{}'\n", token_json(world, settings)),
+        };
+        let path = tools.dir.join("az");
+        std::fs::write(&path, script)?;
+        make_executable(&path)?;
+        Ok(tools)
+    }
+
+    /// The value of `PATH` for the backend.
+    pub fn path(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+impl Drop for FakeTools {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn token_json(world: &World, settings: &BackendSettings) -> String {
+    let user = world.developer_tools.as_ref().and_then(|t| t.principal_id.as_deref()).unwrap_or(&world.identity.principal_id);
+    let subject = TokenSubject { tenant_id: &world.tenant_id, client_id: AZURE_CLI_CLIENT_ID, principal_id: user, resource_id: None, appidacr: "0" };
+    let resource = settings.token_scope.trim_end_matches("/.default");
+    let now = tokens::now_secs();
+    let mut claims = tokens::access_token_claims(&subject, resource, now, 3600);
+    claims["idtyp"] = "user".into();
+    let token = TokenIssuer::test_key().mint(&claims);
+    serde_json::json!({
+        "accessToken": token,
+        "expiresOn": "2099-01-01 00:00:00.000000",
+        "expires_on": now + 3600,
+        "subscription": world.pool.resource_id.segment("subscriptions").unwrap_or_default(),
+        "tenant": world.tenant_id,
+        "tokenType": "Bearer",
+    })
+    .to_string()
+}
+
+#[cfg(unix)]
+fn make_executable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
