@@ -13,6 +13,14 @@ use crate::transcript::Hop;
 pub fn check_request(to: Hop, method: &str, path: &str, body: &[u8]) -> Vec<String> {
     match (to, method) {
         (Hop::Pool, "POST") if path.ends_with("/execute") => check_envelope(body),
+        (Hop::Pool, "POST") if path.ends_with("/executions") => with_json(body, "pool request", |v| {
+            let mut problems = Vec::new();
+            if v.get("properties").is_some() {
+                problems.push("`properties` must not wrap an `executions` body (the 2024-10-02-preview API takes a flat body)".to_owned());
+            }
+            expect_str(v, "code", &mut problems);
+            prefix("pool request", problems)
+        }),
         (Hop::Piston, "POST") if path == "/api/v2/execute" => with_json(body, "piston request", |v| {
             let mut problems = Vec::new();
             expect_str(v, "language", &mut problems);

@@ -12,7 +12,7 @@ use crate::transcript::Hop;
 /// Keys whose values are times.
 const TIME_KEYS: &[&str] = &["exp", "iat", "nbf", "expires_on", "not_before", "timestamp"];
 /// Keys whose values are random per run.
-const RANDOM_KEYS: &[&str] = &["uti", "aio", "rh", "correlationId", "traceId", "trace_id", "correlation_id", "mise-correlation-id"];
+const RANDOM_KEYS: &[&str] = &["id", "uti", "aio", "rh", "correlationId", "traceId", "trace_id", "correlation_id", "mise-correlation-id"];
 
 /// Rewrites run-specific text. Build one per outcome.
 #[derive(Debug, Clone)]

@@ -221,13 +221,14 @@ fn validate_pool(file: PoolFile) -> Result<Pool, WorldProblem> {
             ),
         });
     }
-    if file.container_type != ContainerType::CustomContainer {
+    if file.container_type != ContainerType::CustomContainer && file.target_port.is_some() {
         return Err(WorldProblem {
-            offending: "container_type".into(),
-            message: "only CustomContainer pools are modelled so far; code-interpreter pools (PythonLTS, NodeLTS, Shell) are not implemented yet".into(),
+            offending: "target_port".into(),
+            message: "target_port belongs to CustomContainer pools; a code-interpreter pool (PythonLTS, NodeLTS, Shell) runs the code itself".into(),
         });
     }
     Ok(Pool {
+        container_type: file.container_type,
         max_concurrent_sessions: file.max_concurrent_sessions,
         busy_sessions: file.busy_sessions,
         cooldown: file.cooldown_ms.map(std::time::Duration::from_millis),

@@ -82,6 +82,7 @@ fn classify_pool(status: u16, body: &str, evidence: Evidence<'_>) -> Option<Diag
         401 => classify_unauthorized(evidence),
         403 => Diagnosis::MissingRole,
         400 if body.contains("DynamicApisNotAllowed") => Diagnosis::WrongEndpointShape,
+        400 if body.contains("SessionPropertiesMissing") => Diagnosis::ContractMismatch,
         400 if body.contains("identifier") => Diagnosis::MissingIdentifier,
         404 if body.trim() == "Not Found" => Diagnosis::NoTargetPort,
         429 if body.contains("allocating pod") => Diagnosis::PoolFull,

@@ -252,6 +252,36 @@ pub struct BackendFile {
     /// `AZURE_TOKEN_CREDENTIALS`: which credential the backend uses (default managed-identity).
     #[serde(default)]
     pub credential: Option<CredentialChoice>,
+    /// `SESSION_POOL_API`: which pool API the backend calls (default: custom for a CustomContainer
+    /// pool, executions for a code-interpreter pool).
+    #[serde(default)]
+    pub pool_api: Option<PoolApiChoice>,
+}
+
+/// The session-pool API the reference backend calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoolApiChoice {
+    /// `POST {language}/execute` with `{"properties":{…}}` to a custom container.
+    Custom,
+    /// `POST code/execute?api-version=2024-02-02-preview` with `{"properties":{…}}`.
+    CodeExecute,
+    /// `POST executions?api-version=2024-10-02-preview` with a flat body.
+    Executions,
+    /// `executions` with the old `{"properties":{…}}` envelope: the API-version drift bug.
+    ExecutionsWithProperties,
+}
+
+impl PoolApiChoice {
+    /// The value of `SESSION_POOL_API`.
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Self::Custom => "custom",
+            Self::CodeExecute => "code-execute",
+            Self::Executions => "executions",
+            Self::ExecutionsWithProperties => "executions-with-properties",
+        }
+    }
 }
 
 /// The form of the pool endpoint handed to the backend.

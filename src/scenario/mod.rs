@@ -48,6 +48,7 @@ pub struct BackendSettings {
     pub execute_path: Option<String>,
     pub identity_header: Option<String>,
     pub credential: format::CredentialChoice,
+    pub pool_api: format::PoolApiChoice,
 }
 
 /// A scenario that cannot be used, located in its file.
@@ -93,7 +94,7 @@ impl Scenario {
         if raw.steps.is_empty() {
             return Err(at(source.len(), "the scenario has no [[steps]]: add at least one request to send to the backend".into()));
         }
-        let backend = backend_settings(&raw.backend, &raw.world.identity)
+        let backend = backend_settings(&raw.backend, &raw.world.identity, &raw.world.pool)
             .map_err(|(needle, message)| at(locate(&needle), message))?;
         let world = World::from_file(raw.world).map_err(|p| at(locate(&p.offending), p.message))?;
         let name = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
@@ -134,7 +135,9 @@ impl Scenario {
     }
 }
 
-fn backend_settings(file: &BackendFile, identity: &format::IdentityFile) -> Result<BackendSettings, (String, String)> {
+fn backend_settings(file: &BackendFile, identity: &format::IdentityFile, pool: &format::PoolFile) -> Result<BackendSettings, (String, String)> {
+    use format::{ContainerType, EndpointShape, PoolApiChoice};
+    let custom = pool.container_type == ContainerType::CustomContainer;
     // Not validated: an empty or too short identifier is how scenarios reproduce the pool's 400s.
     let identifier = file.identifier.clone().unwrap_or_else(|| DEFAULT_IDENTIFIER.into());
     if let Some(path) = &file.execute_path
@@ -158,10 +161,11 @@ fn backend_settings(file: &BackendFile, identity: &format::IdentityFile) -> Resu
         identity_max_retries: file.identity_max_retries,
         identity_retry_delay_ms: file.identity_retry_delay_ms,
         send_token: file.send_token.unwrap_or(true),
-        endpoint_shape: file.endpoint_shape.unwrap_or(format::EndpointShape::Custom),
+        endpoint_shape: file.endpoint_shape.unwrap_or(if custom { EndpointShape::Custom } else { EndpointShape::Regional }),
         execute_path: file.execute_path.clone(),
         identity_header: file.identity_header.clone(),
         credential: file.credential.unwrap_or(format::CredentialChoice::ManagedIdentity),
+        pool_api: file.pool_api.unwrap_or(if custom { PoolApiChoice::Custom } else { PoolApiChoice::Executions }),
     })
 }
 

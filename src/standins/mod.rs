@@ -206,6 +206,7 @@ impl StandIns {
         if let Some(path) = &settings.execute_path {
             env.push(("SESSION_POOL_EXECUTE_PATH".into(), path.clone()));
         }
+        env.push(("SESSION_POOL_API".into(), settings.pool_api.env_value().into()));
         if settings.credential == CredentialChoice::DeveloperTools {
             env.push(("AZURE_TOKEN_CREDENTIALS".into(), "dev".into()));
         }

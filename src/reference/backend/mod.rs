@@ -31,7 +31,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use reqwest::Url;
 use serde_json::{Value, json};
@@ -39,11 +39,37 @@ use serde_json::{Value, json};
 use super::{StartError, piston_error};
 use crate::diagnosis::{self, Diagnosis, Evidence};
 use crate::standins::piston::validate_shape;
+use crate::standins::pool::code_interpreter::{CODE_EXECUTE_API_VERSION, EXECUTIONS_API_VERSION};
 use crate::transcript::Hop;
 pub use credential::{Credential, CredentialKind};
 
 /// The default path template of an execution, relative to the pool endpoint.
 pub const DEFAULT_EXECUTE_PATH: &str = "{language}/execute";
+
+/// Which session-pool API the backend calls (`SESSION_POOL_API`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolApi {
+    /// `custom` (default): a custom-container pool, `POST {language}/execute` with `{"properties":{…}}`.
+    CustomContainer,
+    /// `code-execute`: a code-interpreter pool, `POST code/execute?api-version=2024-02-02-preview`.
+    CodeExecute,
+    /// `executions`: a code-interpreter pool, `POST executions?api-version=2024-10-02-preview`, flat body.
+    Executions,
+    /// `executions-with-properties`: the drift bug of moving to `executions` but keeping the old envelope.
+    ExecutionsWithProperties,
+}
+
+impl PoolApi {
+    fn from_env() -> Result<Self, StartError> {
+        match std::env::var("SESSION_POOL_API").as_deref() {
+            Err(_) | Ok("" | "custom") => Ok(Self::CustomContainer),
+            Ok("code-execute") => Ok(Self::CodeExecute),
+            Ok("executions") => Ok(Self::Executions),
+            Ok("executions-with-properties") => Ok(Self::ExecutionsWithProperties),
+            Ok(other) => Err(StartError::InvalidVar { name: "SESSION_POOL_API", value: other.into(), hint: "custom, code-execute, executions or executions-with-properties" }),
+        }
+    }
+}
 
 /// Everything the backend reads from its environment.
 #[derive(Debug, Clone)]
@@ -66,6 +92,7 @@ pub struct BackendConfig {
     pub send_token: bool,
     /// Path template with `{language}`.
     pub execute_path: String,
+    pub pool_api: PoolApi,
 }
 
 impl BackendConfig {
@@ -90,6 +117,7 @@ impl BackendConfig {
             credential: CredentialKind::from_env()?,
             send_token: var("SESSION_POOL_AUTH", "bearer") != "none",
             execute_path: var("SESSION_POOL_EXECUTE_PATH", DEFAULT_EXECUTE_PATH),
+            pool_api: PoolApi::from_env()?,
         })
     }
 }
@@ -121,8 +149,12 @@ pub fn app(config: BackendConfig, credential: Credential) -> Router {
 }
 
 async fn runtimes(State(backend): State<Arc<Backend>>) -> Response {
+    if backend.config.pool_api != PoolApi::CustomContainer {
+        // Code-interpreter pools have no runtimes operation: the backend states what it offers.
+        return axum::Json(json!([{ "language": "python", "version": "3", "aliases": ["py", "python3"] }])).into_response();
+    }
     let url = backend.pool_url("runtimes");
-    backend.call_pool(backend.client.get(url), |_| Ok(())).await
+    backend.call_pool(backend.client.get(url), Ok).await
 }
 
 async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -144,13 +176,55 @@ async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: 
     if !is_runtime_name(shape.language) {
         return piston_error(StatusCode::BAD_REQUEST, format!("{}-{} runtime is unknown", shape.language, shape.version));
     }
-    let envelope = json!({ "properties": {
-        "code": shape.code(),
-        "stdin": request["stdin"].as_str().unwrap_or(""),
-        "version": shape.version,
-    }});
-    let url = backend.pool_url(&backend.execute_path(shape.language));
-    backend.call_pool(backend.client.post(url).json(&envelope), check_piston_answer).await
+    let (language, version) = (shape.language.to_owned(), shape.version.to_owned());
+    let code = shape.code();
+    let (path, body) = match backend.config.pool_api {
+        PoolApi::CustomContainer => {
+            let stdin = request["stdin"].as_str().unwrap_or("");
+            (backend.execute_path(&language), json!({ "properties": { "code": code, "stdin": stdin, "version": version } }))
+        }
+        PoolApi::CodeExecute => ("code/execute".to_owned(), json!({ "properties": { "codeInputType": "inline", "executionType": "synchronous", "code": code } })),
+        PoolApi::Executions => ("executions".to_owned(), json!({ "codeInputType": "Inline", "executionType": "Synchronous", "code": code, "timeoutInSeconds": 60 })),
+        PoolApi::ExecutionsWithProperties => ("executions".to_owned(), json!({ "properties": { "codeInputType": "inline", "executionType": "synchronous", "code": code } })),
+    };
+    let mut url = backend.pool_url(&path);
+    match backend.config.pool_api {
+        PoolApi::CustomContainer => {}
+        PoolApi::CodeExecute => {
+            url.query_pairs_mut().append_pair("api-version", CODE_EXECUTE_API_VERSION);
+        }
+        PoolApi::Executions | PoolApi::ExecutionsWithProperties => {
+            url.query_pairs_mut().append_pair("api-version", EXECUTIONS_API_VERSION);
+        }
+    }
+    let api = backend.config.pool_api;
+    backend.call_pool(backend.client.post(url).json(&body), move |answer| to_piston_answer(api, &language, &version, answer)).await
+}
+
+/// The pool's answer as Piston's execute answer (the custom container already speaks Piston).
+fn to_piston_answer(api: PoolApi, language: &str, version: &str, answer: Value) -> Result<Value, String> {
+    let (result, succeeded) = match api {
+        PoolApi::CustomContainer => {
+            check_piston_answer(&answer)?;
+            return Ok(answer);
+        }
+        PoolApi::CodeExecute => {
+            let props = answer.get("properties").ok_or("the answer has no `properties` object")?;
+            (props, props["status"] == "Success")
+        }
+        PoolApi::Executions | PoolApi::ExecutionsWithProperties => (answer.get("result").ok_or("the answer has no `result` object")?, answer["status"] == "Succeeded"),
+    };
+    let text = |field: &str| result.get(field).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("`{field}` is missing or not a string"));
+    let (stdout, stderr) = (text("stdout")?, text("stderr")?);
+    Ok(json!({
+        "language": language,
+        "version": version,
+        "run": {
+            "stdout": stdout, "stderr": stderr, "output": format!("{stdout}{stderr}"),
+            "code": if succeeded { 0 } else { 1 }, "signal": null, "message": null,
+            "status": if succeeded { Value::Null } else { json!("RE") },
+        }
+    }))
 }
 
 /// Runtime names go into the pool URL's path: letters, digits and `+#._-` only.
@@ -292,6 +366,7 @@ mod tests {
             credential: CredentialKind::ManagedIdentity,
             send_token: true,
             execute_path: DEFAULT_EXECUTE_PATH.into(),
+            pool_api: PoolApi::CustomContainer,
         };
         // Never asked for a token in these tests; built from this process's (unmodified) environment.
         let credential = Credential::new(&config).unwrap();

@@ -9,12 +9,11 @@ use super::{Backend, hop_failure};
 use crate::diagnosis::{self, Diagnosis, Evidence};
 use crate::transcript::Hop;
 
-/// Checks a 2xx answer's body before it is passed on.
-pub type AnswerCheck = fn(&Value) -> Result<(), String>;
 
 impl Backend {
     /// Call the pool with a token; on 401 get a fresh token once and try once more.
-    pub(super) async fn call_pool(&self, request: reqwest::RequestBuilder, check: AnswerCheck) -> Response {
+    /// `convert` turns a 2xx answer into the backend's answer, or says what is wrong with it.
+    pub(super) async fn call_pool(&self, request: reqwest::RequestBuilder, convert: impl Fn(Value) -> Result<Value, String>) -> Response {
         let mut refreshed = false;
         loop {
             let token = match self.token().await {
@@ -37,12 +36,12 @@ impl Backend {
                 self.credential.refresh();
                 continue;
             }
-            return self.pass_on(answer, token.as_deref(), check).await;
+            return self.pass_on(answer, token.as_deref(), &convert).await;
         }
     }
 
-    /// A 2xx answer whose body passes `check` goes back as it is; anything else becomes a hop failure.
-    async fn pass_on(&self, answer: reqwest::Response, token: Option<&str>, check: AnswerCheck) -> Response {
+    /// A 2xx answer that `convert` accepts goes back converted; anything else becomes a hop failure.
+    async fn pass_on(&self, answer: reqwest::Response, token: Option<&str>, convert: &impl Fn(Value) -> Result<Value, String>) -> Response {
         let status = answer.status();
         let text = answer.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -60,8 +59,8 @@ impl Backend {
             Ok(body) => body,
             Err(_) => return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} with a body that is not JSON{}", body_excerpt(&text)), Diagnosis::ContractMismatch),
         };
-        match check(&body) {
-            Ok(()) => (StatusCode::OK, axum::Json(body)).into_response(),
+        match convert(body) {
+            Ok(answer) => (StatusCode::OK, axum::Json(answer)).into_response(),
             Err(problem) => hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} but {problem}"), Diagnosis::ContractMismatch),
         }
     }

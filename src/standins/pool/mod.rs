@@ -6,6 +6,9 @@
 //! target port -> 404; a free session (maxConcurrentSessions) -> 429; then the request is forwarded
 //! over real HTTP to the session container and its answer returned unchanged. Each forward is
 //! recorded as a `pool -> container` hop, with the container's faults applied and its contract checked.
+//! Code-interpreter pools answer themselves ([`code_interpreter`]).
+
+pub mod code_interpreter;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,6 +23,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
 use super::faults::Faults;
+use crate::scenario::format::ContainerType;
 use crate::diagnosis::rules::CLOCK_SKEW_SECS;
 use crate::tokens;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
@@ -118,10 +122,17 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
     if !state.role_in_effect(principal) {
         return forbidden(principal, &world.pool.name);
     }
-    if is_regional_form(request.uri().path()) {
-        // DOC/REP: the message; the status is assumed.
-        let message = format!("Dynamic API calls are not allowed for session pool '{}': 'the pool is not dynamic'.", world.pool.name);
-        return pool_error(StatusCode::BAD_REQUEST, "DynamicApisNotAllowed", message);
+    let code_interpreter = world.pool.container_type != ContainerType::CustomContainer;
+    let regional_rest = regional_rest(request.uri().path(), &world.pool.name);
+    match (code_interpreter, &regional_rest) {
+        (false, Some(_)) => {
+            // DOC/REP: the message; the status is assumed.
+            let message = format!("Dynamic API calls are not allowed for session pool '{}': 'the pool is not dynamic'.", world.pool.name);
+            return pool_error(StatusCode::BAD_REQUEST, "DynamicApisNotAllowed", message);
+        }
+        // assumed: a code-interpreter pool has no custom-container domain to call.
+        (true, None) => return (StatusCode::NOT_FOUND, "Not Found").into_response(),
+        _ => {}
     }
     let identifier = query_param(request.uri().query(), "identifier");
     let Some(identifier) = identifier.filter(|id| !id.is_empty()) else {
@@ -131,12 +142,19 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
         // DOC: 4-128 characters; the error code is REP, the text assumed.
         return pool_error(StatusCode::BAD_REQUEST, "SessionRequestValidationFailed", format!("The identifier '{identifier}' must be 4 to 128 characters long."));
     }
-    if world.pool.target_port.is_none() {
+    if world.pool.target_port.is_none() && !code_interpreter {
         return (StatusCode::NOT_FOUND, "Not Found").into_response(); // REP
     }
     if !state.allocate(&identifier) {
         // REP: users saw 429 with the allocation message (DOC says 404).
         return allocation_failed(StatusCode::TOO_MANY_REQUESTS, &identifier, &world.pool.name);
+    }
+    if let (true, Some(rest)) = (code_interpreter, regional_rest) {
+        let api_version = query_param(request.uri().query(), "api-version");
+        let Ok(body) = axum::body::to_bytes(request.into_body(), super::server::BODY_LIMIT).await else {
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        };
+        return code_interpreter::handle(&rest, api_version.as_deref(), &identifier, &body, &world.piston);
     }
     let container = state.container.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(container) = container else {
@@ -145,10 +163,16 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
     forward(&state, &container, &identifier, request).await
 }
 
-/// `/subscriptions/<sub>/resourceGroups/<rg>/sessionPools/<pool>/...`: the code-interpreter form.
-fn is_regional_form(path: &str) -> bool {
+/// The path after `/subscriptions/<sub>/resourceGroups/<rg>/sessionPools/<pool>` when the request
+/// uses that regional (code-interpreter) form, e.g. `/code/execute`.
+fn regional_rest(path: &str, pool: &str) -> Option<String> {
     let lower = path.to_ascii_lowercase();
-    lower.starts_with("/subscriptions/") && lower.contains("/sessionpools/")
+    if !lower.starts_with("/subscriptions/") {
+        return None;
+    }
+    let marker = format!("/sessionpools/{}", pool.to_ascii_lowercase());
+    let at = lower.find(&marker)?;
+    Some(path[at + marker.len()..].to_owned())
 }
 
 /// Forward to the container: same method, path, query and body; `Authorization` stripped (UNK).
@@ -241,7 +265,7 @@ fn allocation_failed(status: StatusCode, identifier: &str, pool: &str) -> Respon
 }
 
 /// `{"error":{"code","message","traceId"}}` with `x-ms-error-code` (DOC, REP).
-fn pool_error(status: StatusCode, code: &'static str, message: String) -> Response {
+pub(crate) fn pool_error(status: StatusCode, code: &'static str, message: String) -> Response {
     let body = json!({ "error": { "code": code, "message": message, "traceId": crate::ids::guid() } });
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert("x-ms-error-code", HeaderValue::from_static(code));
