@@ -9,7 +9,8 @@
 //! - [`reference`]: the reference system: the coding-engine [`reference::backend`] (real
 //!   `azure_identity`) and the in-container [`reference::adapter`].
 //! - [`runner`]: drives a scenario end to end with real processes; [`transcript`] records every hop.
-//! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix.
+//! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix;
+//!   [`explain`] applies it to evidence a user captured from real Azure.
 //! - [`normalize`] and [`report`]: stable snapshots, text and JSON reports; [`cli`]: the command line.
 //!
 //! # Example
@@ -38,6 +39,7 @@
 
 pub mod cli;
 pub mod diagnosis;
+pub mod explain;
 pub mod ids;
 pub mod normalize;
 pub mod reference;
