@@ -1,17 +1,21 @@
 //! The command line: parse, call the library, map the result to an exit code.
 //!
 //! Exit codes of `run`: 0 every expectation held, 1 some did not, 2 unusable input.
+//! Exit codes of `explain`: 0 a diagnosis was made (`unexplained` included), 2 unusable input.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::explain::{self, Captured};
 use crate::reference;
 use crate::report;
 use crate::runner::Runner;
 use crate::scenario::{self, Scenario};
+use crate::tokens;
+use crate::transcript::Hop;
 
 /// Reproduce Azure Container Apps session-pool auth and routing bugs locally.
 #[derive(Debug, Parser)]
@@ -39,6 +43,8 @@ pub enum Command {
         #[arg(default_value = "scenarios/")]
         paths: Vec<PathBuf>,
     },
+    /// Diagnose an answer captured from real Azure (status, body, headers, token) with the runner's rules.
+    Explain(ExplainArgs),
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Run the reference coding-engine backend (configured by environment variables).
@@ -47,11 +53,59 @@ pub enum Command {
     Adapter,
 }
 
-/// Output format of `run`.
+/// Output format of `run` and `explain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
+}
+
+/// Evidence for `explain`, as captured from real Azure.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The hop that answered (default: inferred from the body, else pool).
+    #[arg(long, value_enum)]
+    hop: Option<HopArg>,
+    /// The HTTP status it answered.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(100..600))]
+    status: Option<u16>,
+    /// A file holding the response body, or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    body: Option<String>,
+    /// A response header as name:value, e.g. x-ms-error-code:PermissionDenied (repeatable).
+    #[arg(long = "header", value_name = "K:V")]
+    headers: Vec<String>,
+    /// The bearer token that was sent, with or without "Bearer " (decoded, never verified). Prefer
+    /// --token-file: a command line is visible to other users and kept in shell history.
+    #[arg(long, value_name = "JWT", conflicts_with = "token_file")]
+    token: Option<String>,
+    /// A file holding that token, or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    token_file: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// The hops whose answers a user can capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HopArg {
+    Identity,
+    Entra,
+    Pool,
+    Container,
+    Piston,
+}
+
+impl From<HopArg> for Hop {
+    fn from(hop: HopArg) -> Self {
+        match hop {
+            HopArg::Identity => Hop::Identity,
+            HopArg::Entra => Hop::Entra,
+            HopArg::Pool => Hop::Pool,
+            HopArg::Container => Hop::Container,
+            HopArg::Piston => Hop::Piston,
+        }
+    }
 }
 
 /// Entry point used by `main.rs`.
@@ -71,6 +125,7 @@ async fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Run { paths, format, jobs } => run(&paths, format, jobs).await,
         Command::List { paths } => list(&paths),
+        Command::Explain(args) => explain(args),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("a schema serialises"));
             ExitCode::SUCCESS
@@ -139,4 +194,28 @@ fn list(paths: &[PathBuf]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn explain(args: ExplainArgs) -> ExitCode {
+    let request = explain::Request {
+        hop: args.hop.map(Hop::from),
+        status: args.status,
+        body: args.body,
+        headers: args.headers,
+        token: args.token,
+        token_file: args.token_file,
+    };
+    let captured = match Captured::gather(request, std::io::stdin().lock()) {
+        Ok(captured) => captured,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = explain::explain(&captured, tokens::now_secs());
+    match args.format {
+        Format::Text => print!("{report}"),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises")),
+    }
+    ExitCode::SUCCESS
 }

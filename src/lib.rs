@@ -10,7 +10,8 @@
 //!   `azure_identity`) and the in-container [`reference::adapter`].
 //! - [`runner`]: drives a scenario end to end with real processes; [`transcript`] records every hop.
 //! - [`contracts`]: the payload shape each hop relies on, checked on every exchange.
-//! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix.
+//! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix;
+//!   [`explain`] applies it to evidence a user captured from real Azure.
 //! - [`normalize`] and [`report`]: stable snapshots, text and JSON reports; [`cli`]: the command line.
 //!
 //! # Example
@@ -40,6 +41,7 @@
 pub mod cli;
 pub mod contracts;
 pub mod diagnosis;
+pub mod explain;
 pub mod ids;
 pub mod normalize;
 pub mod reference;

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::Diagnosis;
 use crate::scenario::BackendSettings;
-use crate::transcript::Exchange;
+use crate::transcript::{Exchange, Hop};
 use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, SESSION_EXECUTOR_ROLE, World};
 
 /// The ids a fix needs; `None` renders as a `<placeholder>`.
@@ -27,13 +27,12 @@ impl FixContext {
     /// Everything a scenario's world and backend settings know.
     pub fn from_world(world: &World, settings: &BackendSettings) -> Self {
         let identity = &world.identity;
-        let is_app = identity.resource_id.to_ascii_lowercase().contains("/providers/microsoft.app/containerapps/");
         Self {
             principal_id: Some(identity.principal_id.clone()),
             pool_id: Some(world.pool.resource_id.to_string()),
             pool_name: Some(world.pool.name.clone()),
             pool_resource_group: world.pool.resource_id.segment("resourceGroups").map(str::to_owned),
-            app_name: is_app.then(|| identity.resource_id.rsplit('/').next().unwrap_or_default().to_owned()),
+            app_name: app_name_of(&identity.resource_id),
             app_resource_group: resource_group_of(&identity.resource_id),
             identity_client_id: Some(identity.client_id.clone()),
             identity_resource_id: Some(identity.resource_id.clone()),
@@ -42,14 +41,17 @@ impl FixContext {
         }
     }
 
-    /// What a token tells: the principal and, through `xms_mirid`, the identity's resource.
+    /// What a token tells: the principal and, through `xms_mirid`, the identity's resource (the
+    /// app itself for a system-assigned identity, FIDELITY §4).
     pub fn from_claims(claims: Option<&Value>) -> Self {
         let claim = |name: &str| claims.and_then(|c| c[name].as_str()).map(str::to_owned);
         let mirid = claim("xms_mirid");
         Self {
             principal_id: claim("oid"),
             identity_client_id: claim("appid"),
+            app_name: mirid.as_deref().and_then(app_name_of),
             app_resource_group: mirid.as_deref().and_then(resource_group_of),
+            user_assigned: mirid.as_deref().is_some_and(|id| id.to_ascii_lowercase().contains("/providers/microsoft.managedidentity/userassignedidentities/")),
             identity_resource_id: mirid,
             token_scope: claim("aud").map(|aud| format!("{}/.default", aud.trim_end_matches('/'))),
             ..Self::default()
@@ -63,6 +65,12 @@ impl FixContext {
         }
         self
     }
+}
+
+/// The container app's name when `id` is a container app's resource id.
+fn app_name_of(id: &str) -> Option<String> {
+    let is_app = id.to_ascii_lowercase().contains("/providers/microsoft.app/containerapps/");
+    is_app.then(|| id.rsplit('/').next().unwrap_or_default().to_owned())
 }
 
 fn resource_group_of(id: &str) -> Option<String> {
@@ -117,25 +125,15 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
     let pool_id = or(&ctx.pool_id, "the pool");
     match diagnosis {
         Diagnosis::MissingRole => {
-            let mut text = format!("the pool refused principal {principal} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id} or an enclosing scope");
+            let mut text = missing_role_text(ctx.principal_id.as_deref(), &status, pool_id);
             let elsewhere: Vec<&str> = world.map(|w| w.executor_assignments_elsewhere(principal).map(|a| a.scope.as_str()).collect()).unwrap_or_default();
             if !elsewhere.is_empty() {
                 text.push_str(&format!("; it does hold the role on {}, which does not contain this pool", elsewhere.join(", ")));
             }
             text
         }
-        Diagnosis::WrongAudience => format!(
-            "the pool answered {status}: the token's audience is {}, but session pools accept only {DYNAMIC_SESSIONS_AUDIENCE}",
-            claims.and_then(|c| c["aud"].as_str()).unwrap_or("?")
-        ),
-        Diagnosis::TokenExpired => {
-            let exp = claims.and_then(|c| c["exp"].as_u64());
-            let late = match (exp, exchange.clock) {
-                (Some(exp), Some(clock)) => format!("about {} min", (clock.saturating_sub(exp) + 30) / 60),
-                _ => "some time".into(),
-            };
-            format!("the pool answered {status}: by the pool's clock the token had expired {late} earlier (its exp claim is in the past, beyond the 5 min skew allowed)")
-        }
+        Diagnosis::WrongAudience => wrong_audience_text(&status, claims),
+        Diagnosis::TokenExpired => token_expired_text(&status, claims, "the pool's clock", exchange.clock),
         Diagnosis::NoTargetPort => format!("the pool answered {status} Not Found: pool {} has no ingress target port, so the request reaches no container", or(&ctx.pool_name, "?")),
         Diagnosis::IdentityNotEnabled => format!(
             "no identity variables were set, so the SDK asked IMDS ({}), which answered {status} \"Identity not found\": no managed identity is enabled on the app",
@@ -154,4 +152,48 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
         ),
         other => format!("{} → {} {} {} answered {status}: {}", exchange.from, exchange.to, exchange.method, exchange.path, other.describe().cause),
     }
+}
+
+/// What a user saw outside the harness, for explaining it without a transcript (`explain`).
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    pub hop: Hop,
+    /// `None` when the user did not say.
+    pub status: Option<u16>,
+    /// Claims of the bearer token the user says was sent.
+    pub claims: Option<&'a Value>,
+    /// This machine's clock (epoch seconds).
+    pub now: u64,
+}
+
+/// One sentence on what captured evidence shows, in the words [`explanation`] uses for a transcript.
+pub fn explanation_of(diagnosis: Diagnosis, seen: &Observed<'_>, ctx: &FixContext) -> String {
+    let status = seen.status.map_or("an error".to_owned(), |s| s.to_string());
+    match diagnosis {
+        Diagnosis::MissingRole => missing_role_text(ctx.principal_id.as_deref(), &status, or(&ctx.pool_id, "the pool")),
+        Diagnosis::WrongAudience if seen.claims.is_some() => wrong_audience_text(&status, seen.claims),
+        Diagnosis::TokenExpired if seen.claims.is_some() => token_expired_text(&status, seen.claims, "this machine's clock", Some(seen.now)),
+        other => format!("the {} hop answered {status}: {}", seen.hop, other.describe().cause),
+    }
+}
+
+fn missing_role_text(principal: Option<&str>, status: &str, pool_id: &str) -> String {
+    let who = principal.map_or("the caller".to_owned(), |p| format!("principal {p}"));
+    format!("the pool refused {who} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id} or an enclosing scope")
+}
+
+fn wrong_audience_text(status: &str, claims: Option<&Value>) -> String {
+    format!(
+        "the pool answered {status}: the token's audience is {}, but session pools accept only {DYNAMIC_SESSIONS_AUDIENCE}",
+        claims.and_then(|c| c["aud"].as_str()).unwrap_or("?")
+    )
+}
+
+fn token_expired_text(status: &str, claims: Option<&Value>, clock_name: &str, clock: Option<u64>) -> String {
+    // Minutes, not epoch seconds: explanations end up in snapshots, which hold no timestamps.
+    let late = match (claims.and_then(|c| c["exp"].as_u64()), clock) {
+        (Some(exp), Some(clock)) => format!("about {} min", (clock.saturating_sub(exp) + 30) / 60),
+        _ => "some time".into(),
+    };
+    format!("the pool answered {status}: by {clock_name} the token had expired {late} earlier (its exp claim is in the past, beyond the 5 min skew allowed)")
 }

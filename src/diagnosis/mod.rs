@@ -132,6 +132,9 @@ mod tests {
         assert_eq!(classify(Hop::Pool, Some(500), body, Evidence::default()), Some(Diagnosis::ContainerNotReady));
         let dynamic = r#"{"error":{"code":"DynamicApisNotAllowed","message":"Dynamic API calls are not allowed for session pool 'p': 'the pool is not dynamic'."}}"#;
         assert_eq!(classify(Hop::Pool, Some(400), dynamic, Evidence::default()), Some(Diagnosis::WrongEndpointShape));
+        let missing = r#"{"error":{"code":"BadRequest","message":"Missing required parameter 'identifier'"}}"#;
+        assert_eq!(classify(Hop::Pool, Some(400), missing, Evidence::default()), Some(Diagnosis::MissingIdentifier));
+        assert_ne!(classify(Hop::Pool, Some(400), body, Evidence::default()), Some(Diagnosis::MissingIdentifier), "the allocation message names an identifier that is there");
     }
 
     #[test]

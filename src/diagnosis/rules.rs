@@ -83,7 +83,8 @@ fn classify_pool(status: u16, body: &str, evidence: Evidence<'_>) -> Option<Diag
         403 => Diagnosis::MissingRole,
         400 if body.contains("DynamicApisNotAllowed") => Diagnosis::WrongEndpointShape,
         400 if body.contains("SessionPropertiesMissing") => Diagnosis::ContractMismatch,
-        400 if body.contains("identifier") => Diagnosis::MissingIdentifier,
+        // REP (weak) for the wording; the allocation message names the identifier too.
+        400 if body.contains("identifier") && !body.contains("allocating pod") => Diagnosis::MissingIdentifier,
         404 if body.trim() == "Not Found" => Diagnosis::NoTargetPort,
         429 if body.contains("allocating pod") => Diagnosis::PoolFull,
         500 | 502 | 503 if body.contains("allocating pod") => Diagnosis::ContainerNotReady,

@@ -2,6 +2,7 @@
 
 mod cli;
 mod docs;
+mod explain;
 mod helpers;
 mod scenarios;
 mod schema;

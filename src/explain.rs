@@ -1,0 +1,380 @@
+//! `explain`: name the cause of an answer a user captured from real Azure (status, body, headers and
+//! the bearer token that was sent) with the runner's own [`classify`] and fixes, without running
+//! anything. [`Captured::gather`] reads and decodes the inputs; [`explain`] is pure and returns a
+//! [`Report`] ranked by confidence, whose JSON is `{"diagnoses":[…],"token":…}`.
+
+mod input;
+mod report;
+
+use serde_json::Value;
+
+use crate::diagnosis::fixes::{self, FixContext, Observed};
+use crate::diagnosis::{Diagnosis, Evidence, classify};
+use crate::transcript::Hop;
+pub use input::{Captured, ExplainError, Request, decode_token, parse_header};
+pub use report::{Candidate, Confidence, Report, TokenSummary};
+
+/// Diagnose captured evidence against the clock `now` (epoch seconds).
+pub fn explain(captured: &Captured, now: u64) -> Report {
+    let (hop, hop_reason) = infer_hop(captured);
+    let ctx = FixContext::from_claims(captured.claims.as_ref());
+    let diagnoses = hypotheses(hop, captured, now)
+        .into_iter()
+        .map(|h| {
+            let seen = Observed { hop, status: captured.status, claims: captured.claims.as_ref(), now };
+            let mut explanation = fixes::explanation_of(h.id, &seen, &ctx);
+            if let Some(note) = h.note {
+                explanation.push_str("; ");
+                explanation.push_str(&note);
+            }
+            Candidate { id: h.id, confidence: h.confidence, explanation, fix: fix(h.id, &ctx) }
+        })
+        .collect();
+    Report { diagnoses, token: captured.claims.as_ref().map(|c| TokenSummary::of(c, now)), hop, hop_reason }
+}
+
+/// The runner's fix, except for `unexplained`, whose generic fix points at a transcript that a
+/// user with a pasted answer does not have.
+fn fix(id: Diagnosis, ctx: &FixContext) -> String {
+    match id {
+        Diagnosis::Unexplained => "compare the answer with the failure-mode table in the README, or reproduce it locally with a scenario (session-pool-harness run)".into(),
+        other => fixes::fix(other, ctx),
+    }
+}
+
+/// Body text that only one hop writes (FIDELITY §1 REP, §2 DOC/REP, §3 DOC, §5 DOC/REP, §6 DOC).
+const HOP_MARKERS: &[(&str, Hop)] = &[
+    ("Unable to load the proper Managed Identity", Hop::Identity),
+    ("Identity not found", Hop::Identity),
+    ("Multiple user assigned identities", Hop::Identity),
+    ("Required metadata header", Hop::Identity),
+    ("AADSTS", Hop::Entra),
+    ("\"error_codes\"", Hop::Entra),
+    ("DynamicApisNotAllowed", Hop::Pool),
+    ("allocating pod", Hop::Pool),
+    ("runtime is unknown", Hop::Piston),
+    ("is required as a string", Hop::Piston),
+];
+
+/// The hop and why: given, named by the body or headers, or the pool by default.
+fn infer_hop(captured: &Captured) -> (Hop, String) {
+    if let Some(hop) = captured.hop {
+        return (hop, "given with --hop".into());
+    }
+    if let Some((marker, hop)) = HOP_MARKERS.iter().find(|(marker, _)| captured.body.contains(marker)) {
+        return (*hop, format!("inferred: the body mentions {marker:?}"));
+    }
+    let body: Option<Value> = serde_json::from_str(&captured.body).ok();
+    if body.as_ref().and_then(|b| b.pointer("/error/code")).is_some_and(Value::is_string) {
+        return (Hop::Pool, "inferred: the body has the session-pool error shape {\"error\":{\"code\":…}}".into());
+    }
+    if captured.header("x-ms-error-code").is_some() {
+        return (Hop::Pool, "inferred: the answer carries x-ms-error-code, which session pools send".into());
+    }
+    (Hop::Pool, "assumed: nothing names a hop, and the pool is the hop people most often paste (give --hop to choose)".into())
+}
+
+/// A cause before its explanation is written.
+struct Hypothesis {
+    id: Diagnosis,
+    confidence: Confidence,
+    note: Option<String>,
+}
+
+impl Hypothesis {
+    fn new(id: Diagnosis, confidence: Confidence, note: Option<String>) -> Self {
+        Self { id, confidence, note }
+    }
+}
+
+/// Statuses tried when none was given: every status the catalogue tells apart.
+const STATUSES_TO_TRY: &[u16] = &[200, 400, 401, 403, 404, 429, 500];
+
+fn hypotheses(hop: Hop, captured: &Captured, now: u64) -> Vec<Hypothesis> {
+    let mut found: Vec<Hypothesis> = match captured.status {
+        Some(status) => {
+            let judged = judge(hop, status, captured, now);
+            let mut found = vec![Hypothesis::new(judged.id, judged.confidence(true), judged.note())];
+            found.extend(look_alikes(hop, status, judged.id, captured, now));
+            found
+        }
+        None => STATUSES_TO_TRY
+            .iter()
+            .map(|&status| (status, judge(hop, status, captured, now)))
+            .filter(|(_, j)| j.body_mattered || j.token_mattered)
+            .map(|(status, j)| Hypothesis::new(j.id, j.confidence(false), Some(format!("the status was not given: this is the cause if it was {status}"))))
+            .collect(),
+    };
+    found.sort_by_key(|h| std::cmp::Reverse(h.confidence));
+    let mut ranked: Vec<Hypothesis> = Vec::new();
+    for hypothesis in found {
+        if !ranked.iter().any(|h| h.id == hypothesis.id) {
+            ranked.push(hypothesis);
+        }
+    }
+    if ranked.iter().any(|h| h.id != Diagnosis::Unexplained) {
+        ranked.retain(|h| h.id != Diagnosis::Unexplained);
+    } else {
+        let note = if captured.status.is_some() { "nothing in this evidence matches a failure the harness models" } else { "give --status (and --body, --token) for a firmer answer" };
+        ranked = vec![Hypothesis::new(Diagnosis::Unexplained, Confidence::Low, Some(note.into()))];
+    }
+    ranked
+}
+
+/// What [`classify`] says about one status, and which evidence changed its answer.
+struct Judgement {
+    id: Diagnosis,
+    body_mattered: bool,
+    token_mattered: bool,
+    /// The answer rests on assuming no token was sent, because none was given.
+    assumed_no_token: bool,
+}
+
+impl Judgement {
+    fn confidence(&self, status_given: bool) -> Confidence {
+        match (status_given, self.body_mattered || self.token_mattered) {
+            _ if self.assumed_no_token => Confidence::Low,
+            (true, true) => Confidence::High,
+            (true, false) | (false, true) => Confidence::Medium,
+            (false, false) => Confidence::Low,
+        }
+    }
+
+    fn note(&self) -> Option<String> {
+        self.assumed_no_token.then(|| NO_TOKEN_NOTE.to_owned())
+    }
+}
+
+const NO_TOKEN_NOTE: &str = "no token was given, so this is one of several candidates: pass --token (the bearer token that was sent) to tell them apart";
+
+fn judge(hop: Hop, status: u16, captured: &Captured, now: u64) -> Judgement {
+    let text = answer_text(captured);
+    let evidence = Evidence {
+        token_claims: captured.claims.as_ref(),
+        had_authorization: captured.claims.is_some(),
+        via_imds: hop == Hop::Identity && is_imds_error(&captured.body),
+        now: Some(now),
+    };
+    let id = verdict(hop, status, &text, evidence);
+    Judgement {
+        id,
+        body_mattered: verdict(hop, status, "", Evidence { via_imds: false, ..evidence }) != id,
+        token_mattered: captured.claims.is_some() && (verdict(hop, status, &text, Evidence { token_claims: None, ..evidence }) != id || token_corroborates(id, captured, now)),
+        assumed_no_token: captured.claims.is_none() && verdict(hop, status, &text, Evidence { had_authorization: true, ..evidence }) != id,
+    }
+}
+
+/// [`classify`] as a verdict: a pool failure the pool itself does not explain is the container's
+/// answer forwarded as it is (FIDELITY §5, DOC); any other success is `ok`.
+fn verdict(hop: Hop, status: u16, text: &str, evidence: Evidence<'_>) -> Diagnosis {
+    let success = (200..300).contains(&status);
+    classify(hop, Some(status), text, evidence)
+        .or_else(|| (hop == Hop::Pool && !success).then(|| classify(Hop::Container, Some(status), text, evidence)).flatten())
+        .unwrap_or(if success { Diagnosis::Ok } else { Diagnosis::Unexplained })
+}
+
+/// The body, plus the pool's `x-ms-error-code` when the body does not already name it: the header
+/// carries the same code as `error.code` (FIDELITY §5, DOC), so a user who kept only the headers
+/// still gets e.g. `DynamicApisNotAllowed` recognised.
+fn answer_text(captured: &Captured) -> String {
+    match captured.header("x-ms-error-code") {
+        Some(code) if !code.is_empty() && !captured.body.contains(code) => format!("{}\n{code}", captured.body),
+        _ => captured.body.clone(),
+    }
+}
+
+/// IMDS errors are `{"error":"invalid_request",…}` (FIDELITY §2, DOC/REP); the Container Apps
+/// endpoint answers `{"statusCode",…,"message"}` (§1, REP). The shape tells which protocol the SDK
+/// used, which `classify` needs to tell an app without identity from an unassigned client id.
+fn is_imds_error(body: &str) -> bool {
+    let compact: String = body.split_whitespace().collect();
+    compact.contains(r#""error":"invalid_request""#)
+}
+
+/// A 403 to a token the pool would accept (right audience, not expired) can only be authorization:
+/// the 401 causes are ruled out (FIDELITY §5, REP).
+fn token_corroborates(id: Diagnosis, captured: &Captured, now: u64) -> bool {
+    let Some(claims) = captured.claims.as_ref() else { return false };
+    let token = TokenSummary::of(claims, now);
+    id == Diagnosis::MissingRole && token.is_for_session_pools() && !token.expired
+}
+
+/// Other causes that produce the same answer, at low confidence.
+fn look_alikes(hop: Hop, status: u16, primary: Diagnosis, captured: &Captured, now: u64) -> Vec<Hypothesis> {
+    let low = |id, note: &str| Hypothesis::new(id, Confidence::Low, Some(note.to_owned()));
+    let token = captured.claims.as_ref().map(|c| TokenSummary::of(c, now));
+    match (hop, status) {
+        // REP: the same 403 comes for 30-60 s after a new assignment.
+        (Hop::Pool, 403) => vec![low(Diagnosis::RolePropagationDelay, "likely if the role was assigned in the last minute")],
+        (Hop::Pool, 401) if token.is_none() => vec![low(Diagnosis::WrongAudience, NO_TOKEN_NOTE), low(Diagnosis::TokenExpired, NO_TOKEN_NOTE)],
+        (Hop::Pool, 401) if token.as_ref().is_some_and(|t| t.expired) && primary != Diagnosis::TokenExpired => {
+            let note = if primary == Diagnosis::WrongAudience { "the token has expired as well" } else { "it expired within the 5 min clock skew servers are assumed to allow" };
+            vec![low(Diagnosis::TokenExpired, note)]
+        }
+        // REP: a portless pool answers a bare "Not Found"; a container may answer 404 itself.
+        (Hop::Pool, 404) => [Diagnosis::NoTargetPort, Diagnosis::ContainerPathNotFound]
+            .into_iter()
+            .filter(|id| *id != primary)
+            .map(|id| low(id, "a 404 through the pool comes from the pool when it has no target port, otherwise from the container"))
+            .collect(),
+        (Hop::Pool, 429) => vec![low(Diagnosis::PoolFull, "a full pool answers 429 with \"Error happened when allocating pod\" (REP)")],
+        (Hop::Pool, 500 | 502 | 503) => vec![low(Diagnosis::ContainerNotReady, "a container that does not start answers 500 with \"Error happened when allocating pod\" (REP)")],
+        // REP: on a VM, or with a client_id, IMDS says the same for an identity that is not assigned.
+        (Hop::Identity, 400) if primary == Diagnosis::IdentityNotEnabled => {
+            vec![low(Diagnosis::IdentityNotFound, "on a VM, or when a client_id was requested, IMDS says the same for an unassigned identity")]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::test_support::{CLIENT_ID, PRINCIPAL, TENANT};
+    use crate::tokens::{TokenSubject, access_token_claims};
+
+    const NOW: u64 = 1_700_000_000;
+    const APP_ID: &str = "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.App/containerApps/app-1";
+
+    fn claims(aud: &str, exp_in: i64) -> Value {
+        let subject = TokenSubject { tenant_id: TENANT, client_id: CLIENT_ID, principal_id: PRINCIPAL, resource_id: Some(APP_ID), appidacr: "2" };
+        let mut claims = access_token_claims(&subject, aud, NOW, 0);
+        claims["exp"] = json!(NOW.checked_add_signed(exp_in).unwrap());
+        claims
+    }
+
+    fn captured(hop: Option<Hop>, status: Option<u16>, body: &str, claims: Option<Value>) -> Captured {
+        Captured { hop, status, body: body.into(), headers: Vec::new(), claims }
+    }
+
+    fn ranked(report: &Report) -> Vec<(&'static str, Confidence)> {
+        report.diagnoses.iter().map(|d| (d.id.id(), d.confidence)).collect()
+    }
+
+    #[test]
+    fn a_pool_403_to_a_good_token_is_missing_role_for_that_principal_then_maybe_propagation() {
+        let evidence = captured(Some(Hop::Pool), Some(403), "", Some(claims("https://dynamicsessions.io", 3600)));
+
+        let report = explain(&evidence, NOW);
+
+        assert_eq!(ranked(&report), [("missing-role", Confidence::High), ("role-propagation-delay", Confidence::Low)]);
+        assert!(report.diagnoses[0].fix.contains(&format!("--assignee {PRINCIPAL} ")), "{}", report.diagnoses[0].fix);
+        assert!(report.diagnoses[0].explanation.contains(&format!("principal {PRINCIPAL}")));
+    }
+
+    #[test]
+    fn a_pool_403_without_a_token_is_missing_role_on_the_status_alone() {
+        let report = explain(&captured(Some(Hop::Pool), Some(403), "", None), NOW);
+
+        assert_eq!(report.diagnoses[0].id, Diagnosis::MissingRole);
+        assert_eq!(report.diagnoses[0].confidence, Confidence::Medium);
+        assert!(report.diagnoses[0].fix.contains("--assignee <principal-id>"));
+    }
+
+    #[test]
+    fn a_pool_401_is_told_apart_by_the_token_audience_and_expiry() {
+        let foreign = explain(&captured(Some(Hop::Pool), Some(401), "", Some(claims("https://management.azure.com", 3600))), NOW);
+        let expired = explain(&captured(Some(Hop::Pool), Some(401), "", Some(claims("https://dynamicsessions.io", -3600))), NOW);
+
+        assert_eq!(ranked(&foreign), [("wrong-audience", Confidence::High)]);
+        assert!(foreign.diagnoses[0].explanation.contains("https://management.azure.com"));
+        assert!(foreign.diagnoses[0].fix.contains("instead of https://management.azure.com/.default"));
+        assert_eq!(ranked(&expired), [("token-expired", Confidence::High)]);
+    }
+
+    #[test]
+    fn a_bare_pool_401_lists_every_401_cause_at_low_confidence_and_asks_for_the_token() {
+        let report = explain(&captured(Some(Hop::Pool), Some(401), "", None), NOW);
+
+        assert_eq!(ranked(&report), [("no-authorization-header", Confidence::Low), ("wrong-audience", Confidence::Low), ("token-expired", Confidence::Low)]);
+        assert!(report.diagnoses.iter().all(|d| d.explanation.contains("pass --token")));
+    }
+
+    #[test]
+    fn a_token_expired_within_the_clock_skew_is_only_a_low_candidate() {
+        let report = explain(&captured(Some(Hop::Pool), Some(401), "", Some(claims("https://dynamicsessions.io", -10))), NOW);
+
+        assert_eq!(ranked(&report), [("token-expired", Confidence::Low)]);
+    }
+
+    #[test]
+    fn the_hop_is_inferred_from_the_body_and_said_so() {
+        let cases = [
+            (r#"{"error":{"code":"DynamicApisNotAllowed","message":"x"}}"#, Hop::Pool),
+            (r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#, Hop::Entra),
+            (r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"c"}"#, Hop::Identity),
+            (r#"{"message":"ruby-3 runtime is unknown"}"#, Hop::Piston),
+            (r#"{"error":{"code":"SessionWithIdentifierNotFound","message":"x"}}"#, Hop::Pool),
+            ("", Hop::Pool),
+        ];
+        for (body, hop) in cases {
+            let report = explain(&captured(None, Some(400), body, None), NOW);
+
+            assert_eq!(report.hop, hop, "{body}");
+            assert!(report.hop_reason.starts_with(if body.is_empty() { "assumed" } else { "inferred" }), "{}", report.hop_reason);
+        }
+    }
+
+    #[test]
+    fn an_imds_identity_not_found_is_an_app_without_identity_and_the_app_is_named_from_xms_mirid() {
+        let body = r#"{"error":"invalid_request","error_description":"Identity not found"}"#;
+        let mut evidence = captured(Some(Hop::Identity), Some(400), body, Some(claims("https://dynamicsessions.io", 3600)));
+
+        let report = explain(&evidence, NOW);
+        evidence.body = r#"{"statusCode":400,"message":"Identity not found"}"#.into();
+        let container_apps = explain(&evidence, NOW);
+
+        assert_eq!(ranked(&report), [("identity-not-enabled", Confidence::High), ("identity-not-found", Confidence::Low)]);
+        assert_eq!(report.diagnoses[0].fix, "az containerapp identity assign --name app-1 --resource-group rg-1 --system-assigned");
+        assert_eq!(ranked(&container_apps), [("identity-not-found", Confidence::High)]);
+    }
+
+    #[test]
+    fn the_x_ms_error_code_header_stands_in_for_a_body_that_was_not_kept() {
+        let mut evidence = captured(Some(Hop::Pool), Some(400), "", None);
+        evidence.headers.push(("x-ms-error-code".into(), "DynamicApisNotAllowed".into()));
+
+        let report = explain(&evidence, NOW);
+
+        assert_eq!(ranked(&report), [("wrong-endpoint-shape", Confidence::High)]);
+    }
+
+    #[test]
+    fn without_a_status_every_status_the_body_pins_down_is_a_medium_candidate() {
+        let body = r#"{"error":{"code":"x","message":"Error happened when allocating pod for identifier abcd in pool p"}}"#;
+
+        let report = explain(&captured(None, None, body, None), NOW);
+
+        assert_eq!(ranked(&report), [("pool-full", Confidence::Medium), ("container-not-ready", Confidence::Medium)]);
+        assert!(report.diagnoses[0].explanation.contains("if it was 429"));
+    }
+
+    #[test]
+    fn evidence_that_names_nothing_is_unexplained_never_an_empty_list() {
+        let bare = explain(&captured(None, None, "", None), NOW);
+        let odd = explain(&captured(Some(Hop::Entra), Some(418), "teapot", None), NOW);
+
+        assert_eq!(ranked(&bare), [("unexplained", Confidence::Low)]);
+        assert!(bare.diagnoses[0].explanation.contains("give --status"));
+        assert_eq!(ranked(&odd), [("unexplained", Confidence::Low)]);
+    }
+
+    #[test]
+    fn a_pool_404_names_both_sources_of_not_found_with_the_body_deciding_the_order() {
+        let portless = explain(&captured(Some(Hop::Pool), Some(404), "Not Found", None), NOW);
+        let container = explain(&captured(Some(Hop::Pool), Some(404), r#"{"message":"Not Found"}"#, None), NOW);
+
+        assert_eq!(ranked(&portless), [("no-target-port", Confidence::High), ("container-path-not-found", Confidence::Low)]);
+        assert_eq!(container.diagnoses[0].id, Diagnosis::ContainerPathNotFound);
+        assert_eq!(container.diagnoses[1].id, Diagnosis::NoTargetPort);
+    }
+
+    #[test]
+    fn a_success_is_ok() {
+        let report = explain(&captured(Some(Hop::Pool), Some(200), "{}", None), NOW);
+
+        assert_eq!(ranked(&report), [("ok", Confidence::Medium)]);
+    }
+}
