@@ -61,6 +61,12 @@ pub fn hop_line(exchange: &Exchange) -> String {
     if let Some(note) = answer_note(exchange) {
         notes.push(note);
     }
+    if let Some(note) = &exchange.note {
+        notes.push(note.clone());
+    }
+    if let Some(violation) = exchange.contract_violations.first() {
+        notes.push(format!("contract: {violation}"));
+    }
     let notes = if notes.is_empty() { String::new() } else { format!("  {}", notes.join("; ")) };
     format!("#{:<2} {route:<22} {} {}{query}  {status}{notes}", exchange.seq, exchange.method, exchange.path)
 }

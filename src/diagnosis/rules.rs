@@ -68,12 +68,24 @@ fn classify_identity(status: u16, body: &str, evidence: Evidence<'_>) -> Option<
 }
 
 fn classify_entra(status: u16, body: &str) -> Option<Diagnosis> {
-    Some(match status {
-        s if is_success(s) => return None,
-        _ if body.contains("invalid_client") || body.contains("unauthorized_client") => Diagnosis::EntraInvalidClient,
-        _ if body.contains("invalid_resource") || body.contains("AADSTS500011") || body.contains("invalid_scope") => Diagnosis::EntraUnknownResource,
-        _ => Diagnosis::Unexplained,
-    })
+    if is_success(status) {
+        return None;
+    }
+    Some(classify_aadsts(body).unwrap_or(Diagnosis::Unexplained))
+}
+
+/// Name an Entra error from its text: the `error` field or the AADSTS code (FIDELITY §3, DOC). Works
+/// on a body and on an SDK message that quotes one.
+pub fn classify_aadsts(text: &str) -> Option<Diagnosis> {
+    const INVALID_CLIENT: &[&str] = &["invalid_client", "unauthorized_client", "AADSTS7000215", "AADSTS700016", "AADSTS700024", "AADSTS7000222"];
+    const UNKNOWN_RESOURCE: &[&str] = &["invalid_resource", "invalid_scope", "AADSTS500011", "AADSTS1002012"];
+    if INVALID_CLIENT.iter().any(|marker| text.contains(marker)) {
+        Some(Diagnosis::EntraInvalidClient)
+    } else if UNKNOWN_RESOURCE.iter().any(|marker| text.contains(marker)) {
+        Some(Diagnosis::EntraUnknownResource)
+    } else {
+        None
+    }
 }
 
 fn classify_pool(status: u16, body: &str, evidence: Evidence<'_>) -> Option<Diagnosis> {

@@ -18,6 +18,9 @@ use serde_json::json;
 
 use super::{StartError, piston_error};
 
+/// The adapter's routes (its contract), for near-miss notes on the `pool -> container` hop.
+pub const ROUTES: &[(&str, &str)] = &[("POST", "/{language}/execute"), ("GET", "/runtimes"), ("GET", "/health")];
+
 /// The adapter's configuration.
 #[derive(Debug, Clone)]
 pub struct AdapterConfig {

@@ -252,6 +252,9 @@ pub struct BackendFile {
     /// `AZURE_TOKEN_CREDENTIALS`: which credential the backend uses (default managed-identity).
     #[serde(default)]
     pub credential: Option<CredentialChoice>,
+    /// `AZURE_CLIENT_SECRET` for `credential = "client-secret"` (default: the application's own).
+    #[serde(default)]
+    pub client_secret: Option<String>,
     /// `SESSION_POOL_API`: which pool API the backend calls (default: custom for a CustomContainer
     /// pool, executions for a code-interpreter pool).
     #[serde(default)]
@@ -302,6 +305,8 @@ pub enum CredentialChoice {
     ManagedIdentity,
     /// `DeveloperToolsCredential`: the `az` CLI on `PATH` (see `world.developer_tools`).
     DeveloperTools,
+    /// `ClientSecretCredential` against the Entra stand-in (https, per-run test CA).
+    ClientSecret,
 }
 
 /// The developer machine's tools, for a backend using developer credentials.

@@ -49,6 +49,7 @@ pub struct BackendSettings {
     pub identity_header: Option<String>,
     pub credential: format::CredentialChoice,
     pub pool_api: format::PoolApiChoice,
+    pub client_secret: Option<String>,
 }
 
 /// A scenario that cannot be used, located in its file.
@@ -165,6 +166,7 @@ fn backend_settings(file: &BackendFile, identity: &format::IdentityFile, pool: &
         execute_path: file.execute_path.clone(),
         identity_header: file.identity_header.clone(),
         credential: file.credential.unwrap_or(format::CredentialChoice::ManagedIdentity),
+        client_secret: file.client_secret.clone(),
         pool_api: file.pool_api.unwrap_or(if custom { PoolApiChoice::Custom } else { PoolApiChoice::Executions }),
     })
 }

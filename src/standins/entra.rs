@@ -1,7 +1,7 @@
 //! The Entra ID token endpoint: client credentials, OpenID configuration, JWKS (FIDELITY §3).
 //!
-//! Errors carry Azure's AADSTS bodies. Plain http for now: the SDKs refuse an `http://` authority,
-//! so processes under test reach this stand-in only once it serves TLS (not implemented yet).
+//! Errors carry Azure's AADSTS bodies. Served over https with the run's test CA ([`super::tls`]),
+//! because the SDKs refuse an `http://` authority (FIDELITY §3, SDK).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -149,7 +149,7 @@ mod tests {
 
     async fn serve() -> Server {
         let world = Arc::new(test_support::world(|s| s));
-        Server::start_knowing_url(|base_url| app(EntraState { world, issuer: TokenIssuer::test_key(), base_url }), None).await.unwrap()
+        Server::start_knowing_url(|base_url| app(EntraState { world, issuer: TokenIssuer::test_key(), base_url }), None, None).await.unwrap()
     }
 
     async fn token(server: &Server, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {

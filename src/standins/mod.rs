@@ -10,6 +10,7 @@ pub mod identity;
 pub mod piston;
 pub mod pool;
 pub mod server;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ pub struct StandIns {
     recorder: Recorder,
     identity_header: String,
     pool_state: Arc<pool::PoolState>,
+    tls: tls::TestCa,
     identity: Server,
     entra: Server,
     pool: Server,
@@ -66,6 +68,7 @@ impl StandIns {
         let world = Arc::new(world.clone());
         let issuer = TokenIssuer::test_key();
         let identity_header = crate::ids::guid();
+        let tls = tls::TestCa::generate().map_err(std::io::Error::other)?;
         recorder.set_identity_header(&identity_header);
         let jwks: JwkSet = serde_json::from_value(issuer.jwks()).expect("the test key's JWKS parses");
         let pool_state = Arc::new(pool::PoolState::new(world.clone(), jwks, recorder.clone()));
@@ -85,11 +88,11 @@ impl StandIns {
         let make_entra = move |base_url: String| entra::app(entra::EntraState { world: entra_world, issuer, base_url });
         let (identity, entra, pool, piston) = tokio::try_join!(
             Server::start_tapped(identity_app, tap(Hop::Backend, Hop::Identity, identity::ROUTES, Clock::default())),
-            Server::start_knowing_url(make_entra, Some(entra_tap)),
+            Server::start_knowing_url(make_entra, Some(entra_tap), Some(tls.server_config())),
             Server::start_tapped(pool::app(pool_state.clone()), tap(Hop::Backend, Hop::Pool, &[], world.pool.clock)),
             Server::start_tapped(piston_app, tap(Hop::Container, Hop::Piston, piston::ROUTES, Clock::default())),
         )?;
-        Ok(Self { world, recorder, identity_header, pool_state, identity, entra, pool, piston })
+        Ok(Self { world, recorder, identity_header, pool_state, tls, identity, entra, pool, piston })
     }
 
     /// Route the pool's forwarded requests to a running session container (`http://127.0.0.1:<port>`).
@@ -125,9 +128,14 @@ impl StandIns {
         self.identity.url()
     }
 
-    /// The Entra authority host (`AZURE_AUTHORITY_HOST`); plain http for now.
+    /// The Entra authority host (`AZURE_AUTHORITY_HOST`): `https://127.0.0.1:<port>`.
     pub fn entra_authority(&self) -> String {
         self.entra.url()
+    }
+
+    /// The test CA bundle that makes the Entra stand-in's certificate trusted.
+    pub fn ca_file(&self) -> &std::path::Path {
+        self.tls.ca_file()
     }
 
     /// The Piston base URL (`http://127.0.0.1:<port>`).
@@ -192,6 +200,10 @@ impl StandIns {
             ("SESSION_POOL_MAX_RETRIES".into(), settings.pool_max_retries.to_string()),
             ("SESSION_POOL_RETRY_DELAY_MS".into(), settings.pool_retry_delay_ms.to_string()),
             ("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), self.imds_authority()),
+            // Any Entra call goes to the stand-in, whose certificate the test CA makes trusted.
+            ("AZURE_AUTHORITY_HOST".into(), self.entra_authority()),
+            ("SSL_CERT_FILE".into(), self.ca_file().display().to_string()),
+            ("REQUESTS_CA_BUNDLE".into(), self.ca_file().display().to_string()),
         ];
         env.extend(self.egress_trap());
         if self.world.identity.enabled {
@@ -216,7 +228,15 @@ impl StandIns {
         if let Some(delay) = settings.identity_retry_delay_ms {
             env.push(("IDENTITY_RETRY_DELAY_MS".into(), delay.to_string()));
         }
-        if let Some(client_id) = &settings.client_id {
+        if settings.credential == CredentialChoice::ClientSecret {
+            let app = self.world.applications.first();
+            let client_id = settings.client_id.clone().or_else(|| app.map(|a| a.client_id.clone())).unwrap_or_default();
+            let secret = settings.client_secret.clone().or_else(|| app.map(|a| a.client_secret.clone())).unwrap_or_default();
+            env.push(("AZURE_TOKEN_CREDENTIALS".into(), "ClientSecretCredential".into()));
+            env.push(("AZURE_TENANT_ID".into(), self.world.tenant_id.clone()));
+            env.push(("AZURE_CLIENT_ID".into(), client_id));
+            env.push(("AZURE_CLIENT_SECRET".into(), secret));
+        } else if let Some(client_id) = &settings.client_id {
             env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
         }
         env

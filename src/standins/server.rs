@@ -16,7 +16,10 @@ use axum::body::{Body, Bytes, to_bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
@@ -32,6 +35,7 @@ pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -68,11 +72,13 @@ impl Server {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), router, Some(tap)).await
     }
 
-    /// Bind `127.0.0.1:0`, then build the router knowing its own URL (e.g. for discovery documents).
-    pub async fn start_knowing_url(make: impl FnOnce(String) -> Router, tap: Option<Tap>) -> std::io::Result<Self> {
+    /// Bind `127.0.0.1:0`, then build the router knowing its own URL (e.g. for discovery documents);
+    /// serve https when given a TLS configuration.
+    pub async fn start_knowing_url(make: impl FnOnce(String) -> Router, tap: Option<Tap>, tls: Option<Arc<ServerConfig>>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let router = make(format!("http://{}", listener.local_addr()?));
-        Self::serve(listener, router, tap)
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let router = make(format!("{scheme}://{}", listener.local_addr()?));
+        Self::serve(listener, router, tap, tls)
     }
 
     /// Bind a given loopback address (port 0 for any) and serve `router`.
@@ -80,11 +86,13 @@ impl Server {
         if !addr.ip().is_loopback() {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("stand-ins listen on loopback only, not {addr}")));
         }
-        Self::serve(TcpListener::bind(addr).await?, router, tap)
+        Self::serve(TcpListener::bind(addr).await?, router, tap, None)
     }
 
-    fn serve(listener: TcpListener, router: Router, tap: Option<Tap>) -> std::io::Result<Self> {
+    fn serve(listener: TcpListener, router: Router, tap: Option<Tap>, tls: Option<Arc<ServerConfig>>) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
+        let secure = tls.is_some();
+        let acceptor = tls.map(TlsAcceptor::from);
         let (shutdown, mut signal) = oneshot::channel::<()>();
         tokio::spawn(async move {
             // Dropping the set at shutdown aborts every open connection.
@@ -94,26 +102,33 @@ impl Server {
                     _ = &mut signal => break,
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
-                        let (router, tap) = (router.clone(), tap.clone());
+                        let (router, tap, acceptor) = (router.clone(), tap.clone(), acceptor.clone());
                         connections.spawn(async move {
-                            let service = hyper::service::service_fn(move |request| handle(request, router.clone(), tap.clone()));
-                            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                            match acceptor {
+                                None => serve_connection(stream, router, tap).await,
+                                Some(acceptor) => {
+                                    if let Ok(stream) = acceptor.accept(stream).await {
+                                        serve_connection(stream, router, tap).await;
+                                    }
+                                }
+                            }
                         });
                     }
                     Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 }
             }
         });
-        Ok(Self { addr, shutdown: Some(shutdown) })
+        Ok(Self { addr, tls: secure, shutdown: Some(shutdown) })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -123,6 +138,11 @@ impl Drop for Server {
             let _ = shutdown.send(());
         }
     }
+}
+
+async fn serve_connection(io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static, router: Router, tap: Option<Tap>) {
+    let service = hyper::service::service_fn(move |request| handle(request, router.clone(), tap.clone()));
+    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service).await;
 }
 
 async fn handle(request: Request<hyper::body::Incoming>, router: Router, tap: Option<Tap>) -> Result<Response<Body>, Closed> {

@@ -3,13 +3,16 @@
 //! `AZURE_TOKEN_CREDENTIALS` picks it, after the Azure SDKs' convention: unset, `prod` or
 //! `ManagedIdentityCredential` -> `ManagedIdentityCredential` (Container Apps variables or IMDS);
 //! `dev`, `AzureCliCredential` or `DeveloperToolsCredential` -> `DeveloperToolsCredential` (the `az`
-//! CLI found on `PATH`). Tokens are cached by the SDK; [`Credential::refresh`] drops the cache.
+//! CLI found on `PATH`); `ClientSecretCredential` or `EnvironmentCredential` -> `ClientSecretCredential`
+//! from `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` (and `AZURE_AUTHORITY_HOST`, read
+//! by the SDK). Tokens are cached by the SDK; [`Credential::refresh`] drops the cache.
 
 use std::sync::{Arc, RwLock};
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{ExponentialRetryOptions, RetryOptions};
-use azure_identity::{DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+use azure_core::credentials::Secret;
+use azure_identity::{ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 
 use super::BackendConfig;
 use crate::reference::StartError;
@@ -19,6 +22,17 @@ use crate::reference::StartError;
 pub enum CredentialKind {
     ManagedIdentity,
     DeveloperTools,
+    ClientSecret,
+}
+
+impl CredentialKind {
+    /// The hop a token request of this credential goes to.
+    pub fn hop(self) -> crate::transcript::Hop {
+        match self {
+            Self::ClientSecret => crate::transcript::Hop::Entra,
+            Self::ManagedIdentity | Self::DeveloperTools => crate::transcript::Hop::Identity,
+        }
+    }
 }
 
 impl CredentialKind {
@@ -27,10 +41,11 @@ impl CredentialKind {
         match std::env::var("AZURE_TOKEN_CREDENTIALS").as_deref() {
             Err(_) | Ok("" | "prod" | "ManagedIdentityCredential") => Ok(Self::ManagedIdentity),
             Ok("dev" | "AzureCliCredential" | "DeveloperToolsCredential") => Ok(Self::DeveloperTools),
+            Ok("ClientSecretCredential" | "EnvironmentCredential") => Ok(Self::ClientSecret),
             Ok(other) => Err(StartError::InvalidVar {
                 name: "AZURE_TOKEN_CREDENTIALS",
                 value: other.to_owned(),
-                hint: "prod or ManagedIdentityCredential (managed identity), dev or AzureCliCredential (developer tools)",
+                hint: "prod or ManagedIdentityCredential (managed identity), dev or AzureCliCredential (developer tools), ClientSecretCredential",
             }),
         }
     }
@@ -78,6 +93,11 @@ fn build(config: &BackendConfig) -> Result<Arc<dyn TokenCredential>, StartError>
             ManagedIdentityCredential::new(Some(options)).map_err(|e| StartError::Credential(e.to_string()))?
         }
         CredentialKind::DeveloperTools => DeveloperToolsCredential::new(None).map_err(|e| StartError::Credential(e.to_string()))?,
+        CredentialKind::ClientSecret => {
+            let var = |name: &'static str| crate::reference::required_var(name, "ClientSecretCredential needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET");
+            let (tenant, client_id, secret) = (var("AZURE_TENANT_ID")?, var("AZURE_CLIENT_ID")?, var("AZURE_CLIENT_SECRET")?);
+            ClientSecretCredential::new(&tenant, client_id, Secret::new(secret), None).map_err(|e| StartError::Credential(e.to_string()))?
+        }
     };
     Ok(credential)
 }

@@ -284,18 +284,22 @@ impl Backend {
     fn identity_failure(&self, error: &azure_core::Error) -> Response {
         let evidence = Evidence { via_imds: self.config.via_imds, ..Default::default() };
         let text = error.to_string();
+        let hop = self.config.credential.hop();
         let diagnosis = match http_failure(error) {
-            Some((status, body)) => diagnosis::classify(Hop::Identity, Some(status), &body, evidence).unwrap_or(Diagnosis::Unexplained),
+            Some((status, body)) => diagnosis::classify(hop, Some(status), &body, evidence).unwrap_or(Diagnosis::Unexplained),
             None if text.contains("not found on PATH") || text.contains("az login") || text.contains("azd auth login") => Diagnosis::CredentialChainUnavailable,
+            // SDK: azure_identity 1.0 cannot read Entra's error body (it borrows `error_description`,
+            // which holds escaped \r\n), so the AADSTS text only survives inside its parse error.
+            None if text.contains("AADSTS") => diagnosis::rules::classify_aadsts(&text).unwrap_or(Diagnosis::Unexplained),
             // The endpoint answered 2xx with a body the SDK cannot read.
             None if has_kind(error, |k| matches!(k, ErrorKind::DataConversion)) => Diagnosis::ContractMismatch,
-            None => diagnosis::classify(Hop::Identity, None, "", evidence).unwrap_or(Diagnosis::Unexplained),
+            None => diagnosis::classify(hop, None, "", evidence).unwrap_or(Diagnosis::Unexplained),
         };
         let detail = match http_failure(error) {
             Some((status, _)) => format!("answered {status}: {text}"),
             None => text,
         };
-        hop_failure(StatusCode::BAD_GATEWAY, Hop::Identity, detail, diagnosis)
+        hop_failure(StatusCode::BAD_GATEWAY, hop, detail, diagnosis)
     }
 }
 

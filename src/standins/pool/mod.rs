@@ -213,7 +213,9 @@ async fn forward(state: &PoolState, container: &str, identifier: &str, request: 
     let ct = content_type.as_ref().and_then(|v| v.to_str().ok());
     let violations = crate::contracts::check_response(Hop::Container, parts.method.as_str(), parts.uri.path(), status.as_u16(), &bytes);
     let raw = RawResponse { status: status.as_u16(), headers: ct.map(|c| vec![("content-type", c)]).unwrap_or_default(), body: &bytes, clock: None };
-    state.recorder.finish_checked(pending, &raw, violations, None);
+    // The container's routes are the adapter contract's; a 404 gets the closest of them.
+    let note = (status == StatusCode::NOT_FOUND).then(|| super::server::near_miss(parts.method.as_str(), parts.uri.path(), crate::reference::adapter::ROUTES));
+    state.recorder.finish_checked(pending, &raw, violations, note);
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     if let Some(ct) = content_type {
