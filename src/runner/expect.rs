@@ -50,6 +50,17 @@ pub fn check_diagnoses(expected: &[Diagnosis], findings: &[Finding]) -> Option<S
     (want != got).then(|| format!("expected diagnoses [{}], got [{}]", join(&want), join(&got)))
 }
 
+/// Check how many requests each named hop received.
+pub fn check_calls(expected: &std::collections::BTreeMap<crate::scenario::format::HopName, usize>, exchanges: &[crate::transcript::Exchange]) -> Vec<String> {
+    expected
+        .iter()
+        .filter_map(|(name, want)| {
+            let got = exchanges.iter().filter(|e| e.to == name.hop()).count();
+            (got != *want).then(|| format!("expected {want} request(s) to {}, got {got}", name.hop()))
+        })
+        .collect()
+}
+
 fn join(ids: &[Diagnosis]) -> String {
     ids.iter().map(|d| d.id()).collect::<Vec<_>>().join(", ")
 }

@@ -110,6 +110,7 @@ impl Runner {
         let findings = diagnosis::diagnose(&exchanges, &scenario.world, &scenario.backend);
         failures.extend(steps.iter().flat_map(|s| s.failures.iter().map(|f| format!("step '{}': {f}", s.name))));
         failures.extend(expect::check_diagnoses(&scenario.expect.diagnoses, &findings));
+        failures.extend(expect::check_calls(&scenario.expect.calls, &exchanges));
         Outcome {
             name: scenario.name.clone(),
             file: scenario.file.clone(),

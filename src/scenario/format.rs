@@ -388,6 +388,9 @@ pub struct ScenarioExpect {
     /// The diagnosis ids the run must produce, in any order (e.g. ["missing-role"]).
     #[serde(default)]
     pub diagnoses: Vec<crate::diagnosis::Diagnosis>,
+    /// How many requests each hop must have received (e.g. `{ identity = 2 }`).
+    #[serde(default)]
+    pub calls: std::collections::BTreeMap<HopName, usize>,
 }
 
 /// A fault injected into one hop's answers. The actions combine (e.g. a delay and a status).
@@ -395,7 +398,7 @@ pub struct ScenarioExpect {
 #[serde(deny_unknown_fields)]
 pub struct FaultFile {
     /// The hop whose answers are changed.
-    pub hop: FaultHop,
+    pub hop: HopName,
     /// Only requests whose path starts with this are counted and changed.
     #[serde(default)]
     pub path: Option<String>,
@@ -428,10 +431,10 @@ pub struct FaultFile {
     pub slow_body_ms: Option<u64>,
 }
 
-/// Hops that can be given faults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+/// A stand-in hop, as named in scenarios (faults, expected call counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum FaultHop {
+pub enum HopName {
     #[default]
     Identity,
     Entra,
@@ -440,15 +443,15 @@ pub enum FaultHop {
     Piston,
 }
 
-impl FaultHop {
+impl HopName {
     pub fn hop(self) -> crate::transcript::Hop {
         use crate::transcript::Hop;
         match self {
-            FaultHop::Identity => Hop::Identity,
-            FaultHop::Entra => Hop::Entra,
-            FaultHop::Pool => Hop::Pool,
-            FaultHop::Container => Hop::Container,
-            FaultHop::Piston => Hop::Piston,
+            HopName::Identity => Hop::Identity,
+            HopName::Entra => Hop::Entra,
+            HopName::Pool => Hop::Pool,
+            HopName::Container => Hop::Container,
+            HopName::Piston => Hop::Piston,
         }
     }
 }

@@ -115,10 +115,10 @@ pub fn malform(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::format::FaultHop;
+    use crate::scenario::format::HopName;
 
     fn fault(calls: Vec<u32>, status: u16) -> FaultFile {
-        FaultFile { hop: FaultHop::Identity, calls, status: Some(status), ..FaultFile::default() }
+        FaultFile { hop: HopName::Identity, calls, status: Some(status), ..FaultFile::default() }
     }
 
     #[test]

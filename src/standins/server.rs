@@ -269,6 +269,72 @@ fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::format::{FaultFile, HopName};
+    use axum::routing::get;
+
+    async fn faulty(fault: FaultFile) -> (Server, Recorder) {
+        let recorder = Recorder::new();
+        let router = Router::new().route("/x", get(|| async { axum::Json(serde_json::json!({"access_token": "t", "n": 1})) }));
+        let tap = Tap {
+            recorder: recorder.clone(),
+            from: Hop::Backend,
+            to: Hop::Identity,
+            faults: Arc::new(Faults::for_hop(&[fault], Hop::Identity)),
+            clock: Clock::default(),
+            routes: &[("GET", "/x")],
+        };
+        (Server::start_tapped(router, tap).await.unwrap(), recorder)
+    }
+
+    fn fault() -> FaultFile {
+        FaultFile { hop: HopName::Identity, ..FaultFile::default() }
+    }
+
+    #[tokio::test]
+    async fn a_close_fault_drops_the_connection_without_any_answer_and_says_so() {
+        let (server, recorder) = faulty(FaultFile { close: true, ..fault() }).await;
+        let result = reqwest::get(format!("{}/x", server.url())).await;
+        assert!(result.is_err(), "no HTTP answer at all: {result:?}");
+        let exchange = &recorder.exchanges()[0];
+        assert_eq!((exchange.status, exchange.error.as_deref()), (None, Some("connection closed without a response (fault)")));
+    }
+
+    #[tokio::test]
+    async fn status_header_and_malformed_json_faults_change_what_the_client_gets_and_the_transcript_shows_it() {
+        let mut headers = std::collections::BTreeMap::new();
+        headers.insert("retry-after".to_owned(), "7".to_owned());
+        let (server, recorder) = faulty(FaultFile { calls: vec![2], status: Some(503), headers, malformed_json: true, ..fault() }).await;
+        let first = reqwest::get(format!("{}/x", server.url())).await.unwrap();
+        assert_eq!(first.status(), 200, "only the second call is faulted");
+        let second = reqwest::get(format!("{}/x", server.url())).await.unwrap();
+        assert_eq!((second.status().as_u16(), second.headers()["retry-after"].to_str().unwrap()), (503, "7"));
+        assert!(serde_json::from_str::<serde_json::Value>(&second.text().await.unwrap()).is_err());
+        assert_eq!(recorder.exchanges()[1].status, Some(503));
+    }
+
+    #[tokio::test]
+    async fn a_slow_body_arrives_whole_after_its_drip() {
+        let (server, _) = faulty(FaultFile { slow_body_ms: Some(5), ..fault() }).await;
+        let started = std::time::Instant::now();
+        let body = reqwest::get(format!("{}/x", server.url())).await.unwrap().text().await.unwrap();
+        assert_eq!(body, r#"{"access_token":"t","n":1}"#);
+        assert!(started.elapsed() >= Duration::from_millis(5), "at least one chunk waited");
+    }
+
+    #[tokio::test]
+    async fn an_unrouted_request_is_noted_with_its_closest_route() {
+        let recorder = Recorder::new();
+        let router = Router::new().route("/x", get(|| async { "ok" })).fallback(|| async {
+            let mut response = StatusCode::NOT_FOUND.into_response();
+            response.extensions_mut().insert(Unrouted);
+            response
+        });
+        let tap = Tap { recorder: recorder.clone(), from: Hop::Backend, to: Hop::Identity, faults: Arc::default(), clock: Clock::default(), routes: &[("GET", "/x")] };
+        let server = Server::start_tapped(router, tap).await.unwrap();
+        let answer = reqwest::get(format!("{}/xy", server.url())).await.unwrap();
+        assert_eq!(answer.status(), 404);
+        assert_eq!(recorder.exchanges()[0].note.as_deref(), Some("no route for GET /xy; closest: GET /x (path differs)"));
+    }
 
     const ROUTES: &[(&str, &str)] = &[("GET", "/msi/token"), ("POST", "/{tenant}/oauth2/v2.0/token")];
 
