@@ -98,6 +98,8 @@ pub struct Pool {
     /// The pool's (possibly skewed) clock.
     pub clock: crate::tokens::Clock,
     pub container_starts: bool,
+    /// The session container's program, when it is not the reference adapter.
+    pub container: Option<crate::scenario::format::ProcessFile>,
 }
 
 impl Pool {
@@ -114,6 +116,7 @@ impl Pool {
             busy_until_refusals: None,
             clock: crate::tokens::Clock::default(),
             container_starts: true,
+            container: None,
         }
     }
 }
@@ -235,6 +238,7 @@ fn validate_pool(file: PoolFile) -> Result<Pool, WorldProblem> {
         busy_until_refusals: file.busy_until_refusals,
         clock: crate::tokens::Clock { offset_secs: file.clock_offset_secs },
         container_starts: file.container_starts,
+        container: file.container,
         ..Pool::new(&file.name, resource_id, file.target_port)
     })
 }

@@ -1,6 +1,7 @@
 //! A fake Azure CLI on a scenario-controlled `PATH`, for backends using developer credentials.
 //!
-//! `missing`: an empty folder on `PATH`, so `az` is not found (the SDK says "az not found on PATH").
+//! `missing`: `az` answers like a missing command (exit 127), so the SDK says "az not found on PATH"
+//! and no real `az` later on `PATH` is used.
 //! `not-logged-in`: `az` fails as the real one does before `az login`. `logged-in`: `az account
 //! get-access-token` prints a JSON token shaped like Azure CLI 2.54+ (`accessToken`, `expires_on`),
 //! minted by the harness for the signed-in user. The folder is removed when the run ends.
@@ -11,6 +12,10 @@ use crate::scenario::BackendSettings;
 use crate::scenario::format::AzCli;
 use crate::tokens::{self, TokenIssuer, TokenSubject};
 use crate::world::World;
+
+/// A tool that is "not installed": exit code 127 and the shell's message, exactly what `sh` does
+/// for a missing command, so no real tool further along `PATH` is ever run.
+const MISSING: &str = "#!/bin/sh\necho \"${0##*/}: not found\" >&2\nexit 127\n";
 
 /// The Azure CLI's public client id (DOC: a well-known first-party application).
 const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
@@ -28,16 +33,22 @@ impl FakeTools {
         std::fs::create_dir_all(&dir)?;
         let tools = Self { dir };
         let az = world.developer_tools.as_ref().map_or(AzCli::Missing, |t| t.az);
+        // azd is not modelled: always "missing", like az below, so no real one on PATH is used.
+        tools.write("azd", MISSING)?;
         let script = match az {
-            AzCli::Missing => return Ok(tools),
+            AzCli::Missing => MISSING.to_owned(),
             AzCli::NotLoggedIn => "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n".to_owned(),
             // Builtins only: PATH holds nothing but this folder. JSON never contains a single quote here.
             AzCli::LoggedIn => format!("#!/bin/sh\nprintf '%s\\n' '{}'\n", token_json(world, settings)),
         };
-        let path = tools.dir.join("az");
-        std::fs::write(&path, script)?;
-        make_executable(&path)?;
+        tools.write("az", &script)?;
         Ok(tools)
+    }
+
+    fn write(&self, name: &str, script: &str) -> std::io::Result<()> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, script)?;
+        make_executable(&path)
     }
 
     /// The value of `PATH` for the backend.

@@ -7,6 +7,7 @@
 
 pub mod devtools;
 pub mod expect;
+pub mod launch;
 pub mod process;
 
 use std::path::PathBuf;
@@ -23,9 +24,6 @@ use crate::transcript::{Exchange, Hop, RawRequest, RawResponse, Recorder};
 use devtools::FakeTools;
 use process::{ChildProcess, ProcessError};
 
-/// How long a reference process may take to print its readiness line.
-const READY_WITHIN: Duration = Duration::from_secs(10);
-
 /// Runs scenarios against the reference system (the `backend` and `adapter` subcommands of `program`).
 ///
 /// ```no_run
@@ -41,7 +39,7 @@ const READY_WITHIN: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Runner {
-    program: PathBuf,
+    programs: launch::Programs,
 }
 
 /// What happened in one scenario.
@@ -75,8 +73,21 @@ pub struct StepOutcome {
 
 impl Runner {
     /// A runner whose reference processes are `program backend` and `program adapter`.
+    /// `{python}` in scenarios is `$SESSION_POOL_HARNESS_PYTHON`, else `.venv/bin/python` when that
+    /// exists, else `python3`; [`Runner::with_python`] sets it explicitly.
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        Self { program: program.into() }
+        let python = std::env::var_os("SESSION_POOL_HARNESS_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+            let venv = PathBuf::from(".venv/bin/python");
+            if venv.exists() { std::fs::canonicalize(&venv).unwrap_or(venv) } else { PathBuf::from("python3") }
+        });
+        Self { programs: launch::Programs { harness: program.into(), python } }
+    }
+
+    /// Use this Python interpreter for `{python}`.
+    #[must_use]
+    pub fn with_python(mut self, python: impl Into<PathBuf>) -> Self {
+        self.programs.python = python.into();
+        self
     }
 
     /// A runner using the currently running executable (the CLI).
@@ -151,20 +162,18 @@ impl Runner {
     async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Live) -> Result<Vec<StepOutcome>, RunError> {
         let stand_ins = StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(RunError::StandIns)?;
         live.endpoints = stand_ins.endpoints();
-        if scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts {
-            let env = stand_ins.container_env();
-            let adapter = ChildProcess::spawn("adapter", &self.program, &["adapter"], &env, READY_WITHIN).await?;
+        let custom_pool = scenario.world.pool.target_port.is_some();
+        if custom_pool && scenario.world.pool.container_starts {
+            let adapter = ChildProcess::launch(&launch::container(scenario, &stand_ins, &self.programs)?).await?;
             stand_ins.set_container(adapter.url());
             live.endpoints.push((adapter.url().to_owned(), Hop::Container));
             live.adapter = Some(adapter);
         }
-        let mut env = stand_ins.backend_env(&scenario.backend);
-        if scenario.backend.credential == CredentialChoice::DeveloperTools {
-            let tools = FakeTools::install(&scenario.world, &scenario.backend).map_err(RunError::Tools)?;
-            env.push(("PATH".into(), tools.path()));
-            live.tools = Some(tools);
+        let uses_tools = scenario.backend.credential == CredentialChoice::DeveloperTools || scenario.backend.process.is_some();
+        if uses_tools {
+            live.tools = Some(FakeTools::install(&scenario.world, &scenario.backend).map_err(RunError::Tools)?);
         }
-        let backend = ChildProcess::spawn("backend", &self.program, &["backend"], &env, READY_WITHIN).await?;
+        let backend = ChildProcess::launch(&launch::backend(scenario, &stand_ins, &self.programs, live.tools.as_ref())?).await?;
         live.endpoints.push((backend.url().to_owned(), Hop::Backend));
         let backend_url = backend.url().to_owned();
         live.backend = Some(backend);
@@ -214,6 +223,8 @@ pub enum RunError {
     Client(String),
     #[error("cannot write the fake developer tools: {0}")]
     Tools(std::io::Error),
+    #[error(transparent)]
+    Launch(#[from] launch::LaunchError),
 }
 
 async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::scenario::format::StepFile, recorder: &Recorder) -> StepOutcome {

@@ -23,7 +23,7 @@ const TAIL_LINES: usize = 200;
 pub enum ProcessError {
     #[error("cannot start {}: {source}", program.display())]
     Spawn { program: PathBuf, source: std::io::Error },
-    #[error("{name} did not print '{READY_PREFIX}<url>' within {} ms; its output:\n{output}", within.as_millis())]
+    #[error("{name} was not ready within {} ms (it must print '{READY_PREFIX}<url>' or answer its readiness path); its output:\n{output}", within.as_millis())]
     NotReady { name: String, within: Duration, output: String },
     #[error("{name} exited before it was ready ({status}); its output:\n{output}")]
     Exited { name: String, status: String, output: String },
@@ -38,32 +38,93 @@ pub struct ChildProcess {
     output: Arc<Mutex<VecDeque<String>>>,
 }
 
+/// How to start a process and know it is ready.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Name in reports (`backend`, `container`).
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Working directory (default: the harness's).
+    pub cwd: Option<PathBuf>,
+    /// The whole environment: nothing else is inherited.
+    pub env: Vec<(String, String)>,
+    pub ready: Readiness,
+    pub ready_within: Duration,
+}
+
+/// When a process counts as ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// It printed `listening on <url>` (the reference processes).
+    AnnouncedUrl,
+    /// `GET <url><path>` got any HTTP answer (any program; the harness chose its port).
+    HttpAnswer { url: String, path: String },
+}
+
 impl ChildProcess {
     /// Start `program args…` with exactly `env`, and wait up to `ready_within` for its readiness line.
     pub async fn spawn(name: &str, program: &Path, args: &[&str], env: &[(String, String)], ready_within: Duration) -> Result<Self, ProcessError> {
-        let mut command = Command::new(program);
-        command.args(args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = command.spawn().map_err(|source| ProcessError::Spawn { program: program.to_owned(), source })?;
+        let launch = Launch {
+            name: name.to_owned(),
+            program: program.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            cwd: None,
+            env: env.to_vec(),
+            ready: Readiness::AnnouncedUrl,
+            ready_within,
+        };
+        Self::launch(&launch).await
+    }
+
+    /// Start a process as `launch` says and wait, bounded, until it is ready.
+    pub async fn launch(launch: &Launch) -> Result<Self, ProcessError> {
+        let mut command = Command::new(&launch.program);
+        command.args(&launch.args).env_clear().envs(launch.env.iter().map(|(k, v)| (k, v)));
+        if let Some(cwd) = &launch.cwd {
+            command.current_dir(cwd);
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = command.spawn().map_err(|source| ProcessError::Spawn { program: launch.program.clone(), source })?;
         let output = Arc::new(Mutex::new(VecDeque::new()));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<String>();
+        let announce = (launch.ready == Readiness::AnnouncedUrl).then_some(ready_tx);
+        let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(collect(stdout, "", output.clone(), Some(ready_tx)));
+            readers.push(tokio::spawn(collect(stdout, "", output.clone(), announce)));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(collect(stderr, "stderr: ", output.clone(), None));
+            readers.push(tokio::spawn(collect(stderr, "stderr: ", output.clone(), None)));
         }
+        let ready = async {
+            match &launch.ready {
+                Readiness::AnnouncedUrl => ready_rx.await.ok(),
+                Readiness::HttpAnswer { url, path } => probe(url, path).await.then(|| url.clone()),
+            }
+        };
         let tail = |output: &Arc<Mutex<VecDeque<String>>>| lock(output).iter().cloned().collect::<Vec<_>>().join("\n");
-        match tokio::time::timeout(ready_within, ready_rx).await {
-            Ok(Ok(url)) => Ok(Self { name: name.to_owned(), child, url, output }),
-            Ok(Err(_)) | Err(_) => {
-                // stdout closed or time ran out: report what it said, and why if it exited.
-                let exited = tokio::time::timeout(Duration::from_millis(200), child.wait()).await;
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                match exited {
-                    Ok(Ok(status)) => Err(ProcessError::Exited { name: name.to_owned(), status: status.to_string(), output: tail(&output) }),
-                    _ => Err(ProcessError::NotReady { name: name.to_owned(), within: ready_within, output: tail(&output) }),
+        let name = launch.name.clone();
+        tokio::select! {
+            ready = tokio::time::timeout(launch.ready_within, ready) => match ready {
+                Ok(Some(url)) => Ok(Self { name, child, url, output }),
+                Ok(None) | Err(_) => {
+                    // stdout closed or time ran out: report what it said, and why if it exited.
+                    let exited = tokio::time::timeout(Duration::from_millis(200), child.wait()).await;
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    match exited {
+                        Ok(Ok(status)) => Err(ProcessError::Exited { name, status: status.to_string(), output: tail(&output) }),
+                        _ => Err(ProcessError::NotReady { name, within: launch.ready_within, output: tail(&output) }),
+                    }
                 }
+            },
+            status = child.wait() => {
+                // It exited before it was ready: its pipes close, so the readers finish with its last words.
+                for reader in readers {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+                }
+                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                Err(ProcessError::Exited { name, status, output: tail(&output) })
             }
         }
     }
@@ -86,6 +147,18 @@ impl ChildProcess {
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+}
+
+/// Poll `GET url+path` every 10 ms until any HTTP answer arrives (the caller bounds the time).
+async fn probe(url: &str, path: &str) -> bool {
+    let Ok(client) = reqwest::Client::builder().no_proxy().timeout(Duration::from_millis(500)).build() else { return false };
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        tick.tick().await;
+        if client.get(format!("{url}{path}")).send().await.is_ok() {
+            return true;
+        }
     }
 }
 

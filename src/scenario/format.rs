@@ -137,6 +137,34 @@ pub struct PoolFile {
     /// Whether the session container starts at all (false: it never becomes ready).
     #[serde(default = "yes")]
     pub container_starts: bool,
+    /// Run this program as the session container instead of the reference adapter (any language).
+    #[serde(default)]
+    pub container: Option<ProcessFile>,
+}
+
+/// A program the harness starts: a backend or a session container, in any language.
+///
+/// Strings may hold placeholders, replaced before start: `{port}` (the port the harness chose for
+/// it), `{harness}` (this program), `{python}` (the fixtures' Python), `{scenario_dir}`,
+/// `{identity_endpoint}`, `{identity_header}`, `{imds_authority}`, `{pool_endpoint}`,
+/// `{entra_authority}`, `{tenant_id}`, `{ca_file}`, `{piston_url}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessFile {
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// Working directory, relative to the scenario file's folder (default: that folder).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Environment added to what the platform would set (the stand-ins' variables, `PORT`).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Ready when `GET http://127.0.0.1:{port}<ready_path>` gets any answer (default `/`).
+    #[serde(default)]
+    pub ready_path: Option<String>,
+    /// Bound on becoming ready (default 20000 ms).
+    #[serde(default)]
+    pub ready_within_ms: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -158,6 +186,9 @@ pub enum ContainerType {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PistonFile {
+    /// Serve on this fixed loopback port, for containers that hard-code where Piston lives.
+    #[serde(default)]
+    pub port: Option<u16>,
     /// Installed runtimes (default: python 3.10.0).
     #[serde(default = "default_runtimes")]
     pub runtimes: Vec<RuntimeFile>,
@@ -168,7 +199,7 @@ pub struct PistonFile {
 
 impl Default for PistonFile {
     fn default() -> Self {
-        Self { runtimes: default_runtimes(), programs: Vec::new() }
+        Self { port: None, runtimes: default_runtimes(), programs: Vec::new() }
     }
 }
 
@@ -255,6 +286,9 @@ pub struct BackendFile {
     /// `AZURE_CLIENT_SECRET` for `credential = "client-secret"` (default: the application's own).
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// Run this program as the backend instead of the reference backend (any language).
+    #[serde(default)]
+    pub process: Option<ProcessFile>,
     /// `SESSION_POOL_API`: which pool API the backend calls (default: custom for a CustomContainer
     /// pool, executions for a code-interpreter pool).
     #[serde(default)]

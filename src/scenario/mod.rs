@@ -50,6 +50,7 @@ pub struct BackendSettings {
     pub credential: format::CredentialChoice,
     pub pool_api: format::PoolApiChoice,
     pub client_secret: Option<String>,
+    pub process: Option<format::ProcessFile>,
 }
 
 /// A scenario that cannot be used, located in its file.
@@ -167,6 +168,7 @@ fn backend_settings(file: &BackendFile, identity: &format::IdentityFile, pool: &
         identity_header: file.identity_header.clone(),
         credential: file.credential.unwrap_or(format::CredentialChoice::ManagedIdentity),
         client_secret: file.client_secret.clone(),
+        process: file.process.clone(),
         pool_api: file.pool_api.unwrap_or(if custom { PoolApiChoice::Custom } else { PoolApiChoice::Executions }),
     })
 }

@@ -90,7 +90,11 @@ impl StandIns {
             Server::start_tapped(identity_app, tap(Hop::Backend, Hop::Identity, identity::ROUTES, Clock::default())),
             Server::start_knowing_url(make_entra, Some(entra_tap), Some(tls.server_config())),
             Server::start_tapped(pool::app(pool_state.clone()), tap(Hop::Backend, Hop::Pool, &[], world.pool.clock)),
-            Server::start_tapped(piston_app, tap(Hop::Container, Hop::Piston, piston::ROUTES, Clock::default())),
+            Server::start_on(
+                std::net::SocketAddr::from(([127, 0, 0, 1], world.piston.port.unwrap_or(0))),
+                piston_app,
+                Some(tap(Hop::Container, Hop::Piston, piston::ROUTES, Clock::default())),
+            ),
         )?;
         Ok(Self { world, recorder, identity_header, pool_state, tls, identity, entra, pool, piston })
     }

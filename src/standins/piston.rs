@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn scripted_output_is_capped_per_stream_and_unscripted_code_fails_visibly() {
-        let script = PistonFile { runtimes: runtimes(), programs: vec![ProgramFile { code: "loop()".into(), stdout: "x".repeat(2000), stderr: String::new(), exit_code: 0, times_out: false }] };
+        let script = PistonFile { port: None, runtimes: runtimes(), programs: vec![ProgramFile { code: "loop()".into(), stdout: "x".repeat(2000), stderr: String::new(), exit_code: 0, times_out: false }] };
         let answer = run(&script.runtimes[0], "loop()\n", &script);
         assert_eq!(answer["run"]["stdout"].as_str().unwrap().len(), 1024);
         let unscripted = run(&script.runtimes[0], "other()", &script);

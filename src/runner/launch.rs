@@ -1,0 +1,182 @@
+//! How the runner starts the backend and the session container: the reference processes by default,
+//! or any program a scenario names (`[backend.process]`, `[world.pool.container]`), configured only
+//! through its environment and argv, with `{placeholders}` for every stand-in address and secret.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::devtools::FakeTools;
+use super::process::{Launch, Readiness};
+use crate::scenario::Scenario;
+use crate::scenario::format::ProcessFile;
+use crate::standins::StandIns;
+
+/// How long a reference process may take to print its readiness line.
+const REFERENCE_READY_WITHIN: Duration = Duration::from_secs(10);
+/// How long any other program may take to answer its readiness path.
+const EXTERNAL_READY_WITHIN: Duration = Duration::from_secs(20);
+/// System folders appended to an external program's `PATH` (after the fake tools).
+const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// A scenario's process specification that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("unknown placeholder {{{name}}} in {what}; known: {known}")]
+    UnknownPlaceholder { name: String, what: String, known: String },
+    #[error("{what} has an empty command: give the program and its arguments")]
+    EmptyCommand { what: String },
+    #[error("cannot find a free loopback port: {0}")]
+    Port(std::io::Error),
+}
+
+/// Where the programs the runner starts come from.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    /// This harness (its `backend` and `adapter` subcommands).
+    pub harness: PathBuf,
+    /// The Python interpreter for `{python}`.
+    pub python: PathBuf,
+}
+
+/// The reference adapter, or the scenario's container program, listening for the pool.
+pub fn container(scenario: &Scenario, stand_ins: &StandIns, programs: &Programs) -> Result<Launch, LaunchError> {
+    let mut env = stand_ins.container_env();
+    match &scenario.world.pool.container {
+        None => Ok(reference("adapter", programs, env)),
+        Some(spec) => {
+            let port = free_port()?;
+            env.push(("PORT".into(), port.to_string()));
+            env.push(("CONTAINER_APP_PORT".into(), port.to_string()));
+            external("container", spec, scenario, stand_ins, programs, port, env)
+        }
+    }
+}
+
+/// The reference backend, or the scenario's backend program, with the platform's environment.
+pub fn backend(scenario: &Scenario, stand_ins: &StandIns, programs: &Programs, tools: Option<&FakeTools>) -> Result<Launch, LaunchError> {
+    let mut env = stand_ins.backend_env(&scenario.backend);
+    match &scenario.backend.process {
+        None => {
+            if let Some(tools) = tools {
+                env.push(("PATH".into(), tools.path()));
+            }
+            Ok(reference("backend", programs, env))
+        }
+        Some(spec) => {
+            let port = free_port()?;
+            env.push(("PORT".into(), port.to_string()));
+            let path = tools.map_or_else(|| SYSTEM_PATH.to_owned(), |t| format!("{}:{SYSTEM_PATH}", t.path()));
+            env.push(("PATH".into(), path));
+            if let Some(tools) = tools {
+                env.push(("HOME".into(), tools.path()));
+            }
+            external("backend", spec, scenario, stand_ins, programs, port, env)
+        }
+    }
+}
+
+fn reference(subcommand: &str, programs: &Programs, env: Vec<(String, String)>) -> Launch {
+    Launch {
+        name: subcommand.to_owned(),
+        program: programs.harness.clone(),
+        args: vec![subcommand.to_owned()],
+        cwd: None,
+        env,
+        ready: Readiness::AnnouncedUrl,
+        ready_within: REFERENCE_READY_WITHIN,
+    }
+}
+
+fn external(name: &str, spec: &ProcessFile, scenario: &Scenario, stand_ins: &StandIns, programs: &Programs, port: u16, mut env: Vec<(String, String)>) -> Result<Launch, LaunchError> {
+    let scenario_dir = scenario.file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let values = placeholders(stand_ins, scenario, programs, port, &scenario_dir);
+    let what = |field: &str| format!("{name}.{field} of {}", scenario.file.display());
+    let mut argv = spec.command.iter().map(|a| fill(a, &values, &what("command"))).collect::<Result<Vec<_>, _>>()?;
+    if argv.is_empty() {
+        return Err(LaunchError::EmptyCommand { what: what("command") });
+    }
+    let program = PathBuf::from(argv.remove(0));
+    for (key, value) in &spec.env {
+        env.retain(|(k, _)| k != key);
+        env.push((key.clone(), fill(value, &values, &what("env"))?));
+    }
+    let cwd = match &spec.cwd {
+        Some(cwd) => scenario_dir.join(fill(cwd, &values, &what("cwd"))?),
+        None => scenario_dir,
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let path = spec.ready_path.clone().unwrap_or_else(|| "/".into());
+    Ok(Launch {
+        name: name.to_owned(),
+        program,
+        args: argv,
+        cwd: Some(cwd),
+        env,
+        ready: Readiness::HttpAnswer { url, path },
+        ready_within: spec.ready_within_ms.map_or(EXTERNAL_READY_WITHIN, Duration::from_millis),
+    })
+}
+
+/// The values of every placeholder.
+fn placeholders(stand_ins: &StandIns, scenario: &Scenario, programs: &Programs, port: u16, scenario_dir: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("port", port.to_string()),
+        ("harness", programs.harness.display().to_string()),
+        ("python", programs.python.display().to_string()),
+        ("scenario_dir", scenario_dir.display().to_string()),
+        ("identity_endpoint", stand_ins.identity_endpoint()),
+        ("identity_header", stand_ins.identity_header().to_owned()),
+        ("imds_authority", stand_ins.imds_authority()),
+        ("pool_endpoint", stand_ins.pool_endpoint()),
+        ("entra_authority", stand_ins.entra_authority()),
+        ("tenant_id", scenario.world.tenant_id.clone()),
+        ("ca_file", stand_ins.ca_file().display().to_string()),
+        ("piston_url", stand_ins.piston_url()),
+    ]
+}
+
+/// Replace `{name}` by its value; an unknown name is an error that lists the known ones.
+pub fn fill(text: &str, values: &[(&'static str, String)], what: &str) -> Result<String, LaunchError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return Ok(out);
+        };
+        let name = &after[..close];
+        match values.iter().find(|(k, _)| *k == name) {
+            Some((_, value)) => out.push_str(value),
+            None => {
+                let known = values.iter().map(|(k, _)| format!("{{{k}}}")).collect::<Vec<_>>().join(", ");
+                return Err(LaunchError::UnknownPlaceholder { name: name.to_owned(), what: what.to_owned(), known });
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A free loopback port (bound, read, released: the program binds it right after).
+fn free_port() -> Result<u16, LaunchError> {
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(LaunchError::Port)?;
+    listener.local_addr().map(|a| a.port()).map_err(LaunchError::Port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_unknown_ones_name_the_known() {
+        let values = vec![("port", "4100".to_owned()), ("pool_endpoint", "http://127.0.0.1:9".to_owned())];
+        assert_eq!(fill("--port={port} {pool_endpoint}/x", &values, "w").unwrap(), "--port=4100 http://127.0.0.1:9/x");
+        assert_eq!(fill("json {\"a\"", &values, "w").unwrap(), "json {\"a\"", "an unclosed brace is left alone");
+        let err = fill("{prot}", &values, "backend.command").unwrap_err().to_string();
+        assert!(err.contains("unknown placeholder {prot} in backend.command") && err.contains("{port}"), "{err}");
+    }
+}
