@@ -38,6 +38,14 @@ pub enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Serve a scenario's stand-ins for a backend you start yourself: prints `export` lines, serves
+    /// until Ctrl-C or the duration, then prints the transcript and the diagnosis.
+    Serve {
+        scenario: PathBuf,
+        /// Stop after this long (e.g. 5s, 500ms, 2m); default: until Ctrl-C.
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
     /// List scenarios with their descriptions.
     List {
         #[arg(default_value = "scenarios/")]
@@ -125,6 +133,7 @@ async fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Run { paths, format, jobs } => run(&paths, format, jobs).await,
         Command::List { paths } => list(&paths),
+        Command::Serve { scenario, duration } => serve_scenario(&scenario, duration).await,
         Command::Explain(args) => explain(args),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("a schema serialises"));
@@ -179,6 +188,61 @@ async fn run(paths: &[PathBuf], format: Format, jobs: Option<usize>) -> ExitCode
         Format::Json => println!("{}", serde_json::to_string_pretty(&report::json(&outcomes)).expect("a report serialises")),
     }
     if outcomes.iter().all(|o| o.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+async fn serve_scenario(path: &std::path::Path, duration: Option<std::time::Duration>) -> ExitCode {
+    let (scenario, runner) = match (Scenario::load(path), Runner::current_exe()) {
+        (Ok(scenario), Ok(runner)) => (scenario, runner),
+        (Err(error), _) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+        (_, Err(error)) => {
+            eprintln!("error: cannot find this program's own executable: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let until = async {
+        match duration {
+            Some(duration) => tokio::select! { _ = tokio::time::sleep(duration) => {}, _ = tokio::signal::ctrl_c() => {} },
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    let print_exports = |env: &[(String, String)]| {
+        println!("# session-pool-harness: stand-ins for {} are up; run your backend with:", scenario.name);
+        for line in report::export_lines(env) {
+            println!("{line}");
+        }
+        let stop = duration.map_or_else(|| "Ctrl-C".to_owned(), |d| format!("{} ms or Ctrl-C", d.as_millis()));
+        println!("# serving until {stop}");
+    };
+    match runner.serve(&scenario, print_exports, until).await {
+        Ok(served) => {
+            println!("{}", report::served_text(&served));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `5s`, `500ms`, `2m`, `1h`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let value: u64 = digits.parse().map_err(|_| format!("'{text}' is not a duration: use e.g. 500ms, 5s, 2m, 1h"))?;
+    let ms = match unit {
+        "ms" => value,
+        "s" | "" => value * 1000,
+        "m" => value * 60_000,
+        "h" => value * 3_600_000,
+        _ => return Err(format!("'{text}': unknown unit '{unit}': use ms, s, m or h")),
+    };
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 fn list(paths: &[PathBuf]) -> ExitCode {

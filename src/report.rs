@@ -99,6 +99,28 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// `export NAME='value'` lines for a POSIX shell.
+pub fn export_lines(env: &[(String, String)]) -> Vec<String> {
+    env.iter().map(|(k, v)| format!("export {k}='{}'", v.replace('\'', "'\\''"))).collect()
+}
+
+/// The transcript and diagnosis of a `serve` session.
+pub fn served_text(served: &crate::runner::Served) -> String {
+    let mut out = format!("# transcript ({} exchanges)\n", served.exchanges.len());
+    if served.exchanges.is_empty() {
+        out.push_str("  no request reached the stand-ins: was the backend started with the exports above?\n");
+        return out;
+    }
+    for exchange in &served.exchanges {
+        let _ = writeln!(out, "  {}", hop_line(exchange));
+    }
+    for finding in &served.findings {
+        let _ = writeln!(out, "  diagnosis: {}: {}", finding.id, finding.explanation);
+        let _ = writeln!(out, "  fix: {}", finding.fix);
+    }
+    out
+}
+
 /// The summary: `scenarios: N passed, M failed` (a line CI tools recognise), then the time.
 pub fn summary(outcomes: &[Outcome], total_ms: u128) -> String {
     let passed = outcomes.iter().filter(|o| o.passed).count();

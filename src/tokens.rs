@@ -160,6 +160,30 @@ impl Clock {
     }
 }
 
+/// Verify a client assertion (a federated token): signature against the JWKS, `exp` (no skew),
+/// `aud`. Returns the claims; issuer and subject are the caller's to match.
+pub fn verify_assertion(token: &str, jwks: &JwkSet, audience: &str, now: u64) -> Result<Value, TokenRejection> {
+    let bad = |e: &dyn std::fmt::Display| TokenRejection::BadSignature(e.to_string());
+    let header = jsonwebtoken::decode_header(token).map_err(|e| bad(&e))?;
+    let kid = header.kid.unwrap_or_default();
+    let jwk = jwks.find(&kid).ok_or_else(|| bad(&format!("no key with kid '{kid}'")))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(&e))?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| bad(&e))?.claims;
+    let exp = claims["exp"].as_u64().unwrap_or(0);
+    if exp <= now {
+        return Err(TokenRejection::Expired { exp });
+    }
+    let aud = claims["aud"].as_str().unwrap_or_default();
+    if aud != audience {
+        return Err(TokenRejection::WrongAudience { found: aud.to_owned(), expected: audience.to_owned() });
+    }
+    Ok(claims)
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

@@ -194,10 +194,10 @@ impl Diagnosis {
             ),
             Diagnosis::EntraInvalidClient => d(
                 "entra-invalid-client",
-                "Entra answers 401 invalid_client (AADSTS7000215) or 400 unauthorized_client (AADSTS700016)",
-                "the client secret or client id is wrong, expired or from another tenant",
+                "Entra answers 401 invalid_client (AADSTS7000215, AADSTS700024) or 400 unauthorized_client (AADSTS700016)",
+                "the client secret, client id or client assertion is wrong, expired or from another tenant",
                 "DOC",
-                "create a new secret (az ad app credential reset --id <client-id>) and check AZURE_TENANT_ID/AZURE_CLIENT_ID",
+                "client secret: create a new one (az ad app credential reset --id <client-id>); workload identity: keep AZURE_FEDERATED_TOKEN_FILE fresh and match the federated credential's issuer and subject; check AZURE_TENANT_ID/AZURE_CLIENT_ID",
             ),
             Diagnosis::EntraUnknownResource => d(
                 "entra-unknown-resource",

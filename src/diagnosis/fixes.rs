@@ -144,6 +144,19 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             exchange.response_str("/message").or_else(|| exchange.response_str("/error_description")).unwrap_or("Identity not found"),
             exchange.query_param("client_id").unwrap_or("(none: system-assigned)")
         ),
+        Diagnosis::EntraInvalidClient => {
+            let text = exchange.response_text();
+            let why = if text.contains("AADSTS700024") {
+                "the client assertion (the federated token) is outside its valid time range: the token file is stale"
+            } else if text.contains("AADSTS7000215") {
+                "the client secret is not valid for this app (wrong, rotated or expired)"
+            } else if text.contains("AADSTS700016") {
+                "no application with this client id exists in the tenant"
+            } else {
+                "the client could not be authenticated"
+            };
+            format!("Entra answered {status} for client_id {}: {why}", exchange.request_body.as_ref().and_then(|b| b["client_id"].as_str()).unwrap_or("?"))
+        }
         Diagnosis::ContractMismatch => format!(
             "{} → {} answered {status}, but the body breaks the hop's contract: {}",
             exchange.from,

@@ -51,6 +51,23 @@ impl FakeTools {
         make_executable(&path)
     }
 
+    /// Write the federated token a workload-identity pod would have (AZURE_FEDERATED_TOKEN_FILE):
+    /// a JWT from the app's federated issuer for `api://AzureADTokenExchange`, signed by the test key.
+    pub fn write_federated_token(&self, world: &World, settings: &BackendSettings) -> std::io::Result<PathBuf> {
+        let app = world.applications.iter().find(|a| a.federated.is_some());
+        let (issuer, subject) = app.and_then(|a| a.federated.as_ref()).map_or(("https://oidc.invalid/", "none"), |f| (f.issuer.as_str(), f.subject.as_str()));
+        let now = tokens::now_secs();
+        // An expired projected token: issued two hours ago, valid for one.
+        let issued = if settings.federated_token_expired { now - 7200 } else { now };
+        let claims = serde_json::json!({
+            "iss": issuer, "sub": subject, "aud": crate::standins::entra::TOKEN_EXCHANGE_AUDIENCE,
+            "iat": issued, "nbf": issued, "exp": issued + 3600,
+        });
+        let path = self.dir.join("federated-token");
+        std::fs::write(&path, TokenIssuer::test_key().mint(&claims))?;
+        Ok(path)
+    }
+
     /// The value of `PATH` for the backend.
     pub fn path(&self) -> String {
         self.dir.display().to_string()

@@ -62,6 +62,13 @@ pub struct Outcome {
     pub backend_output: Vec<String>,
 }
 
+/// What the stand-ins saw while serving a hand-started backend.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub exchanges: Vec<Exchange>,
+    pub findings: Vec<Finding>,
+}
+
 /// The backend's answer to one step.
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
@@ -159,25 +166,53 @@ impl Runner {
         outcomes.into_iter().map(|(_, outcome)| outcome).collect()
     }
 
-    async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Live) -> Result<Vec<StepOutcome>, RunError> {
+    /// Start the world: the stand-ins and, for a custom-container pool, its session container.
+    async fn stage(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Live) -> Result<(), RunError> {
         let stand_ins = StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(RunError::StandIns)?;
         live.endpoints = stand_ins.endpoints();
         let custom_pool = scenario.world.pool.target_port.is_some();
         if custom_pool && scenario.world.pool.container_starts {
-            let adapter = ChildProcess::launch(&launch::container(scenario, &stand_ins, &self.programs)?).await?;
-            stand_ins.set_container(adapter.url());
-            live.endpoints.push((adapter.url().to_owned(), Hop::Container));
-            live.adapter = Some(adapter);
+            let container = ChildProcess::launch(&launch::container(scenario, &stand_ins, &self.programs)?).await?;
+            stand_ins.set_container(container.url());
+            live.endpoints.push((container.url().to_owned(), Hop::Container));
+            live.adapter = Some(container);
         }
-        let uses_tools = scenario.backend.credential == CredentialChoice::DeveloperTools || scenario.backend.process.is_some();
+        live.stand_ins = Some(stand_ins);
+        Ok(())
+    }
+
+    /// Serve a scenario's world for a backend started by hand: call `ready` with the environment it
+    /// needs, wait for `until`, then return what the stand-ins saw and the diagnosis.
+    pub async fn serve(&self, scenario: &Scenario, ready: impl FnOnce(&[(String, String)]), until: impl Future<Output = ()>) -> Result<Served, RunError> {
+        let recorder = Recorder::new();
+        let mut live = Live::default();
+        self.stage(scenario, &recorder, &mut live).await?;
+        let env = live.stand_ins.as_ref().expect("staged").backend_env(&scenario.backend);
+        ready(&env);
+        until.await;
+        live.stop().await;
+        let exchanges = recorder.exchanges();
+        let findings = diagnosis::diagnose(&exchanges, &scenario.world, &scenario.backend);
+        Ok(Served { exchanges, findings })
+    }
+
+    async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Live) -> Result<Vec<StepOutcome>, RunError> {
+        self.stage(scenario, recorder, live).await?;
+        let stand_ins = live.stand_ins.as_ref().expect("staged");
+        let workload = scenario.backend.credential == CredentialChoice::WorkloadIdentity;
+        let uses_tools = workload || scenario.backend.credential == CredentialChoice::DeveloperTools || scenario.backend.process.is_some();
         if uses_tools {
             live.tools = Some(FakeTools::install(&scenario.world, &scenario.backend).map_err(RunError::Tools)?);
         }
-        let backend = ChildProcess::launch(&launch::backend(scenario, &stand_ins, &self.programs, live.tools.as_ref())?).await?;
+        let mut backend_launch = launch::backend(scenario, stand_ins, &self.programs, live.tools.as_ref())?;
+        if let (true, Some(tools)) = (workload, &live.tools) {
+            let file = tools.write_federated_token(&scenario.world, &scenario.backend).map_err(RunError::Tools)?;
+            backend_launch.env.push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
+        }
+        let backend = ChildProcess::launch(&backend_launch).await?;
         live.endpoints.push((backend.url().to_owned(), Hop::Backend));
         let backend_url = backend.url().to_owned();
         live.backend = Some(backend);
-        live.stand_ins = Some(stand_ins);
 
         let client = reqwest::Client::builder().no_proxy().build().map_err(|e| RunError::Client(e.to_string()))?;
         for step in &scenario.steps {

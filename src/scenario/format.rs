@@ -50,14 +50,26 @@ pub struct WorldFile {
     pub developer_tools: Option<DeveloperToolsFile>,
 }
 
-/// An app registration (service principal) with a client secret.
+/// An app registration (service principal): a client secret and/or a federated credential.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationFile {
     pub client_id: String,
     /// The service principal's object id: `oid` in its tokens.
     pub principal_id: String,
-    pub client_secret: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// A federated identity credential (workload identity): the assertion's `iss` and `sub`.
+    #[serde(default)]
+    pub federated: Option<FederatedFile>,
+}
+
+/// A federated identity credential on an app registration (DOC: issuer, subject, audience).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedFile {
+    pub issuer: String,
+    pub subject: String,
 }
 
 /// The managed identity the backend's container app runs with.
@@ -286,6 +298,10 @@ pub struct BackendFile {
     /// `AZURE_CLIENT_SECRET` for `credential = "client-secret"` (default: the application's own).
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// For `credential = "workload-identity"`: the federated token in AZURE_FEDERATED_TOKEN_FILE has
+    /// already expired (a pod whose projected token stopped refreshing).
+    #[serde(default)]
+    pub federated_token_expired: bool,
     /// Run this program as the backend instead of the reference backend (any language).
     #[serde(default)]
     pub process: Option<ProcessFile>,
@@ -341,6 +357,8 @@ pub enum CredentialChoice {
     DeveloperTools,
     /// `ClientSecretCredential` against the Entra stand-in (https, per-run test CA).
     ClientSecret,
+    /// `WorkloadIdentityCredential`: a federated token file exchanged at the Entra stand-in.
+    WorkloadIdentity,
 }
 
 /// The developer machine's tools, for a backend using developer credentials.

@@ -51,6 +51,7 @@ pub struct BackendSettings {
     pub pool_api: format::PoolApiChoice,
     pub client_secret: Option<String>,
     pub process: Option<format::ProcessFile>,
+    pub federated_token_expired: bool,
 }
 
 /// A scenario that cannot be used, located in its file.
@@ -169,6 +170,7 @@ fn backend_settings(file: &BackendFile, identity: &format::IdentityFile, pool: &
         credential: file.credential.unwrap_or(format::CredentialChoice::ManagedIdentity),
         client_secret: file.client_secret.clone(),
         process: file.process.clone(),
+        federated_token_expired: file.federated_token_expired,
         pool_api: file.pool_api.unwrap_or(if custom { PoolApiChoice::Custom } else { PoolApiChoice::Executions }),
     })
 }

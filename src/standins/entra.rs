@@ -92,8 +92,14 @@ fn issue(state: &EntraState, tenant: &str, form: &HashMap<String, String>) -> Re
     let Some(app) = world.applications.iter().find(|a| a.client_id.eq_ignore_ascii_case(client_id)) else {
         return Err(Aadsts::new(400, "unauthorized_client", 700016, format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")));
     };
-    if field("client_secret") != app.client_secret {
-        return Err(Aadsts::new(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.".into()));
+    if form.contains_key("client_assertion") {
+        check_assertion(state, app, field("client_assertion_type"), field("client_assertion"))?;
+    } else if form.contains_key("client_secret") {
+        if app.client_secret.as_deref() != Some(field("client_secret")) {
+            return Err(Aadsts::new(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.".into()));
+        }
+    } else {
+        return Err(Aadsts::new(401, "invalid_client", 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.".into()));
     }
     let scope = field("scope");
     let Some(resource) = scope.strip_suffix("/.default") else {
@@ -106,6 +112,32 @@ fn issue(state: &EntraState, tenant: &str, form: &HashMap<String, String>) -> Re
     let claims = tokens::access_token_claims(&subject, resource, tokens::now_secs(), TOKEN_LIFETIME_SECS);
     // DOC/SDK: expires_in is a NUMBER here (the Rust SDK rejects a string).
     Ok(json!({ "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECS, "ext_expires_in": TOKEN_LIFETIME_SECS, "access_token": state.issuer.mint(&claims) }))
+}
+
+/// The audience of federated tokens exchanged at Entra (DOC).
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// Workload identity: the assertion must be a JWT from a trusted issuer (here: signed by the test
+/// key), for the token-exchange audience, unexpired, whose `iss` and `sub` match the app's federated
+/// credential (DOC; codes from FIDELITY §3: AADSTS700024 for the time range, AADSTS70021 assumed).
+fn check_assertion(state: &EntraState, app: &crate::scenario::format::ApplicationFile, kind: &str, assertion: &str) -> Result<(), Aadsts> {
+    if kind != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+        return Err(Aadsts::new(400, "invalid_request", 50027, "Invalid JWT token: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".into()));
+    }
+    let no_match = || Aadsts::new(400, "invalid_request", 70021, "No matching federated identity record found for presented assertion.".into());
+    let Some(federated) = &app.federated else { return Err(no_match()) };
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(state.issuer.jwks()).expect("the test key's JWKS parses");
+    let claims = match tokens::verify_assertion(assertion, &jwks, TOKEN_EXCHANGE_AUDIENCE, tokens::now_secs()) {
+        Ok(claims) => claims,
+        Err(tokens::TokenRejection::Expired { .. }) => {
+            return Err(Aadsts::new(401, "invalid_client", 700024, "Client assertion is not within its valid time range.".into()));
+        }
+        Err(_) => return Err(Aadsts::new(401, "invalid_client", 50013, "Assertion failed signature validation.".into())),
+    };
+    if claims["iss"] != federated.issuer.as_str() || claims["sub"] != federated.subject.as_str() {
+        return Err(no_match());
+    }
+    Ok(())
 }
 
 /// An Entra error answer (FIDELITY §3, DOC).

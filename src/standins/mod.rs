@@ -232,14 +232,19 @@ impl StandIns {
         if let Some(delay) = settings.identity_retry_delay_ms {
             env.push(("IDENTITY_RETRY_DELAY_MS".into(), delay.to_string()));
         }
-        if settings.credential == CredentialChoice::ClientSecret {
+        if matches!(settings.credential, CredentialChoice::ClientSecret | CredentialChoice::WorkloadIdentity) {
             let app = self.world.applications.first();
             let client_id = settings.client_id.clone().or_else(|| app.map(|a| a.client_id.clone())).unwrap_or_default();
-            let secret = settings.client_secret.clone().or_else(|| app.map(|a| a.client_secret.clone())).unwrap_or_default();
-            env.push(("AZURE_TOKEN_CREDENTIALS".into(), "ClientSecretCredential".into()));
             env.push(("AZURE_TENANT_ID".into(), self.world.tenant_id.clone()));
             env.push(("AZURE_CLIENT_ID".into(), client_id));
-            env.push(("AZURE_CLIENT_SECRET".into(), secret));
+            if settings.credential == CredentialChoice::ClientSecret {
+                let secret = settings.client_secret.clone().or_else(|| app.and_then(|a| a.client_secret.clone())).unwrap_or_default();
+                env.push(("AZURE_TOKEN_CREDENTIALS".into(), "ClientSecretCredential".into()));
+                env.push(("AZURE_CLIENT_SECRET".into(), secret));
+            } else {
+                // AZURE_FEDERATED_TOKEN_FILE is added by the runner, which writes the token file.
+                env.push(("AZURE_TOKEN_CREDENTIALS".into(), "WorkloadIdentityCredential".into()));
+            }
         } else if let Some(client_id) = &settings.client_id {
             env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
         }

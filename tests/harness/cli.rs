@@ -98,3 +98,43 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn serve_prints_working_exports_and_the_transcript_at_exit() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    // Arrange: serve the missing-role world for a bounded time.
+    let mut serve = Command::new(BIN).args(["serve", "scenarios/missing-role.toml", "--for", "3s"]).current_dir(root("")).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdout = BufReader::new(serve.stdout.take().unwrap());
+    let mut env = Vec::new();
+    for line in stdout.by_ref().lines() {
+        let line = line.unwrap();
+        if line.starts_with("# serving until") {
+            break;
+        }
+        if let Some((key, value)) = line.strip_prefix("export ").and_then(|kv| kv.split_once('=')) {
+            env.push((key.to_owned(), value.trim_matches('\'').to_owned()));
+        }
+    }
+    assert!(env.iter().any(|(k, _)| k == "IDENTITY_ENDPOINT"), "{env:?}");
+
+    // Act: a backend started by hand with exactly those variables, and one request to it.
+    let mut backend = Command::new(BIN).arg("backend").env_clear().envs(env.iter().cloned()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(backend.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let url = first.trim().trim_start_matches("listening on ").to_owned();
+    let request = serde_json::json!({"language": "python", "version": "3", "files": [{"content": "print(42)"}]});
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async { reqwest::Client::new().post(format!("{url}/api/v2/execute")).json(&request).send().await.unwrap().text().await.unwrap() });
+    let _ = backend.kill();
+    let _ = backend.wait();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = serve.wait().unwrap();
+
+    // Assert
+    assert!(answer.contains("diagnosis: missing-role"), "{answer}");
+    assert!(status.success());
+    assert!(rest.contains("backend → pool") && rest.contains("403") && rest.contains("diagnosis: missing-role"), "{rest}");
+}

@@ -5,14 +5,15 @@
 //! `dev`, `AzureCliCredential` or `DeveloperToolsCredential` -> `DeveloperToolsCredential` (the `az`
 //! CLI found on `PATH`); `ClientSecretCredential` or `EnvironmentCredential` -> `ClientSecretCredential`
 //! from `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` (and `AZURE_AUTHORITY_HOST`, read
-//! by the SDK). Tokens are cached by the SDK; [`Credential::refresh`] drops the cache.
+//! by the SDK); `WorkloadIdentityCredential` -> `WorkloadIdentityCredential` (`AZURE_FEDERATED_TOKEN_FILE`
+//! exchanged at Entra). Tokens are cached by the SDK; [`Credential::refresh`] drops the cache.
 
 use std::sync::{Arc, RwLock};
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{ExponentialRetryOptions, RetryOptions};
 use azure_core::credentials::Secret;
-use azure_identity::{ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+use azure_identity::{ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential};
 
 use super::BackendConfig;
 use crate::reference::StartError;
@@ -23,13 +24,14 @@ pub enum CredentialKind {
     ManagedIdentity,
     DeveloperTools,
     ClientSecret,
+    WorkloadIdentity,
 }
 
 impl CredentialKind {
     /// The hop a token request of this credential goes to.
     pub fn hop(self) -> crate::transcript::Hop {
         match self {
-            Self::ClientSecret => crate::transcript::Hop::Entra,
+            Self::ClientSecret | Self::WorkloadIdentity => crate::transcript::Hop::Entra,
             Self::ManagedIdentity | Self::DeveloperTools => crate::transcript::Hop::Identity,
         }
     }
@@ -42,10 +44,11 @@ impl CredentialKind {
             Err(_) | Ok("" | "prod" | "ManagedIdentityCredential") => Ok(Self::ManagedIdentity),
             Ok("dev" | "AzureCliCredential" | "DeveloperToolsCredential") => Ok(Self::DeveloperTools),
             Ok("ClientSecretCredential" | "EnvironmentCredential") => Ok(Self::ClientSecret),
+            Ok("WorkloadIdentityCredential") => Ok(Self::WorkloadIdentity),
             Ok(other) => Err(StartError::InvalidVar {
                 name: "AZURE_TOKEN_CREDENTIALS",
                 value: other.to_owned(),
-                hint: "prod or ManagedIdentityCredential (managed identity), dev or AzureCliCredential (developer tools), ClientSecretCredential",
+                hint: "prod or ManagedIdentityCredential (managed identity), dev or AzureCliCredential (developer tools), ClientSecretCredential, WorkloadIdentityCredential",
             }),
         }
     }
@@ -98,6 +101,8 @@ fn build(config: &BackendConfig) -> Result<Arc<dyn TokenCredential>, StartError>
             let (tenant, client_id, secret) = (var("AZURE_TENANT_ID")?, var("AZURE_CLIENT_ID")?, var("AZURE_CLIENT_SECRET")?);
             ClientSecretCredential::new(&tenant, client_id, Secret::new(secret), None).map_err(|e| StartError::Credential(e.to_string()))?
         }
+        // Reads AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE (and AZURE_AUTHORITY_HOST).
+        CredentialKind::WorkloadIdentity => WorkloadIdentityCredential::new(None).map_err(|e| StartError::Credential(e.to_string()))?,
     };
     Ok(credential)
 }
