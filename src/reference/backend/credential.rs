@@ -11,7 +11,8 @@
 use std::sync::{Arc, RwLock};
 
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{ExponentialRetryOptions, RetryOptions};
+use azure_core::http::policies::{RetryHeaders, RetryPolicy};
+use azure_core::http::{RetryOptions, StatusCode, headers::HeaderName};
 use azure_core::credentials::Secret;
 use azure_identity::{ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential};
 
@@ -90,8 +91,7 @@ fn build(config: &BackendConfig) -> Result<Arc<dyn TokenCredential>, StartError>
         CredentialKind::ManagedIdentity => {
             let mut options = ManagedIdentityCredentialOptions { user_assigned_id: config.client_id.clone().map(UserAssignedId::ClientId), ..Default::default() };
             if let Some((max_retries, delay)) = config.identity_retry {
-                let initial_delay = azure_core::time::Duration::milliseconds(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                options.client_options.retry = RetryOptions::exponential(ExponentialRetryOptions { max_retries, initial_delay, ..Default::default() });
+                options.client_options.retry = RetryOptions::custom(Arc::new(SteadyRetry::new(max_retries, delay)));
             }
             ManagedIdentityCredential::new(Some(options)).map_err(|e| StartError::Credential(e.to_string()))?
         }
@@ -105,4 +105,42 @@ fn build(config: &BackendConfig) -> Result<Arc<dyn TokenCredential>, StartError>
         CredentialKind::WorkloadIdentity => WorkloadIdentityCredential::new(None).map_err(|e| StartError::Credential(e.to_string()))?,
     };
     Ok(credential)
+}
+
+/// Exponential retry without jitter, for `IDENTITY_MAX_RETRIES`/`IDENTITY_RETRY_DELAY_MS`.
+///
+/// SDK: the SDK's own policies add 0-255 ms of random jitter to every delay, so a scenario with
+/// retries would take a different time on every run; with this policy the scenario picks the delays
+/// exactly. `Retry-After` (and its millisecond forms) is still honoured, as by the SDK's policies.
+#[derive(Debug)]
+pub struct SteadyRetry {
+    max_retries: u32,
+    delay: azure_core::time::Duration,
+    headers: RetryHeaders,
+}
+
+impl SteadyRetry {
+    pub fn new(max_retries: u32, delay: std::time::Duration) -> Self {
+        let delay = azure_core::time::Duration::milliseconds(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        let names = ["retry-after-ms", "x-ms-retry-after-ms", "retry-after"];
+        Self { max_retries, delay, headers: RetryHeaders { retry_headers: names.into_iter().map(HeaderName::from_static).collect() } }
+    }
+}
+
+impl RetryPolicy for SteadyRetry {
+    fn is_expired(&self, _since_start: azure_core::time::Duration, retry_count: u32) -> bool {
+        retry_count >= self.max_retries
+    }
+
+    fn retry_headers(&self) -> Option<&RetryHeaders> {
+        Some(&self.headers)
+    }
+
+    fn retry_status_codes(&self) -> &[StatusCode] {
+        &[] // the SDK's defaults: 408, 429, 500, 502, 503, 504
+    }
+
+    fn sleep_duration(&self, retry_count: u32) -> azure_core::time::Duration {
+        self.delay * 2i32.saturating_pow(retry_count)
+    }
 }
