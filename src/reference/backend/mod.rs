@@ -22,6 +22,7 @@
 
 pub mod credential;
 pub mod pool_client;
+pub mod token_cache;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,6 +126,7 @@ impl BackendConfig {
 struct Backend {
     config: BackendConfig,
     credential: Credential,
+    tokens: token_cache::TokenCache,
     client: reqwest::Client,
 }
 
@@ -140,7 +142,7 @@ pub async fn serve() -> Result<(), StartError> {
 /// The backend's routes, for any credential.
 pub fn app(config: BackendConfig, credential: Credential) -> Router {
     let client = reqwest::Client::builder().timeout(config.pool_timeout).build().expect("an HTTP client with a timeout builds");
-    let state = Arc::new(Backend { config, credential, client });
+    let state = Arc::new(Backend { config, credential, tokens: token_cache::TokenCache::default(), client });
     Router::new()
         .route("/api/v2/runtimes", get(runtimes))
         .route("/api/v2/execute", post(execute))
@@ -268,9 +270,9 @@ impl Backend {
         }
         let scope = self.config.token_scope.as_str();
         let credential = self.credential.get();
-        let attempt = tokio::time::timeout(self.config.token_timeout, credential.get_token(&[scope], None)).await;
+        let attempt = tokio::time::timeout(self.config.token_timeout, self.tokens.get(credential.as_ref(), scope)).await;
         match attempt {
-            Ok(Ok(token)) => Ok(Some(token.token.secret().to_owned())),
+            Ok(Ok(token)) => Ok(Some(token)),
             Ok(Err(error)) => Err(self.identity_failure(&error)),
             Err(_) => Err(hop_failure(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -374,7 +376,7 @@ mod tests {
         };
         // Never asked for a token in these tests; built from this process's (unmodified) environment.
         let credential = Credential::new(&config).unwrap();
-        Backend { config, credential, client: reqwest::Client::new() }
+        Backend { config, credential, tokens: token_cache::TokenCache::default(), client: reqwest::Client::new() }
     }
 
     #[test]

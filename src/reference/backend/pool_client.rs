@@ -33,6 +33,7 @@ impl Backend {
             };
             if answer.status() == reqwest::StatusCode::UNAUTHORIZED && token.is_some() && !refreshed {
                 refreshed = true;
+                self.tokens.invalidate().await;
                 self.credential.refresh();
                 continue;
             }
