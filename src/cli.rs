@@ -46,6 +46,23 @@ pub enum Command {
         #[arg(long = "for", value_parser = parse_duration)]
         duration: Option<std::time::Duration>,
     },
+    /// Measure scenario speed, harness overhead and the reference backend under load.
+    Bench {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Requests sent through the whole chain.
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Scenarios timed one by one and as a suite.
+        #[arg(long, default_value = "scenarios/")]
+        scenarios: PathBuf,
+        /// The world driven under load.
+        #[arg(long, default_value = "scenarios/happy-path.toml")]
+        load_scenario: PathBuf,
+    },
     /// List scenarios with their descriptions.
     List {
         #[arg(default_value = "scenarios/")]
@@ -133,6 +150,10 @@ async fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Run { paths, format, jobs } => run(&paths, format, jobs).await,
         Command::List { paths } => list(&paths),
+        Command::Bench { format, requests, concurrency, scenarios, load_scenario } => {
+            let options = crate::bench::BenchOptions { scenarios, load_scenario, requests, concurrency };
+            bench(&options, format).await
+        }
         Command::Serve { scenario, duration } => serve_scenario(&scenario, duration).await,
         Command::Explain(args) => explain(args),
         Command::Schema => {
@@ -221,6 +242,29 @@ async fn serve_scenario(path: &std::path::Path, duration: Option<std::time::Dura
     match runner.serve(&scenario, print_exports, until).await {
         Ok(served) => {
             println!("{}", report::served_text(&served));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn bench(options: &crate::bench::BenchOptions, format: Format) -> ExitCode {
+    let runner = match Runner::current_exe() {
+        Ok(runner) => runner,
+        Err(error) => {
+            eprintln!("error: cannot find this program's own executable: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::bench::run(&runner, options).await {
+        Ok(report) => {
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises")),
+                Format::Text => print!("{}", report::bench_text(&report)),
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

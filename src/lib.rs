@@ -12,6 +12,7 @@
 //! - [`contracts`]: the payload shape each hop relies on, checked on every exchange.
 //! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix;
 //!   [`explain`] applies it to evidence a user captured from real Azure.
+//! - [`bench`]: scenario speed, harness overhead and the backend under load (`bench` command).
 //! - [`normalize`] and [`report`]: stable snapshots, text and JSON reports; [`cli`]: the command line.
 //!
 //! # Example
@@ -38,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod cli;
 pub mod contracts;
 pub mod diagnosis;

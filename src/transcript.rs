@@ -163,7 +163,8 @@ pub struct Recorder {
 #[derive(Debug, Default)]
 struct RecorderInner {
     next_seq: AtomicU64,
-    exchanges: Mutex<Vec<Exchange>>,
+    /// Indexed by `seq - 1`; a slot stays `None` only while its `begin` is between two statements.
+    exchanges: Mutex<Vec<Option<Exchange>>>,
     identity_header: Mutex<Option<String>>,
 }
 
@@ -213,7 +214,12 @@ impl Recorder {
             note: None,
             clock: None,
         };
-        lock(&self.inner.exchanges).push(exchange);
+        let mut exchanges = lock(&self.inner.exchanges);
+        let index = (seq - 1) as usize;
+        if exchanges.len() <= index {
+            exchanges.resize_with(index + 1, || None);
+        }
+        exchanges[index] = Some(exchange);
         Pending(seq)
     }
 
@@ -247,14 +253,17 @@ impl Recorder {
 
     /// Everything recorded so far, in start order.
     pub fn exchanges(&self) -> Vec<Exchange> {
-        let mut all = lock(&self.inner.exchanges).clone();
-        all.sort_by_key(|e| e.seq);
-        all
+        lock(&self.inner.exchanges).iter().flatten().cloned().collect()
+    }
+
+    /// How many requests reached `to` so far (cheap: nothing is cloned).
+    pub fn count_to(&self, to: Hop) -> usize {
+        lock(&self.inner.exchanges).iter().flatten().filter(|e| e.to == to).count()
     }
 
     fn update(&self, pending: Pending, f: impl FnOnce(&mut Exchange)) {
         let mut exchanges = lock(&self.inner.exchanges);
-        if let Some(exchange) = exchanges.iter_mut().find(|e| e.seq == pending.0) {
+        if let Some(Some(exchange)) = exchanges.get_mut((pending.0 - 1) as usize) {
             f(exchange);
         }
     }

@@ -106,7 +106,7 @@ impl Runner {
     pub async fn run(&self, scenario: &Scenario) -> Outcome {
         let started = Instant::now();
         let recorder = Recorder::new();
-        let mut live = Live::default();
+        let mut live = Stage::default();
         let result = tokio::time::timeout(scenario.deadline, self.drive(scenario, &recorder, &mut live)).await;
         let mut failures = Vec::new();
         let steps = match result {
@@ -166,27 +166,20 @@ impl Runner {
         outcomes.into_iter().map(|(_, outcome)| outcome).collect()
     }
 
-    /// Start the world: the stand-ins and, for a custom-container pool, its session container.
-    async fn stage(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Live) -> Result<(), RunError> {
-        let stand_ins = StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(RunError::StandIns)?;
-        live.endpoints = stand_ins.endpoints();
-        let custom_pool = scenario.world.pool.target_port.is_some();
-        if custom_pool && scenario.world.pool.container_starts {
-            let container = ChildProcess::launch(&launch::container(scenario, &stand_ins, &self.programs)?).await?;
-            stand_ins.set_container(container.url());
-            live.endpoints.push((container.url().to_owned(), Hop::Container));
-            live.adapter = Some(container);
-        }
-        live.stand_ins = Some(stand_ins);
-        Ok(())
+    /// Start a scenario's world (stand-ins and session container) and its backend, without sending
+    /// anything: for benchmarks and tools that drive the backend themselves.
+    pub async fn start(&self, scenario: &Scenario, recorder: &Recorder) -> Result<Stage, RunError> {
+        let mut stage = Stage::default();
+        self.stage(scenario, recorder, &mut stage, true).await?;
+        Ok(stage)
     }
 
     /// Serve a scenario's world for a backend started by hand: call `ready` with the environment it
     /// needs, wait for `until`, then return what the stand-ins saw and the diagnosis.
     pub async fn serve(&self, scenario: &Scenario, ready: impl FnOnce(&[(String, String)]), until: impl Future<Output = ()>) -> Result<Served, RunError> {
         let recorder = Recorder::new();
-        let mut live = Live::default();
-        self.stage(scenario, &recorder, &mut live).await?;
+        let mut live = Stage::default();
+        self.stage(scenario, &recorder, &mut live, false).await?;
         let env = live.stand_ins.as_ref().expect("staged").backend_env(&scenario.backend);
         ready(&env);
         until.await;
@@ -196,24 +189,75 @@ impl Runner {
         Ok(Served { exchanges, findings })
     }
 
-    async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Live) -> Result<Vec<StepOutcome>, RunError> {
-        self.stage(scenario, recorder, live).await?;
-        let stand_ins = live.stand_ins.as_ref().expect("staged");
+    /// Start the world: the stand-ins, then the session container (for a custom-container pool) and,
+    /// when `with_backend`, the backend side by side: neither needs the other to start.
+    async fn stage(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Stage, with_backend: bool) -> Result<(), RunError> {
+        let stand_ins = StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(RunError::StandIns)?;
+        live.endpoints = stand_ins.endpoints();
+        let container = async {
+            let wanted = scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts;
+            match wanted {
+                true => Ok::<_, RunError>(Some(ChildProcess::launch(&launch::container(scenario, &stand_ins, &self.programs)?).await?)),
+                false => Ok(None),
+            }
+        };
+        let (tools, backend_launch) = match with_backend {
+            true => {
+                let (tools, launch) = self.backend_launch(scenario, &stand_ins)?;
+                (tools, Some(launch))
+            }
+            false => (None, None),
+        };
+        live.tools = tools;
+        let backend = async {
+            match &backend_launch {
+                Some(launch) => Ok::<_, RunError>(Some(ChildProcess::launch(launch).await?)),
+                None => Ok(None),
+            }
+        };
+        let (container, backend) = tokio::join!(container, backend);
+        // Keep whatever started, so that it is stopped even when the other failed.
+        let (container, backend) = match (container, backend) {
+            (Ok(c), Ok(b)) => (c, b),
+            (Ok(c), Err(e)) => {
+                live.adapter = c;
+                return Err(e);
+            }
+            (Err(e), Ok(b)) => {
+                live.backend = b;
+                return Err(e);
+            }
+            (Err(e), Err(_)) => return Err(e),
+        };
+        if let Some(container) = container {
+            stand_ins.set_container(container.url());
+            live.endpoints.push((container.url().to_owned(), Hop::Container));
+            live.adapter = Some(container);
+        }
+        if let Some(backend) = backend {
+            live.endpoints.push((backend.url().to_owned(), Hop::Backend));
+            live.backend = Some(backend);
+        }
+        live.stand_ins = Some(stand_ins);
+        Ok(())
+    }
+
+    /// The backend's launch, with its fake tools and federated token file when it needs them.
+    fn backend_launch(&self, scenario: &Scenario, stand_ins: &StandIns) -> Result<(Option<FakeTools>, process::Launch), RunError> {
         let workload = scenario.backend.credential == CredentialChoice::WorkloadIdentity;
         let uses_tools = workload || scenario.backend.credential == CredentialChoice::DeveloperTools || scenario.backend.process.is_some();
-        if uses_tools {
-            live.tools = Some(FakeTools::install(&scenario.world, &scenario.backend).map_err(RunError::Tools)?);
-        }
-        let mut backend_launch = launch::backend(scenario, stand_ins, &self.programs, live.tools.as_ref())?;
-        if let (true, Some(tools)) = (workload, &live.tools) {
+        let tools = if uses_tools { Some(FakeTools::install(&scenario.world, &scenario.backend).map_err(RunError::Tools)?) } else { None };
+        let mut backend_launch = launch::backend(scenario, stand_ins, &self.programs, tools.as_ref())?;
+        if let (true, Some(tools)) = (workload, &tools) {
             let file = tools.write_federated_token(&scenario.world, &scenario.backend).map_err(RunError::Tools)?;
             backend_launch.env.push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
         }
-        let backend = ChildProcess::launch(&backend_launch).await?;
-        live.endpoints.push((backend.url().to_owned(), Hop::Backend));
-        let backend_url = backend.url().to_owned();
-        live.backend = Some(backend);
+        Ok((tools, backend_launch))
+    }
 
+    async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Stage) -> Result<Vec<StepOutcome>, RunError> {
+        self.stage(scenario, recorder, live, true).await?;
+        let backend_url = live.backend.as_ref().map(|b| b.url().to_owned()).unwrap_or_default();
         let client = reqwest::Client::builder().no_proxy().build().map_err(|e| RunError::Client(e.to_string()))?;
         for step in &scenario.steps {
             let outcome = send_step(&client, &backend_url, step, recorder).await;
@@ -223,9 +267,10 @@ impl Runner {
     }
 }
 
-/// What is running for a scenario, so it can be stopped however the run ends.
+/// What is running for a scenario, so it can be stopped however the run ends. Dropping it kills
+/// the processes; [`Stage::stop`] also waits for them.
 #[derive(Debug, Default)]
-struct Live {
+pub struct Stage {
     stand_ins: Option<StandIns>,
     adapter: Option<ChildProcess>,
     backend: Option<ChildProcess>,
@@ -234,8 +279,19 @@ struct Live {
     steps: Vec<StepOutcome>,
 }
 
-impl Live {
-    async fn stop(self) {
+impl Stage {
+    /// The running stand-ins.
+    pub fn stand_ins(&self) -> Option<&StandIns> {
+        self.stand_ins.as_ref()
+    }
+
+    /// The running backend.
+    pub fn backend(&self) -> Option<&ChildProcess> {
+        self.backend.as_ref()
+    }
+
+    /// Stop everything and wait for the processes to exit.
+    pub async fn stop(self) {
         if let Some(backend) = self.backend {
             backend.stop().await;
         }

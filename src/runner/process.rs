@@ -138,6 +138,11 @@ impl ChildProcess {
         &self.name
     }
 
+    /// The operating system's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The last lines it printed (stderr lines prefixed `stderr: `).
     pub fn output_tail(&self) -> Vec<String> {
         lock(&self.output).iter().cloned().collect()
