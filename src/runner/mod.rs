@@ -258,7 +258,7 @@ impl Runner {
     async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Stage) -> Result<Vec<StepOutcome>, RunError> {
         self.stage(scenario, recorder, live, true).await?;
         let backend_url = live.backend.as_ref().map(|b| b.url().to_owned()).unwrap_or_default();
-        let client = reqwest::Client::builder().no_proxy().build().map_err(|e| RunError::Client(e.to_string()))?;
+        let client = crate::standins::loopback_client();
         for step in &scenario.steps {
             let outcome = send_step(&client, &backend_url, step, recorder).await;
             live.steps.push(outcome);
@@ -290,14 +290,14 @@ impl Stage {
         self.backend.as_ref()
     }
 
-    /// Stop everything and wait for the processes to exit.
+    /// Stop everything and wait for the processes to exit (both at once).
     pub async fn stop(self) {
-        if let Some(backend) = self.backend {
-            backend.stop().await;
-        }
-        if let Some(adapter) = self.adapter {
-            adapter.stop().await;
-        }
+        let stop = |process: Option<ChildProcess>| async move {
+            if let Some(process) = process {
+                process.stop().await;
+            }
+        };
+        tokio::join!(stop(self.backend), stop(self.adapter));
         drop(self.stand_ins);
         drop(self.tools);
     }

@@ -157,11 +157,11 @@ impl ChildProcess {
 
 /// Poll `GET url+path` every 10 ms until any HTTP answer arrives (the caller bounds the time).
 async fn probe(url: &str, path: &str) -> bool {
-    let Ok(client) = reqwest::Client::builder().no_proxy().timeout(Duration::from_millis(500)).build() else { return false };
+    let client = crate::standins::loopback_client();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     loop {
         tick.tick().await;
-        if client.get(format!("{url}{path}")).send().await.is_ok() {
+        if client.get(format!("{url}{path}")).timeout(Duration::from_millis(500)).send().await.is_ok() {
             return true;
         }
     }

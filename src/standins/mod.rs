@@ -24,6 +24,13 @@ use crate::transcript::{Exchange, Hop, Recorder};
 use crate::world::World;
 pub use server::Server;
 
+/// The harness's HTTP client for loopback (no proxy), built once per process: building a client
+/// loads TLS roots, which costs milliseconds a scenario should not pay.
+pub fn loopback_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| reqwest::Client::builder().no_proxy().build().expect("a loopback HTTP client builds")).clone()
+}
+
 /// The four stand-ins of one world, running. Dropping it stops them.
 ///
 /// ```

@@ -57,7 +57,7 @@ pub struct Sessions {
 
 impl PoolState {
     pub fn new(world: Arc<World>, jwks: JwkSet, recorder: Recorder) -> Self {
-        let client = reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds");
+        let client = super::loopback_client();
         let started = Instant::now();
         let sessions = Sessions { by_identifier: HashMap::new(), others: vec![started; world.pool.busy_sessions as usize], refusals: 0 };
         let container_faults = Faults::for_hop(&world.faults, Hop::Container);
