@@ -51,6 +51,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod standins;
+pub mod suggest;
 pub mod tokens;
 pub mod transcript;
 pub mod world;

@@ -91,7 +91,7 @@ impl Scenario {
         };
         let raw: ScenarioFile = toml::from_str(source).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
-            at(offset, e.message().trim().to_owned())
+            at(offset, crate::suggest::with_suggestion(e.message().trim()))
         })?;
         let locate = |needle: &str| source.find(needle).unwrap_or(0);
         if raw.steps.is_empty() {
@@ -240,6 +240,7 @@ request.runtimes = {}
         let err = parse(&source).unwrap_err();
         assert_eq!((err.line, err.column), (15, 1), "{err}");
         assert!(err.to_string().starts_with("scenarios/x.toml:15:1: unknown field `target_prot`"), "{err}");
+        assert!(err.message.ends_with("did you mean `target_port`?"), "{err}");
     }
 
     #[test]

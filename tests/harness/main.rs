@@ -5,6 +5,7 @@ mod docs;
 mod explain;
 mod helpers;
 mod reliability;
+mod scenario_errors;
 mod scenarios;
 mod schema;
 mod snapshots_hygiene;
