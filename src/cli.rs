@@ -37,6 +37,9 @@ pub enum Command {
         /// Scenarios run at once (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Allow scenario programs to be given non-loopback URLs.
+        #[arg(long)]
+        allow_non_loopback: bool,
     },
     /// Serve a scenario's stand-ins for a backend you start yourself: prints `export` lines, serves
     /// until Ctrl-C or the duration, then prints the transcript and the diagnosis.
@@ -148,7 +151,7 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> ExitCode {
     match command {
-        Command::Run { paths, format, jobs } => run(&paths, format, jobs).await,
+        Command::Run { paths, format, jobs, allow_non_loopback } => run(&paths, format, jobs, allow_non_loopback).await,
         Command::List { paths } => list(&paths),
         Command::Bench { format, requests, concurrency, scenarios, load_scenario } => {
             let options = crate::bench::BenchOptions { scenarios, load_scenario, requests, concurrency };
@@ -181,7 +184,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-async fn run(paths: &[PathBuf], format: Format, jobs: Option<usize>) -> ExitCode {
+async fn run(paths: &[PathBuf], format: Format, jobs: Option<usize>, allow_non_loopback: bool) -> ExitCode {
     let scenarios = match Scenario::load_all(paths) {
         Ok(scenarios) => scenarios,
         Err(error) => {
@@ -190,7 +193,7 @@ async fn run(paths: &[PathBuf], format: Format, jobs: Option<usize>) -> ExitCode
         }
     };
     let runner = match Runner::current_exe() {
-        Ok(runner) => runner,
+        Ok(runner) => runner.allow_non_loopback(allow_non_loopback),
         Err(error) => {
             eprintln!("error: cannot find this program's own executable to start the reference backend: {error}");
             return ExitCode::from(2);

@@ -28,6 +28,8 @@ pub enum LaunchError {
     EmptyCommand { what: String },
     #[error("cannot find a free loopback port: {0}")]
     Port(std::io::Error),
+    #[error("{what} points at {url}, which is not loopback: processes under test may only reach 127.0.0.1 (pass --allow-non-loopback to run it anyway)")]
+    NonLoopback { what: String, url: String },
 }
 
 /// Where the programs the runner starts come from.
@@ -37,6 +39,8 @@ pub struct Programs {
     pub harness: PathBuf,
     /// The Python interpreter for `{python}`.
     pub python: PathBuf,
+    /// Run scenarios whose programs are given non-loopback URLs (off by default).
+    pub allow_non_loopback: bool,
 }
 
 /// The reference adapter, or the scenario's container program, listening for the pool.
@@ -101,6 +105,14 @@ fn external(name: &str, spec: &ProcessFile, scenario: &Scenario, stand_ins: &Sta
         env.retain(|(k, _)| k != key);
         env.push((key.clone(), fill(value, &values, &what("env"))?));
     }
+    if !programs.allow_non_loopback {
+        let given = argv.iter().map(|a| ("command", a.as_str())).chain(spec.env.keys().filter_map(|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| ("env", v.as_str()))));
+        for (field, value) in given {
+            if let Some(url) = non_loopback_url(value) {
+                return Err(LaunchError::NonLoopback { what: what(field), url });
+            }
+        }
+    }
     let cwd = match &spec.cwd {
         Some(cwd) => scenario_dir.join(fill(cwd, &values, &what("cwd"))?),
         None => scenario_dir,
@@ -161,6 +173,25 @@ pub fn fill(text: &str, values: &[(&'static str, String)], what: &str) -> Result
     Ok(out)
 }
 
+/// The first `http(s)://` URL in `text` whose host is not loopback.
+pub fn non_loopback_url(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let scheme_start = rest[..at].rfind(|c: char| !c.is_ascii_alphanumeric()).map_or(0, |i| i + 1);
+        let scheme = &rest[scheme_start..at];
+        let after = &rest[at + 3..];
+        let authority: String = after.chars().take_while(|c| !matches!(c, '/' | '?' | '#' | ' ' | '"' | '\'')).collect();
+        let host = authority.rsplit('@').next().unwrap_or("");
+        let host = if host.starts_with('[') { host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default() } else { host.split(':').next().unwrap_or("").to_owned() };
+        let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+        if matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") && !loopback {
+            return Some(format!("{scheme}://{authority}"));
+        }
+        rest = after;
+    }
+    None
+}
+
 /// A free loopback port (bound, read, released: the program binds it right after).
 fn free_port() -> Result<u16, LaunchError> {
     let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(LaunchError::Port)?;
@@ -170,6 +201,16 @@ fn free_port() -> Result<u16, LaunchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_urls_pass() {
+        for ok in ["http://127.0.0.1:80/x", "https://localhost/x", "http://[::1]:9/", "no url here", "file:///tmp/x"] {
+            assert_eq!(non_loopback_url(ok), None, "{ok}");
+        }
+        assert_eq!(non_loopback_url("--pool=https://pool.eastus.azurecontainerapps.io/x").as_deref(), Some("https://pool.eastus.azurecontainerapps.io"));
+        assert_eq!(non_loopback_url("http://10.0.0.4:8080").as_deref(), Some("http://10.0.0.4:8080"));
+        assert_eq!(non_loopback_url("http://user@169.254.169.254/").as_deref(), Some("http://user@169.254.169.254"));
+    }
 
     #[test]
     fn placeholders_are_filled_and_unknown_ones_name_the_known() {

@@ -60,6 +60,9 @@ pub struct Outcome {
     pub endpoints: Vec<(String, Hop)>,
     /// The backend's last output lines.
     pub backend_output: Vec<String>,
+    /// The secrets of this run (identity header, client secrets, the caller's credentials): they must
+    /// appear in no output. Kept for tests that check exactly that; never printed.
+    pub secrets: Vec<String>,
 }
 
 /// What the stand-ins saw while serving a hand-started backend.
@@ -87,7 +90,15 @@ impl Runner {
             let venv = PathBuf::from(".venv/bin/python");
             if venv.exists() { std::fs::canonicalize(&venv).unwrap_or(venv) } else { PathBuf::from("python3") }
         });
-        Self { programs: launch::Programs { harness: program.into(), python } }
+        Self { programs: launch::Programs { harness: program.into(), python, allow_non_loopback: false } }
+    }
+
+    /// Let scenario programs be given non-loopback URLs (refused by default: nothing under test may
+    /// leave the machine unless the user says so).
+    #[must_use]
+    pub fn allow_non_loopback(mut self, allow: bool) -> Self {
+        self.programs.allow_non_loopback = allow;
+        self
     }
 
     /// Use this Python interpreter for `{python}`.
@@ -121,6 +132,7 @@ impl Runner {
             }
         };
         let backend_output = live.backend.as_ref().map(ChildProcess::output_tail).unwrap_or_default();
+        let secrets = secrets_of(scenario, live.stand_ins.as_ref());
         let endpoints = live.endpoints.clone();
         live.stop().await;
 
@@ -141,6 +153,7 @@ impl Runner {
             failures,
             endpoints,
             backend_output,
+            secrets,
         }
     }
 
@@ -318,6 +331,19 @@ pub enum RunError {
     Launch(#[from] launch::LaunchError),
 }
 
+/// Every secret a run hands out or receives.
+fn secrets_of(scenario: &Scenario, stand_ins: Option<&StandIns>) -> Vec<String> {
+    let mut secrets: Vec<String> = stand_ins.map(|s| s.identity_header().to_owned()).into_iter().collect();
+    secrets.extend(scenario.world.applications.iter().filter_map(|a| a.client_secret.clone()));
+    secrets.extend(scenario.backend.client_secret.clone());
+    secrets.extend(scenario.backend.identity_header.clone());
+    for step in &scenario.steps {
+        let credentials = step.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        secrets.extend(credentials.map(|(_, v)| v.trim_start_matches("Bearer ").to_owned()));
+    }
+    secrets
+}
+
 async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::scenario::format::StepFile, recorder: &Recorder) -> StepOutcome {
     let (method, path, body) = match &step.request {
         RequestFile::Execute(e) => {
@@ -330,11 +356,15 @@ async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::sc
         RequestFile::Runtimes {} => ("GET", "/api/v2/runtimes", None),
     };
     let bytes = body.as_ref().map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let headers = if body.is_some() { vec![("content-type", "application/json")] } else { vec![] };
+    let mut headers: Vec<(&str, &str)> = if body.is_some() { vec![("content-type", "application/json")] } else { vec![] };
+    headers.extend(step.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let pending = recorder.begin(Hop::Client, Hop::Backend, &RawRequest { method, path, query: None, headers: headers.clone(), body: &bytes });
     let mut request = client.request(method.parse().expect("a valid method"), format!("{backend_url}{path}"));
+    for (name, value) in &headers {
+        request = request.header(*name, *value);
+    }
     if body.is_some() {
-        request = request.header("content-type", "application/json").body(bytes.clone());
+        request = request.body(bytes.clone());
     }
     let (status, answer) = match request.send().await {
         Ok(response) => {

@@ -391,6 +391,9 @@ pub struct StepFile {
     /// A short label shown in output.
     pub name: String,
     pub request: RequestFile,
+    /// Extra request headers (e.g. a caller's `authorization`, which the backend must not forward).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub expect: StepExpect,
 }

@@ -138,3 +138,20 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
     assert!(status.success());
     assert!(rest.contains("backend → pool") && rest.contains("403") && rest.contains("diagnosis: missing-role"), "{rest}");
 }
+
+#[test]
+fn a_scenario_that_points_a_program_off_the_machine_is_refused_unless_allowed() {
+    let dir = tempdir();
+    let source = std::fs::read_to_string(root("scenarios/external-backend-process.toml"))
+        .unwrap()
+        .replace(r#"env = { SESSION_POOL_ENDPOINT = "{pool_endpoint}" }"#, r#"env = { UPSTREAM = "https://pool.eastus.azurecontainerapps.io" }"#);
+    let file = dir.join("off-machine.toml");
+    std::fs::write(&file, source).unwrap();
+
+    let refused = harness(&["run", file.to_str().unwrap()]);
+    let allowed = harness(&["run", "--allow-non-loopback", file.to_str().unwrap()]);
+
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stdout(&refused).contains("https://pool.eastus.azurecontainerapps.io, which is not loopback"), "{}", stdout(&refused));
+    assert_eq!(allowed.status.code(), Some(0), "{}", stdout(&allowed));
+}

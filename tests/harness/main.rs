@@ -6,6 +6,7 @@ mod explain;
 mod helpers;
 mod reliability;
 mod scenario_errors;
+mod secrets;
 mod scenarios;
 mod schema;
 mod snapshots_hygiene;
