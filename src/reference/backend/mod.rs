@@ -159,7 +159,7 @@ async fn runtimes(State(backend): State<Arc<Backend>>) -> Response {
 }
 
 async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: axum::body::Body) -> Response {
-    let Ok(body) = axum::body::to_bytes(body, validate::MAX_BODY).await else {
+    let Some(body) = read_limited(body).await else {
         return piston_error(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body exceeds the limit of {} bytes", validate::MAX_BODY));
     };
     let request = match validate::execute_request(&headers, &body) {
@@ -282,6 +282,25 @@ impl Backend {
         };
         hop_failure(StatusCode::BAD_GATEWAY, hop, detail, diagnosis)
     }
+}
+
+/// The body when it is within [`validate::MAX_BODY`]; `None` when larger. A larger body is still read
+/// (up to 16 times the limit) so that the client, still sending, receives the 413 instead of a reset.
+async fn read_limited(body: axum::body::Body) -> Option<Vec<u8>> {
+    use futures_util::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let (mut kept, mut seen) = (Vec::new(), 0usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        seen += chunk.len();
+        if seen > validate::MAX_BODY * 16 {
+            return None;
+        }
+        if seen <= validate::MAX_BODY {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    (seen <= validate::MAX_BODY).then_some(kept)
 }
 
 /// `{"message": "<hop> hop failed: <detail> (diagnosis: <id>)"}`.
