@@ -179,7 +179,7 @@ async fn load(runner: &Runner, scenario: &Scenario, options: &BenchOptions) -> R
 }
 
 /// Send `options.requests` POSTs with `options.concurrency` workers; throughput, latencies, errors.
-async fn hammer(url: &str, body: &serde_json::Value, options: &BenchOptions) -> Result<(f64, Vec<f64>, usize), BenchError> {
+pub async fn hammer(url: &str, body: &serde_json::Value, options: &BenchOptions) -> Result<(f64, Vec<f64>, usize), BenchError> {
     let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(options.concurrency).build().map_err(|e| BenchError::Client(e.to_string()))?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

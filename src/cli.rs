@@ -201,7 +201,14 @@ async fn run(paths: &[PathBuf], format: Format, jobs: Option<usize>, allow_non_l
     };
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)).max(1);
     let started = Instant::now();
-    let outcomes = runner.run_all(scenarios, jobs).await;
+    // On Ctrl-C the runs are dropped, which kills every process they started, before exiting.
+    let outcomes = tokio::select! {
+        outcomes = runner.run_all(scenarios, jobs) => outcomes,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: every process the harness started has been stopped");
+            return ExitCode::from(130);
+        }
+    };
     match format {
         Format::Text => {
             for outcome in &outcomes {

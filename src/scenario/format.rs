@@ -478,6 +478,9 @@ pub struct FaultFile {
     /// Close the connection without any answer.
     #[serde(default)]
     pub close: bool,
+    /// Nothing listens: callers of this hop are given a closed port (connection refused).
+    #[serde(default)]
+    pub refuse: bool,
     /// Cut the JSON body in the middle.
     #[serde(default)]
     pub malformed_json: bool,

@@ -31,6 +31,11 @@ pub fn loopback_client() -> reqwest::Client {
     CLIENT.get_or_init(|| reqwest::Client::builder().no_proxy().build().expect("a loopback HTTP client builds")).clone()
 }
 
+/// A loopback port nothing listens on: bound, read, released (connections to it are refused).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map_or(9, |a| a.port())
+}
+
 /// The four stand-ins of one world, running. Dropping it stops them.
 ///
 /// ```
@@ -108,7 +113,19 @@ impl StandIns {
 
     /// Route the pool's forwarded requests to a running session container (`http://127.0.0.1:<port>`).
     pub fn set_container(&self, url: impl Into<String>) {
-        *self.pool_state.container.write().unwrap_or_else(|p| p.into_inner()) = Some(url.into());
+        let url = self.reachable(Hop::Container, url.into());
+        *self.pool_state.container.write().unwrap_or_else(|p| p.into_inner()) = Some(url);
+    }
+
+    /// `url`, or the same URL on a closed port when the scenario says `hop` refuses connections.
+    fn reachable(&self, hop: Hop, url: String) -> String {
+        let refused = self.world.faults.iter().any(|f| f.refuse && f.hop.hop() == hop);
+        if !refused {
+            return url;
+        }
+        let (scheme, rest) = url.split_once("://").unwrap_or(("http", url.as_str()));
+        let path = rest.find('/').map_or("", |i| &rest[i..]);
+        format!("{scheme}://127.0.0.1:{}{path}", closed_port())
     }
 
     /// The pool management endpoint (`properties.poolManagementEndpoint`).
@@ -177,7 +194,7 @@ impl StandIns {
     /// The environment of the session container (the adapter): where Piston lives, and the same
     /// egress trap as the backend so that nothing it sends can leave the machine.
     pub fn container_env(&self) -> Vec<(String, String)> {
-        let mut env = vec![("PISTON_URL".to_owned(), self.piston_url())];
+        let mut env = vec![("PISTON_URL".to_owned(), self.reachable(Hop::Piston, self.piston_url()))];
         env.extend(self.egress_trap());
         env
     }
@@ -203,7 +220,7 @@ impl StandIns {
             EndpointShape::Regional => self.regional_pool_endpoint(),
         };
         let mut env: Vec<(String, String)> = vec![
-            ("SESSION_POOL_ENDPOINT".into(), endpoint),
+            ("SESSION_POOL_ENDPOINT".into(), self.reachable(Hop::Pool, endpoint)),
             ("SESSION_POOL_TOKEN_SCOPE".into(), settings.token_scope.clone()),
             ("SESSION_POOL_IDENTIFIER".into(), settings.identifier.clone()),
             ("SESSION_POOL_TIMEOUT_MS".into(), settings.pool_timeout_ms.to_string()),
@@ -219,7 +236,7 @@ impl StandIns {
         env.extend(self.egress_trap());
         if self.world.identity.enabled {
             let header = settings.identity_header.clone().unwrap_or_else(|| self.identity_header.clone());
-            env.push(("IDENTITY_ENDPOINT".into(), self.identity_endpoint()));
+            env.push(("IDENTITY_ENDPOINT".into(), self.reachable(Hop::Identity, self.identity_endpoint())));
             env.push(("IDENTITY_HEADER".into(), header));
             env.push(("MSI_ENDPOINT".into(), self.identity_endpoint()));
         }

@@ -49,3 +49,169 @@ async fn the_backend_refuses_every_bad_request_with_a_message_and_stays_up() {
     assert_eq!(after["run"]["stdout"], "42\n", "the backend still serves after the bad requests");
     println!("reliability: {} bad requests refused over HTTP by the backend process, then a good one served", cases.len());
 }
+
+/// The happy-path world with one fault on one hop, and short bounds on the backend.
+fn faulty_world(hop: &str, fault: &str) -> Scenario {
+    let base = std::fs::read_to_string(root("scenarios/happy-path.toml")).unwrap();
+    let bounds = "[backend]\npool_timeout_ms = 400\ntoken_timeout_ms = 400\npool_max_retries = 1\npool_retry_delay_ms = 5\nidentity_max_retries = 1\nidentity_retry_delay_ms = 5\n\n";
+    let mut source = base.replacen("[[steps]]", &format!("{bounds}[[steps]]"), 1);
+    source = source.replacen("[world.pool]", &format!("[[world.faults]]\nhop = \"{hop}\"\n{fault}\n\n[world.pool]"), 1);
+    source = source.replace("deadline_ms", "#").replacen("description = ", "deadline_ms = 5000\ndescription = ", 1);
+    Scenario::parse(&root(&format!("scenarios/fault-{hop}.toml")), &source).unwrap_or_else(|e| panic!("{e}\n{source}"))
+}
+
+#[tokio::test]
+async fn every_hop_fault_gets_a_bounded_answer_naming_a_hop_and_leaves_no_process() {
+    let faults = [
+        ("refused connection", "refuse = true"),
+        ("reset", "close = true"),
+        ("hang", "delay_ms = 60000"),
+        ("slow drip", "slow_body_ms = 20"),
+        ("garbage", "status = 200\nbody = \"<html>garbage</html>\""),
+        ("truncated JSON", "malformed_json = true"),
+    ];
+    let mut tried = 0;
+    for hop in ["identity", "pool", "container", "piston"] {
+        for (name, fault) in faults {
+            let scenario = faulty_world(hop, fault);
+            let outcome = runner().run(&scenario).await;
+            tried += 1;
+            let what = format!("{name} at {hop}");
+            assert!(!outcome.failures.iter().any(|f| f.contains("deadline")), "{what}: the backend must answer before the scenario deadline: {:?}", outcome.failures);
+            let step = &outcome.steps[0];
+            let status = step.status.unwrap_or_else(|| panic!("{what}: no answer from the backend"));
+            let message = step.body.as_ref().and_then(|b| b["message"].as_str()).unwrap_or("");
+            match status {
+                200 => assert!(step.body.as_ref().is_some_and(|b| b["run"].is_object()), "{what}: a 200 must carry a run object"),
+                502 | 504 => assert!(message.contains(" hop failed:"), "{what}: {status} without the hop named: {message}"),
+                other => panic!("{what}: unexpected status {other}: {message}"),
+            }
+        }
+    }
+    println!("faults: {tried} hop faults (refused, reset, hang, slow drip, garbage, truncated JSON on identity, pool, container, Piston), each answered within its bounds");
+}
+
+/// Pids of live processes whose environment holds `marker` (Linux /proc; zombies excluded).
+fn processes_marked(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let zombie = status.lines().any(|l| l.starts_with("State:") && l.contains('Z'));
+            !zombie && environ.windows(marker.len()).any(|w| w == marker.as_bytes())
+        })
+        .collect()
+}
+
+/// Direct children of a process (Linux /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|list| list.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
+/// A world whose backend waits a minute for a token: only a deadline or an interrupt ends it.
+fn hanging_scenario_source(marker: &str, deadline_ms: u64) -> String {
+    let base = std::fs::read_to_string(root("scenarios/happy-path.toml")).unwrap();
+    let source = base.replacen("[[steps]]", &format!("[backend]\nidentifier = \"{marker}\"\ntoken_timeout_ms = 60000\n\n[[steps]]"), 1);
+    let source = source.replacen("[world.pool]", "[[world.faults]]\nhop = \"identity\"\ndelay_ms = 60000\n\n[world.pool]", 1);
+    format!("deadline_ms = {deadline_ms}\n{source}")
+}
+
+#[tokio::test]
+async fn a_scenario_past_its_deadline_is_stopped_and_its_processes_killed() {
+    let marker = format!("deadline-{}", session_pool_harness::ids::guid());
+    let scenario = Scenario::parse(&root("scenarios/hang.toml"), &hanging_scenario_source(&marker, 800)).unwrap();
+
+    let outcome = runner().run(&scenario).await;
+
+    assert!(outcome.failures.iter().any(|f| f.contains("did not finish within its deadline of 800 ms")), "{:?}", outcome.failures);
+    assert!(outcome.duration < std::time::Duration::from_secs(30), "the deadline bounded the run");
+    let mut left = processes_marked(&marker);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        left = processes_marked(&marker);
+    }
+    assert!(left.is_empty(), "processes outlived the run: {left:?}");
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_process_behind() {
+    let marker = format!("interrupt-{}", session_pool_harness::ids::guid());
+    let dir = std::env::temp_dir().join(&marker);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hang.toml");
+    std::fs::write(&file, hanging_scenario_source(&marker, 120_000)).unwrap();
+
+    let mut harness = std::process::Command::new(crate::helpers::BIN).args(["run", file.to_str().unwrap()]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let wait_until = |check: &dyn Fn() -> bool| {
+        for _ in 0..500 {
+            if check() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    };
+    assert!(wait_until(&|| processes_marked(&marker).len() >= 1), "the backend never started");
+    let started = children_of(harness.id());
+    assert!(started.len() >= 2, "the backend and the adapter are the harness's children: {started:?}");
+
+    let interrupted = std::process::Command::new("kill").args(["-INT", &harness.id().to_string()]).status().unwrap();
+    let status = harness.wait().unwrap();
+
+    assert!(interrupted.success());
+    assert_eq!(status.code(), Some(130), "the harness reports the interrupt");
+    let alive = |pid: &u32| std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')));
+    assert!(wait_until(&|| !started.iter().any(alive)), "processes outlived the interrupted run: {:?}", started.iter().filter(|p| alive(p)).collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Drive the happy-path world's backend with `requests` at `concurrency`; (errors, token requests, seconds).
+async fn load(scenario: &Scenario, requests: usize, concurrency: usize) -> (usize, usize, f64) {
+    let recorder = Recorder::new();
+    let stage = runner().start(scenario, &recorder).await.unwrap();
+    let url = format!("{}/api/v2/execute", stage.backend().unwrap().url());
+    let body = serde_json::json!({"language": "python", "version": "3.10", "files": [{"content": "print(42)"}]});
+    let options = session_pool_harness::bench::BenchOptions { scenarios: root("scenarios"), load_scenario: root("scenarios/happy-path.toml"), requests, concurrency };
+    let started = std::time::Instant::now();
+    let (_, _, errors) = session_pool_harness::bench::hammer(&url, &body, &options).await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let tokens = recorder.count_to(session_pool_harness::Hop::Identity);
+    stage.stop().await;
+    (errors, tokens, seconds)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_requests_at_100_concurrent_all_succeed_with_one_token() {
+    let scenario = Scenario::load(root("scenarios/happy-path.toml")).unwrap();
+
+    let (errors, tokens, seconds) = load(&scenario, 10_000, 100).await;
+
+    println!("load: 10000 requests at 100 concurrent through the whole chain in {seconds:.1} s: {errors} errors, {tokens} token request(s)");
+    assert_eq!((errors, tokens), (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_second_tokens_are_refreshed_before_expiry_by_one_request_at_a_time() {
+    let source = std::fs::read_to_string(root("scenarios/happy-path.toml")).unwrap().replacen("principal_id = \"0d9c8b7a-0000-4000-8000-0000000000b1\"\nresource_id", "principal_id = \"0d9c8b7a-0000-4000-8000-0000000000b1\"\ntoken_lifetime_secs = 3\nresource_id", 1);
+    let scenario = Scenario::parse(&root("scenarios/short-tokens.toml"), &source).unwrap();
+
+    let (errors, tokens, seconds) = load(&scenario, 3_000, 100).await;
+
+    // Refreshed at half-life (every 1-1.5 s), one request per refresh however many callers wait;
+    // without single flight a refresh would be up to 100 requests at once.
+    let most = 2 * seconds.ceil() as usize + 3;
+    println!("load: 3-second tokens, 3000 requests at 100 concurrent in {seconds:.1} s: {errors} errors, {tokens} token request(s) (at most {most} allowed)");
+    assert_eq!(errors, 0, "no request may carry an expired token");
+    assert!(tokens <= most, "{tokens} token requests in {seconds:.1} s: refreshes did not collapse into one");
+}
