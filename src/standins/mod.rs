@@ -127,7 +127,7 @@ impl StandIns {
         &self.identity_header
     }
 
-    /// The IMDS authority: where `169.254.169.254` traffic goes (proxy for Rust, authority for Python).
+    /// The IMDS authority: where `169.254.169.254` traffic goes (the processes' HTTP proxy).
     pub fn imds_authority(&self) -> String {
         self.identity.url()
     }
@@ -190,6 +190,9 @@ impl StandIns {
     /// Identity variables are present only when the world's identity is enabled (FIDELITY §1).
     /// `HTTP_PROXY` sends every non-loopback HTTP request (IMDS included) to the identity stand-in,
     /// which answers IMDS and refuses everything else; `NO_PROXY` keeps loopback direct.
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` is not set, as on Container Apps: Python's ImdsCredential
+    /// skips its IMDS probe when it is (SDK: azure-identity 1.27 `_credentials/imds.py`), and the
+    /// probe is part of what a Python backend really sends. The proxy routes Python's IMDS calls too.
     pub fn backend_env(&self, settings: &BackendSettings) -> Vec<(String, String)> {
         let endpoint = match settings.endpoint_shape {
             EndpointShape::Custom => self.pool_endpoint(),
@@ -203,7 +206,6 @@ impl StandIns {
             ("TOKEN_TIMEOUT_MS".into(), settings.token_timeout_ms.to_string()),
             ("SESSION_POOL_MAX_RETRIES".into(), settings.pool_max_retries.to_string()),
             ("SESSION_POOL_RETRY_DELAY_MS".into(), settings.pool_retry_delay_ms.to_string()),
-            ("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), self.imds_authority()),
             // Any Entra call goes to the stand-in, whose certificate the test CA makes trusted.
             ("AZURE_AUTHORITY_HOST".into(), self.entra_authority()),
             ("SSL_CERT_FILE".into(), self.ca_file().display().to_string()),

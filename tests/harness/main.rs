@@ -4,6 +4,7 @@ mod cli;
 mod docs;
 mod explain;
 mod helpers;
+mod python;
 mod scenarios;
 mod schema;
 mod snapshots_hygiene;
