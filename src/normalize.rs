@@ -94,7 +94,21 @@ impl Normalizer {
         }
     }
 
+    /// Normalise every string in a JSON value, whatever its key (no time or random key rules).
+    pub fn strings(&self, value: &mut Value) {
+        match value {
+            Value::String(s) => *s = scrub_aadsts_trailer(&self.text(s)),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.strings(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.strings(v)),
+            _ => {}
+        }
+    }
+
     /// The snapshot of an outcome: transcript, the backend's answers, the diagnosis.
+    ///
+    /// The diagnoses are the harness's own verdict, stable by construction: their `id` is a
+    /// diagnosis id, not a random one, so only the text inside them is normalised (and nothing is
+    /// learned from them that would scrub an id wherever else it appears).
     pub fn outcome(mut self, outcome: &Outcome) -> Value {
         let mut value = json!({
             "scenario": outcome.name,
@@ -102,10 +116,12 @@ impl Normalizer {
             "failures": outcome.failures,
             "transcript": outcome.exchanges,
             "responses": outcome.steps.iter().map(|s| json!({ "step": s.name, "status": s.status, "body": s.body })).collect::<Vec<_>>(),
-            "diagnoses": outcome.findings,
         });
         self.learn_randoms(&value);
         self.value(&mut value);
+        let mut diagnoses = json!(outcome.findings);
+        self.strings(&mut diagnoses);
+        value["diagnoses"] = diagnoses;
         value
     }
 }
@@ -155,6 +171,13 @@ mod tests {
         n.learn_randoms(&value);
         n.value(&mut value);
         assert_eq!(value["message"], "pool said {\"traceId\":\"[random]\"}");
+    }
+
+    #[test]
+    fn strings_are_normalised_whatever_their_key_and_ids_stay() {
+        let mut value = json!({"id": "missing-role", "explanation": "pool at http://127.0.0.1:4100 said no", "seq": 3});
+        normalizer().strings(&mut value);
+        assert_eq!(value, json!({"id": "missing-role", "explanation": "pool at http://[pool] said no", "seq": 3}));
     }
 
     #[test]

@@ -128,7 +128,8 @@ pub fn summary(outcomes: &[Outcome], total_ms: u128) -> String {
 }
 
 /// The JSON report of a run:
-/// `{"scenarios":[{"name","file","passed","duration_ms","diagnoses","exchanges":[{"from","to","method","path","status"}]}],"passed","failed"}`.
+/// `{"scenarios":[{"name","file","passed","duration_ms","diagnoses","failures","steps":[{"name","status","duration_ms"}],
+/// "exchanges":[{"from","to","method","path","status"}]}],"passed","failed"}`.
 pub fn json(outcomes: &[Outcome]) -> Value {
     let scenarios: Vec<Value> = outcomes
         .iter()
@@ -140,6 +141,7 @@ pub fn json(outcomes: &[Outcome]) -> Value {
                 "duration_ms": o.duration.as_millis() as u64,
                 "diagnoses": o.findings,
                 "failures": o.failures,
+                "steps": o.steps.iter().map(|s| json!({ "name": s.name, "status": s.status, "duration_ms": s.duration.as_millis() as u64 })).collect::<Vec<_>>(),
                 "exchanges": o.exchanges.iter().map(|e| json!({ "from": e.from, "to": e.to, "method": e.method, "path": e.path, "status": e.status })).collect::<Vec<_>>(),
             })
         })

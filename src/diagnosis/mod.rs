@@ -51,7 +51,10 @@ pub fn diagnose(exchanges: &[Exchange], world: &World, settings: &BackendSetting
     if findings.is_empty() {
         let backend_failed = exchanges.iter().any(|e| e.from == Hop::Client && !e.succeeded());
         let finding = match (backend_failed, rules::claimed_by_backend(exchanges)) {
-            (false, _) => Finding { id: Diagnosis::Ok, hop: None, seq: None, explanation: "every hop answered 2xx".into(), fix: fixes::fix(Diagnosis::Ok, &context) },
+            (false, _) => match rules::execution_without_pool(exchanges) {
+                None => Finding { id: Diagnosis::Ok, hop: None, seq: None, explanation: "every hop answered 2xx".into(), fix: fixes::fix(Diagnosis::Ok, &context) },
+                Some(step) => no_code_ran(step, &context),
+            },
             (true, Some((id, exchange))) => Finding {
                 id,
                 hop: Some(Hop::Backend),
@@ -72,8 +75,32 @@ pub fn diagnose(exchanges: &[Exchange], world: &World, settings: &BackendSetting
     findings
 }
 
+/// A successful answer to an execution that never reached the pool: whatever it says, no code ran.
+fn no_code_ran(step: &Exchange, context: &FixContext) -> Finding {
+    let stderr = excerpt(step.response_str("/run/stderr").unwrap_or("(none)"));
+    Finding {
+        id: Diagnosis::Unexplained,
+        hop: Some(Hop::Backend),
+        seq: Some(step.seq),
+        explanation: format!(
+            "the backend answered {} to an execution that never reached the pool, so no code ran (an error-swallowing backend answers a failure this way); its run.stderr: {stderr}",
+            step.status.unwrap_or_default()
+        ),
+        fix: fixes::fix(Diagnosis::Unexplained, context),
+    }
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// One line of at most 200 characters.
+fn excerpt(text: &str) -> String {
+    let line = one_line(text);
+    match line.char_indices().nth(200) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line,
+    }
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ pub struct Hit<'a> {
 /// Every cause the transcript shows, in the order the requests started, one per id.
 pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
     let mut hits: Vec<Hit<'_>> = Vec::new();
-    for exchange in exchanges.iter().filter(|e| e.from != Hop::Client) {
+    for exchange in exchanges.iter().filter(|e| e.from != Hop::Client && !is_imds_probe(exchanges, e)) {
         let diagnosis = if !exchange.contract_violations.is_empty() {
             Some(Diagnosis::ContractMismatch)
         } else {
@@ -168,6 +168,29 @@ pub fn evidence_of(exchange: &Exchange) -> Evidence<'_> {
     }
 }
 
+/// The first execution the backend answered with success although no request reached the pool
+/// while it was being served: no code ran, whatever the answer says (an error-swallowing backend
+/// turns a failure before the pool, e.g. no token, into such an answer).
+pub fn execution_without_pool(exchanges: &[Exchange]) -> Option<&Exchange> {
+    let steps: Vec<&Exchange> = exchanges.iter().filter(|e| e.from == Hop::Client).collect();
+    steps.iter().enumerate().find_map(|(i, step)| {
+        let end = steps.get(i + 1).map_or(u64::MAX, |next| next.seq);
+        let is_execution = step.method == "POST" && step.path.ends_with("/execute");
+        let reached_pool = exchanges.iter().any(|e| e.to == Hop::Pool && e.seq > step.seq && e.seq < end);
+        (is_execution && step.succeeded() && !reached_pool).then_some(*step)
+    })
+}
+
+/// An IMDS request without the `Metadata` header followed by one with it: Python's
+/// DefaultAzureCredential probing whether IMDS answers at all (any answer will do; FIDELITY §2, SDK).
+/// The 400 the probe gets is how IMDS says "I am here", not a failure.
+fn is_imds_probe(exchanges: &[Exchange], probe: &Exchange) -> bool {
+    let is_imds = |e: &Exchange| e.to == Hop::Identity && e.path.starts_with("/metadata/identity/");
+    is_imds(probe)
+        && !probe.request_headers.contains_key("metadata")
+        && exchanges.iter().any(|e| e.seq > probe.seq && is_imds(e) && e.request_headers.contains_key("metadata"))
+}
+
 /// A 403 followed by a success for the same principal means the role arrived late.
 fn later_success_for_same_principal(exchanges: &[Exchange], refused: &Exchange) -> bool {
     let principal = |e: &Exchange| e.bearer_claims().and_then(|c| c["oid"].as_str().map(str::to_owned));
@@ -183,4 +206,73 @@ pub fn claimed_by_backend(exchanges: &[Exchange]) -> Option<(Diagnosis, &Exchang
         let id = rest.split(')').next()?;
         Diagnosis::from_id(id).filter(|d| *d != Diagnosis::Unexplained).map(|d| (d, e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::{RawRequest, RawResponse, Recorder};
+
+    const NO_METADATA: &str = r#"{"error":"invalid_request","error_description":"Required metadata header not specified"}"#;
+    const NOT_FOUND: &str = r#"{"error":"invalid_request","error_description":"Identity not found"}"#;
+
+    fn imds(recorder: &Recorder, metadata: bool, answer: &str) {
+        let headers = if metadata { vec![("metadata", "true")] } else { Vec::new() };
+        let request = RawRequest { method: "GET", path: "/metadata/identity/oauth2/token", query: Some("api-version=2018-02-01"), headers, body: b"" };
+        let pending = recorder.begin(Hop::Backend, Hop::Identity, &request);
+        recorder.finish(pending, &RawResponse { status: 400, body: answer.as_bytes(), ..Default::default() });
+    }
+
+    fn ids(recorder: &Recorder) -> Vec<Diagnosis> {
+        find(&recorder.exchanges()).iter().map(|hit| hit.diagnosis).collect()
+    }
+
+    #[test]
+    fn an_imds_probe_without_metadata_is_not_a_failure_when_the_token_request_follows() {
+        let recorder = Recorder::new();
+        imds(&recorder, false, NO_METADATA);
+        imds(&recorder, true, NOT_FOUND);
+
+        assert_eq!(ids(&recorder), [Diagnosis::IdentityNotEnabled]);
+    }
+
+    fn step(recorder: &Recorder, path: &str, status: u16) {
+        let request = RawRequest { method: "POST", path, query: None, headers: Vec::new(), body: b"{}" };
+        let pending = recorder.begin(Hop::Client, Hop::Backend, &request);
+        recorder.finish(pending, &RawResponse { status, body: br#"{"run":{"stdout":"","stderr":"no token","code":1}}"#, ..Default::default() });
+    }
+
+    fn pool_call(recorder: &Recorder) {
+        let request = RawRequest { method: "POST", path: "/python/execute", query: None, headers: Vec::new(), body: b"{}" };
+        let pending = recorder.begin(Hop::Backend, Hop::Pool, &request);
+        recorder.finish(pending, &RawResponse { status: 200, body: b"{}", ..Default::default() });
+    }
+
+    #[test]
+    fn a_successful_execution_that_never_reached_the_pool_is_found() {
+        let recorder = Recorder::new();
+        step(&recorder, "/api/v2/execute", 200);
+        pool_call(&recorder);
+        step(&recorder, "/api/v2/execute", 200);
+
+        let exchanges = recorder.exchanges();
+        assert_eq!(execution_without_pool(&exchanges).map(|e| e.seq), Some(3), "the first step reached the pool, the second did not");
+    }
+
+    #[test]
+    fn failed_executions_and_other_routes_are_not_executions_without_pool() {
+        let recorder = Recorder::new();
+        step(&recorder, "/api/v2/execute", 502);
+        step(&recorder, "/api/v2/runtimes", 200);
+
+        assert!(execution_without_pool(&recorder.exchanges()).is_none());
+    }
+
+    #[test]
+    fn an_imds_request_without_metadata_and_nothing_after_it_is_still_a_failure() {
+        let recorder = Recorder::new();
+        imds(&recorder, false, NO_METADATA);
+
+        assert_eq!(ids(&recorder), [Diagnosis::Unexplained]);
+    }
 }

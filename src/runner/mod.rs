@@ -79,6 +79,8 @@ pub struct StepOutcome {
     pub status: Option<u16>,
     pub body: Option<Value>,
     pub failures: Vec<String>,
+    /// From sending the request to the end of the backend's answer (time to answer, or to fail).
+    pub duration: Duration,
 }
 
 impl Runner {
@@ -88,7 +90,9 @@ impl Runner {
     pub fn new(program: impl Into<PathBuf>) -> Self {
         let python = std::env::var_os("SESSION_POOL_HARNESS_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
             let venv = PathBuf::from(".venv/bin/python");
-            if venv.exists() { std::fs::canonicalize(&venv).unwrap_or(venv) } else { PathBuf::from("python3") }
+            // Absolute but not canonical: resolving the symlink would give the base interpreter,
+            // which does not see the venv's packages.
+            if venv.exists() { std::path::absolute(&venv).unwrap_or(venv) } else { PathBuf::from("python3") }
         });
         Self { programs: launch::Programs { harness: program.into(), python, allow_non_loopback: false } }
     }
@@ -359,6 +363,7 @@ async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::sc
     let mut headers: Vec<(&str, &str)> = if body.is_some() { vec![("content-type", "application/json")] } else { vec![] };
     headers.extend(step.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let pending = recorder.begin(Hop::Client, Hop::Backend, &RawRequest { method, path, query: None, headers: headers.clone(), body: &bytes });
+    let started = Instant::now();
     let mut request = client.request(method.parse().expect("a valid method"), format!("{backend_url}{path}"));
     for (name, value) in &headers {
         request = request.header(*name, *value);
@@ -379,5 +384,5 @@ async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::sc
         }
     };
     let failures = expect::check_step(&step.expect, status, answer.as_ref());
-    StepOutcome { name: step.name.clone(), status, body: answer, failures }
+    StepOutcome { name: step.name.clone(), status, body: answer, failures, duration: started.elapsed() }
 }

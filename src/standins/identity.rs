@@ -2,8 +2,9 @@
 //!
 //! Container Apps (FIDELITY §1): `GET /msi/token?resource&api-version=2019-08-01` with
 //! `X-IDENTITY-HEADER`. IMDS (§2): `GET /metadata/identity/oauth2/token` with `Metadata: true`,
-//! reached through `HTTP_PROXY` (Rust) or `AZURE_POD_IDENTITY_AUTHORITY_HOST` (Python). Because it is
-//! the processes' HTTP proxy, it also refuses every other non-loopback destination: nothing leaves.
+//! reached through `HTTP_PROXY` (Rust and Python alike; Python could also be pointed here with
+//! `AZURE_POD_IDENTITY_AUTHORITY_HOST`, but then skips its probe). Because it is the processes' HTTP
+//! proxy, it also refuses every other non-loopback destination: nothing leaves.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -214,6 +214,10 @@ impl StandIns {
     /// Identity variables are present only when the world's identity is enabled (FIDELITY §1).
     /// `HTTP_PROXY` sends every non-loopback HTTP request (IMDS included) to the identity stand-in,
     /// which answers IMDS and refuses everything else; `NO_PROXY` keeps loopback direct.
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` also points Python's IMDS client at the stand-in, as the
+    /// project requires of every scenario. Its side effect (SDK: azure-identity 1.27
+    /// `_credentials/imds.py`): Python then skips the header-less IMDS probe it sends on Azure, so
+    /// transcripts of Python backends without identity variables show one IMDS request, not two.
     pub fn backend_env(&self, settings: &BackendSettings) -> Vec<(String, String)> {
         let endpoint = match settings.endpoint_shape {
             EndpointShape::Custom => self.pool_endpoint(),

@@ -47,8 +47,13 @@ fn json_report_has_the_documented_shape() {
     assert_eq!(report["passed"].as_u64(), Some(scenarios.len() as u64));
     assert_eq!(report["failed"], 0);
     for scenario in scenarios {
-        for key in ["name", "file", "passed", "duration_ms", "diagnoses", "exchanges"] {
+        for key in ["name", "file", "passed", "duration_ms", "diagnoses", "steps", "exchanges"] {
             assert!(scenario.get(key).is_some(), "{key} missing in {scenario}");
+        }
+        for step in scenario["steps"].as_array().unwrap() {
+            for key in ["name", "status", "duration_ms"] {
+                assert!(step.get(key).is_some(), "{key} missing in {step}");
+            }
         }
         for exchange in scenario["exchanges"].as_array().unwrap() {
             for key in ["from", "to", "method", "path", "status"] {

@@ -4,6 +4,7 @@ mod cli;
 mod docs;
 mod explain;
 mod helpers;
+mod python;
 mod reliability;
 mod scenario_errors;
 mod secrets;
