@@ -35,6 +35,7 @@ pub const DYNAMIC_SESSIONS_AUDIENCE: &str = "https://dynamicsessions.io";
 ///         principal_id: "p1".into(),
 ///         resource_id: "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/containerApps/app".into(),
 ///         token_lifetime_secs: None,
+///         protocol: Default::default(),
 ///     },
 ///     role_assignments: vec![RoleAssignment {
 ///         principal_id: "p1".into(),

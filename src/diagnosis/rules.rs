@@ -19,7 +19,8 @@ pub struct Evidence<'a> {
     pub token_claims: Option<&'a Value>,
     /// Whether the request carried an `Authorization` header at all.
     pub had_authorization: bool,
-    /// The token request went to IMDS (no identity variables were set).
+    /// The token request went to IMDS for the host's default identity (no identity variables, no
+    /// `client_id` selector): "Identity not found" then means no identity is enabled at all.
     pub via_imds: bool,
     /// The answering service's clock (epoch seconds), to judge `exp`.
     pub now: Option<u64>,
@@ -163,7 +164,9 @@ pub fn evidence_of(exchange: &Exchange) -> Evidence<'_> {
     Evidence {
         token_claims: exchange.bearer_claims(),
         had_authorization: exchange.request_headers.contains_key("authorization"),
-        via_imds: exchange.to == Hop::Identity && exchange.path.starts_with("/metadata/identity/"),
+        via_imds: exchange.to == Hop::Identity
+            && exchange.path.starts_with("/metadata/identity/")
+            && ["client_id", "object_id", "msi_res_id"].iter().all(|k| exchange.query_param(k).is_none()),
         now: exchange.clock,
     }
 }

@@ -88,6 +88,20 @@ pub struct IdentityFile {
     /// Lifetime of the tokens it issues (default 86400, as Azure's managed identity: FIDELITY §4).
     #[serde(default)]
     pub token_lifetime_secs: Option<u64>,
+    /// How the platform offers the identity (default container-apps: `IDENTITY_ENDPOINT`).
+    #[serde(default)]
+    pub protocol: IdentityProtocol,
+}
+
+/// The managed-identity protocol the platform offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityProtocol {
+    /// Container Apps / App Service: `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` (FIDELITY §1).
+    #[default]
+    ContainerApps,
+    /// IMDS at 169.254.169.254 (VMs, AKS nodes): no identity variables (FIDELITY §2).
+    Imds,
 }
 
 /// System-assigned or user-assigned managed identity.

@@ -91,7 +91,13 @@ impl Scenario {
         };
         let raw: ScenarioFile = toml::from_str(source).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
-            at(offset, crate::suggest::with_suggestion(e.message().trim()))
+            let message = crate::suggest::with_suggestion(e.message().trim());
+            // Name the offending key when the error points at its value.
+            let message = match key_of_value_at(source, offset) {
+                Some(key) if !message.contains(key) => format!("`{key}`: {message}"),
+                _ => message,
+            };
+            at(offset, message)
         })?;
         let locate = |needle: &str| source.find(needle).unwrap_or(0);
         if raw.steps.is_empty() {
@@ -175,6 +181,18 @@ fn backend_settings(file: &BackendFile, identity: &format::IdentityFile, pool: &
     })
 }
 
+/// The key of a `key = value` line when `offset` falls in its value.
+fn key_of_value_at(source: &str, offset: usize) -> Option<&str> {
+    let offset = floor_char_boundary(source, offset.min(source.len()));
+    let start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = &source[start..];
+    let line = line.split('\n').next().unwrap_or(line);
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let is_bare_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    (is_bare_key && offset > start + line.find('=')?).then_some(key)
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
@@ -255,6 +273,13 @@ request.runtimes = {}
         let err = parse(&MINIMAL.replace("providers/Microsoft.App/sessionPools/pool", "pool")).unwrap_err();
         assert_eq!((err.line, err.column), (13, 16), "{err}");
         assert!(err.message.contains("sessionPools/pool"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_value_type_names_its_key_and_what_was_expected() {
+        let err = parse(&MINIMAL.replace("target_port = 2000", "target_port = \"2000\"")).unwrap_err();
+        assert_eq!(err.line, 15, "{err}");
+        assert!(err.message.starts_with("`target_port`: invalid type: string \"2000\", expected"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::scenario::BackendSettings;
-use crate::scenario::format::{CredentialChoice, EndpointShape};
+use crate::scenario::format::{CredentialChoice, EndpointShape, IdentityProtocol};
 use crate::tokens::{Clock, TokenIssuer};
 use faults::Faults;
 use crate::transcript::{Exchange, Hop, Recorder};
@@ -238,7 +238,7 @@ impl StandIns {
             ("REQUESTS_CA_BUNDLE".into(), self.ca_file().display().to_string()),
         ];
         env.extend(self.egress_trap());
-        if self.world.identity.enabled {
+        if self.world.identity.enabled && self.world.identity.protocol == IdentityProtocol::ContainerApps {
             let header = settings.identity_header.clone().unwrap_or_else(|| self.identity_header.clone());
             env.push(("IDENTITY_ENDPOINT".into(), self.reachable(Hop::Identity, self.identity_endpoint())));
             env.push(("IDENTITY_HEADER".into(), header));

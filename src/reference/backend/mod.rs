@@ -113,7 +113,7 @@ impl BackendConfig {
                 None => None,
                 Some(_) => Some((super::count_var("IDENTITY_MAX_RETRIES", 0)?, super::millis_var("IDENTITY_RETRY_DELAY_MS", 200)?)),
             },
-            via_imds: std::env::var_os("IDENTITY_ENDPOINT").is_none(),
+            via_imds: std::env::var_os("IDENTITY_ENDPOINT").is_none() && std::env::var_os("AZURE_CLIENT_ID").is_none(),
             credential: CredentialKind::from_env()?,
             send_token: var("SESSION_POOL_AUTH", "bearer") != "none",
             execute_path: var("SESSION_POOL_EXECUTE_PATH", DEFAULT_EXECUTE_PATH),
