@@ -119,18 +119,7 @@ pub enum TokenRejection {
 /// Verify a bearer token as a resource server does: signature against the JWKS (by `kid`),
 /// then `exp` (with `leeway_secs` of clock skew), `aud` and issuer tenant. Returns the claims.
 pub fn verify(token: &str, jwks: &JwkSet, audience: &str, tenant_id: &str, now: u64, leeway_secs: u64) -> Result<Value, TokenRejection> {
-    let bad = |e: &dyn std::fmt::Display| TokenRejection::BadSignature(e.to_string());
-    let header = jsonwebtoken::decode_header(token).map_err(|e| bad(&e))?;
-    let kid = header.kid.unwrap_or_default();
-    let jwk: &Jwk = jwks.find(&kid).ok_or_else(|| bad(&format!("no key with kid '{kid}'")))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(&e))?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    // Checked below, against an injectable clock and with Azure's error order.
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| bad(&e))?.claims;
-
+    let claims = signed_claims(token, jwks)?;
     let exp = claims["exp"].as_u64().unwrap_or(0);
     if exp + leeway_secs <= now {
         return Err(TokenRejection::Expired { exp });
@@ -163,16 +152,7 @@ impl Clock {
 /// Verify a client assertion (a federated token): signature against the JWKS, `exp` (no skew),
 /// `aud`. Returns the claims; issuer and subject are the caller's to match.
 pub fn verify_assertion(token: &str, jwks: &JwkSet, audience: &str, now: u64) -> Result<Value, TokenRejection> {
-    let bad = |e: &dyn std::fmt::Display| TokenRejection::BadSignature(e.to_string());
-    let header = jsonwebtoken::decode_header(token).map_err(|e| bad(&e))?;
-    let kid = header.kid.unwrap_or_default();
-    let jwk = jwks.find(&kid).ok_or_else(|| bad(&format!("no key with kid '{kid}'")))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(&e))?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| bad(&e))?.claims;
+    let claims = signed_claims(token, jwks)?;
     let exp = claims["exp"].as_u64().unwrap_or(0);
     if exp <= now {
         return Err(TokenRejection::Expired { exp });
@@ -182,6 +162,21 @@ pub fn verify_assertion(token: &str, jwks: &JwkSet, audience: &str, now: u64) ->
         return Err(TokenRejection::WrongAudience { found: aud.to_owned(), expected: audience.to_owned() });
     }
     Ok(claims)
+}
+
+/// The claims of an RS256 token whose signature a key of the JWKS (by `kid`) verifies. Time and
+/// audience are left to the caller, to be checked against an injectable clock in Azure's order.
+fn signed_claims(token: &str, jwks: &JwkSet) -> Result<Value, TokenRejection> {
+    let bad = |e: &dyn std::fmt::Display| TokenRejection::BadSignature(e.to_string());
+    let header = jsonwebtoken::decode_header(token).map_err(|e| bad(&e))?;
+    let kid = header.kid.unwrap_or_default();
+    let jwk: &Jwk = jwks.find(&kid).ok_or_else(|| bad(&format!("no key with kid '{kid}'")))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| bad(&e))?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    Ok(jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| bad(&e))?.claims)
 }
 
 /// Seconds since the Unix epoch.
