@@ -6,13 +6,13 @@
 //! - [`standins`]: one module per hop — [`standins::identity`] (Container Apps + IMDS),
 //!   [`standins::entra`], [`standins::pool`], [`standins::piston`] — and [`StandIns`], which runs them.
 //! - [`tokens`]: real RS256 JWTs with Azure's claims, signed by the test key in `fixtures/keys/`.
-//! - [`reference`]: the reference system: the coding-engine [`reference::backend`] (real
+//! - [`reference`](mod@reference): the reference system: the coding-engine [`reference::backend`] (real
 //!   `azure_identity`) and the in-container [`reference::adapter`].
 //! - [`runner`]: drives a scenario end to end with real processes; [`transcript`] records every hop.
 //! - [`contracts`]: the payload shape each hop relies on, checked on every exchange.
 //! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix;
 //!   [`explain`] applies it to evidence a user captured from real Azure.
-//! - [`bench`]: scenario speed, harness overhead and the backend under load (`bench` command).
+//! - [`bench`](mod@bench): scenario speed, harness overhead and the backend under load (`bench` command).
 //! - [`normalize`] and [`report`]: stable snapshots, text and JSON reports; [`cli`]: the command line.
 //!
 //! # Example

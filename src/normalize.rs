@@ -33,7 +33,7 @@ impl Normalizer {
         Self { ports, randoms: Vec::new() }
     }
 
-    /// Learn the random values in `value` (under [`RANDOM_KEYS`]) so that copies of them embedded in
+    /// Learn the random values in `value` (under the random keys: `uti`, `traceId`, …) so that copies of them embedded in
     /// other strings are scrubbed too.
     pub fn learn_randoms(&mut self, value: &Value) {
         match value {

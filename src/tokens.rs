@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(claims["exp"], 4600);
         assert_eq!(claims["ver"], "1.0");
         assert_eq!(claims["idtyp"], "app");
-        let header = jsonwebtoken::decode_header(&TokenIssuer::test_key().mint(&claims)).unwrap();
+        let header = jsonwebtoken::decode_header(TokenIssuer::test_key().mint(&claims)).unwrap();
         assert_eq!(header.kid.as_deref(), Some("harness-test-key-1"));
         assert!(header.x5t.is_some());
     }

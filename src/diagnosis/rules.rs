@@ -1,4 +1,4 @@
-//! Recognising a diagnosis: from one answer ([`classify`]) and from a whole transcript ([`diagnose`]).
+//! Recognising a diagnosis: from one answer ([`classify`]) and from a whole transcript ([`find`]).
 //!
 //! [`classify`] is shared by the runner, the reference backend and `explain`, so the same evidence
 //! gets the same name everywhere.

@@ -265,7 +265,7 @@ pub struct ProgramFile {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendFile {
-    /// `SESSION_POOL_TOKEN_SCOPE` (default "https://dynamicsessions.io/.default").
+    /// `SESSION_POOL_TOKEN_SCOPE` (default `https://dynamicsessions.io/.default`).
     #[serde(default)]
     pub token_scope: Option<String>,
     /// `AZURE_CLIENT_ID`: selects a user-assigned identity (default: the world's user-assigned

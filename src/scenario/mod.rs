@@ -1,6 +1,6 @@
 //! Scenario files: read TOML, validate into a [`Scenario`], point at `file:line:column` on error.
 //!
-//! [`format`] holds the file's serde types (and therefore the JSON Schema); this module turns them
+//! [`format`](mod@format) holds the file's serde types (and therefore the JSON Schema); this module turns them
 //! into the validated [`Scenario`] the runner uses.
 
 pub mod format;

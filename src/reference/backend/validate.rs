@@ -48,10 +48,10 @@ pub fn execute_request(headers: &HeaderMap, body: &[u8]) -> Result<Execute, Refu
     }
     for (i, file) in shape.files.iter().enumerate() {
         optional(file, "name", &format!("files[{i}].name"), Value::is_string, "a string")?;
-        if let Some(encoding) = file.get("encoding") {
-            if !matches!(encoding.as_str(), Some("utf8" | "base64" | "hex")) {
-                return Err(bad(format!("files[{i}].encoding must be one of utf8, base64, hex")));
-            }
+        if let Some(encoding) = file.get("encoding")
+            && !matches!(encoding.as_str(), Some("utf8" | "base64" | "hex"))
+        {
+            return Err(bad(format!("files[{i}].encoding must be one of utf8, base64, hex")));
         }
     }
     if !is_runtime_name(shape.language) {
