@@ -19,6 +19,8 @@ const TEST_KEY_JWK: &str = include_str!("../fixtures/keys/signing-key.jwk.json")
 pub struct TokenIssuer {
     encoding: EncodingKey,
     jwk: Value,
+    /// The same key, parsed once, for verifiers.
+    jwk_set: JwkSet,
     kid: String,
 }
 
@@ -34,12 +36,18 @@ impl TokenIssuer {
         let encoding = EncodingKey::from_rsa_pem(TEST_KEY_PEM.as_bytes()).expect("fixtures/keys/signing-key.pem is a valid RSA key");
         let jwk: Value = serde_json::from_str(TEST_KEY_JWK).expect("fixtures/keys/signing-key.jwk.json is valid JSON");
         let kid = jwk["kid"].as_str().unwrap_or_default().to_owned();
-        Self { encoding, jwk, kid }
+        let jwk_set = serde_json::from_value(json!({ "keys": [jwk] })).expect("fixtures/keys/signing-key.jwk.json is a JWK");
+        Self { encoding, jwk, jwk_set, kid }
     }
 
     /// `{"keys":[…]}` as served at Entra's `/{tenant}/discovery/v2.0/keys`.
     pub fn jwks(&self) -> Value {
         json!({ "keys": [self.jwk] })
+    }
+
+    /// The JWKS parsed, for verifying tokens this issuer signed.
+    pub fn jwk_set(&self) -> &JwkSet {
+        &self.jwk_set
     }
 
     /// Sign `claims` with header `typ, alg, kid, x5t` as Azure does.
@@ -193,7 +201,7 @@ mod tests {
     }
 
     fn jwks() -> JwkSet {
-        serde_json::from_value(TokenIssuer::test_key().jwks()).unwrap()
+        TokenIssuer::test_key().jwk_set().clone()
     }
 
     #[test]

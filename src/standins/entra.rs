@@ -126,8 +126,7 @@ fn check_assertion(state: &EntraState, app: &crate::scenario::format::Applicatio
     }
     let no_match = || Aadsts::new(400, "invalid_request", 70021, "No matching federated identity record found for presented assertion.".into());
     let Some(federated) = &app.federated else { return Err(no_match()) };
-    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(state.issuer.jwks()).expect("the test key's JWKS parses");
-    let claims = match tokens::verify_assertion(assertion, &jwks, TOKEN_EXCHANGE_AUDIENCE, tokens::now_secs()) {
+    let claims = match tokens::verify_assertion(assertion, state.issuer.jwk_set(), TOKEN_EXCHANGE_AUDIENCE, tokens::now_secs()) {
         Ok(claims) => claims,
         Err(tokens::TokenRejection::Expired { .. }) => {
             return Err(Aadsts::new(401, "invalid_client", 700024, "Client assertion is not within its valid time range.".into()));

@@ -82,7 +82,7 @@ impl StandIns {
         let identity_header = crate::ids::guid();
         let tls = tls::TestCa::generate().map_err(std::io::Error::other)?;
         recorder.set_identity_header(&identity_header);
-        let jwks: JwkSet = serde_json::from_value(issuer.jwks()).expect("the test key's JWKS parses");
+        let jwks: JwkSet = issuer.jwk_set().clone();
         let pool_state = Arc::new(pool::PoolState::new(world.clone(), jwks, recorder.clone()));
 
         let identity_app = identity::app(identity::IdentityState { world: world.clone(), issuer: issuer.clone(), identity_header: identity_header.clone() });

@@ -290,7 +290,7 @@ mod tests {
 
     async fn pool(edit: impl FnOnce(String) -> String) -> Pool {
         let world = Arc::new(test_support::world(edit));
-        let jwks = serde_json::from_value(TokenIssuer::test_key().jwks()).unwrap();
+        let jwks = TokenIssuer::test_key().jwk_set().clone();
         let state = Arc::new(PoolState::new(world, jwks, Recorder::new()));
         Pool { server: Server::start(app(state.clone())).await.unwrap(), state }
     }
