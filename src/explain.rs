@@ -327,7 +327,7 @@ mod tests {
         let container_apps = explain(&evidence, NOW);
 
         assert_eq!(ranked(&report), [("identity-not-enabled", Confidence::High), ("identity-not-found", Confidence::Low)]);
-        assert_eq!(report.diagnoses[0].fix, "az containerapp identity assign --name app-1 --resource-group rg-1 --system-assigned");
+        assert_eq!(report.diagnoses[0].fix, "az containerapp identity assign --name app-1 --resource-group rg-1 --system-assigned (or --user-assigned <identity resource id>)");
         assert_eq!(ranked(&container_apps), [("identity-not-found", Confidence::High)]);
     }
 

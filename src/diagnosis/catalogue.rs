@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub enum Diagnosis {
     Ok,
     MissingRole,
+    RoleOnOtherIdentity,
     RolePropagationDelay,
     WrongAudience,
     TokenExpired,
@@ -20,11 +21,15 @@ pub enum Diagnosis {
     MissingIdentifier,
     NoTargetPort,
     WrongEndpointShape,
+    EndpointMismatch,
     PoolFull,
     ContainerNotReady,
     ContainerPathNotFound,
+    ImageTagUppercase,
     IdentityNotEnabled,
+    IdentityNotSpecified,
     IdentityNotFound,
+    EmptyClientId,
     IdentityHeaderMismatch,
     IdentityEndpointUnavailable,
     EntraInvalidClient,
@@ -54,6 +59,7 @@ impl Diagnosis {
     pub const ALL: &'static [Diagnosis] = &[
         Diagnosis::Ok,
         Diagnosis::MissingRole,
+        Diagnosis::RoleOnOtherIdentity,
         Diagnosis::RolePropagationDelay,
         Diagnosis::WrongAudience,
         Diagnosis::TokenExpired,
@@ -61,11 +67,15 @@ impl Diagnosis {
         Diagnosis::MissingIdentifier,
         Diagnosis::NoTargetPort,
         Diagnosis::WrongEndpointShape,
+        Diagnosis::EndpointMismatch,
         Diagnosis::PoolFull,
         Diagnosis::ContainerNotReady,
         Diagnosis::ContainerPathNotFound,
+        Diagnosis::ImageTagUppercase,
         Diagnosis::IdentityNotEnabled,
+        Diagnosis::IdentityNotSpecified,
         Diagnosis::IdentityNotFound,
+        Diagnosis::EmptyClientId,
         Diagnosis::IdentityHeaderMismatch,
         Diagnosis::IdentityEndpointUnavailable,
         Diagnosis::EntraInvalidClient,
@@ -76,6 +86,10 @@ impl Diagnosis {
         Diagnosis::ExecutionTimeout,
         Diagnosis::Unexplained,
     ];
+
+    /// Found only by `check` in the user's configuration: no run shows them (Azure refuses the
+    /// configuration before any request, or the backend calls somewhere the harness is not).
+    pub const STATIC_ONLY: &'static [Diagnosis] = &[Diagnosis::EndpointMismatch, Diagnosis::ImageTagUppercase];
 
     /// The stable kebab-case id.
     pub fn id(self) -> &'static str {
@@ -93,6 +107,13 @@ impl Diagnosis {
                 "the caller's principal holds no \"Azure ContainerApps Session Executor\" role on the pool or an enclosing scope",
                 "REP",
                 "az role assignment create --assignee <principal-id> --role \"Azure ContainerApps Session Executor\" --scope <pool resource id>",
+            ),
+            Diagnosis::RoleOnOtherIdentity => d(
+                "role-on-other-identity",
+                "pool answers 403 although the role assignment exists",
+                "the role is held by another identity of the same app than the one whose token was sent (typically: role on the user-assigned identity, no AZURE_CLIENT_ID, so the SDK asked for the system-assigned one)",
+                "REP",
+                "set the app setting AZURE_CLIENT_ID=<client id of the identity holding the role> (or pass it as the credential's client-id option), or assign the role to the identity in use",
             ),
             Diagnosis::RolePropagationDelay => d(
                 "role-propagation-delay",
@@ -143,6 +164,13 @@ impl Diagnosis {
                 "DOC, REP",
                 "use the pool's properties.poolManagementEndpoint (https://<pool>.<env>.<region>.azurecontainerapps.io)",
             ),
+            Diagnosis::EndpointMismatch => d(
+                "endpoint-mismatch",
+                "the backend's pool endpoint setting is not the pool's poolManagementEndpoint (found by check)",
+                "the setting names another (or an old) pool than the one whose roles and port were checked",
+                "DOC",
+                "set it to the pool's properties.poolManagementEndpoint (az containerapp sessionpool show --query properties.poolManagementEndpoint)",
+            ),
             Diagnosis::PoolFull => d(
                 "pool-full",
                 "pool answers 429 \"Error happened when allocating pod for identifier <id> in pool <pool>\"",
@@ -164,6 +192,13 @@ impl Diagnosis {
                 "DOC (paths are forwarded as they are)",
                 "call {pool}/<language>/execute, the path your container serves",
             ),
+            Diagnosis::ImageTagUppercase => d(
+                "image-tag-uppercase",
+                "creating or updating the pool fails with ImageManifestNotFound (found by check)",
+                "the resource provider lowercases image references, so a tag with uppercase letters names an image that does not exist",
+                "REP",
+                "push the image under a lowercase tag and point the pool's customContainerTemplate at it",
+            ),
             Diagnosis::IdentityNotEnabled => d(
                 "identity-not-enabled",
                 "no IDENTITY_ENDPOINT; the SDK falls back to IMDS, which answers 400 \"Identity not found\"",
@@ -171,12 +206,26 @@ impl Diagnosis {
                 "DOC (variables), REP (IMDS body), assumed (IMDS answering on Container Apps)",
                 "az containerapp identity assign --name <app> --resource-group <rg> --system-assigned (or --user-assigned <identity id>)",
             ),
+            Diagnosis::IdentityNotSpecified => d(
+                "identity-not-specified",
+                "identity endpoint answers 400 \"Unable to load the proper Managed Identity.\" to a request that names no identity (IMDS: \"Multiple user assigned identities exist\")",
+                "the app has only user-assigned identities and the backend names none: without AZURE_CLIENT_ID the SDK asks for a system-assigned identity the app does not have",
+                "REP",
+                "set the app setting AZURE_CLIENT_ID to the client id of the user-assigned identity that holds the role",
+            ),
             Diagnosis::IdentityNotFound => d(
                 "identity-not-found",
-                "identity endpoint answers 400 \"Unable to load the proper Managed Identity.\"",
+                "identity endpoint answers 400 \"Unable to load the proper Managed Identity.\" to a request that names an identity",
                 "the backend asks for a user-assigned identity (AZURE_CLIENT_ID) that is not assigned to the app",
                 "REP",
                 "set AZURE_CLIENT_ID to an identity assigned to the app, or assign it: az containerapp identity assign --user-assigned <identity id>",
+            ),
+            Diagnosis::EmptyClientId => d(
+                "empty-client-id",
+                "AZURE_CLIENT_ID is set to an empty string: most SDKs then ask for the system-assigned identity; a client that sends client_id= gets 500 invalid_scope",
+                "a template or pipeline wrote the setting without a value",
+                "REP (500 invalid_scope; exact body assumed), SDK (Python and Rust ignore an empty value)",
+                "set AZURE_CLIENT_ID to the client id of the identity that holds the role, or remove the setting to use the system-assigned identity",
             ),
             Diagnosis::IdentityHeaderMismatch => d(
                 "identity-header-mismatch",

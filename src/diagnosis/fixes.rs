@@ -4,40 +4,54 @@
 use serde_json::Value;
 
 use super::Diagnosis;
-use crate::scenario::BackendSettings;
 use crate::transcript::{Exchange, Hop};
-use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, SESSION_EXECUTOR_ROLE, World};
+use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, ManagedIdentity, SESSION_EXECUTOR_ROLE, World};
 
 /// The ids a fix needs; `None` renders as a `<placeholder>`.
 #[derive(Debug, Clone, Default)]
 pub struct FixContext {
+    /// The principal whose token was sent (or, before any token, the one the app would use).
     pub principal_id: Option<String>,
+    /// The app's identity that principal is.
+    pub used: Option<ManagedIdentity>,
+    /// The app's identities that hold Session Executor on the pool.
+    pub holders: Vec<ManagedIdentity>,
+    /// The app's user-assigned identities.
+    pub user_assigned: Vec<ManagedIdentity>,
+    /// `AZURE_CLIENT_ID` as the app sets it (plain values only).
+    pub client_id_setting: Option<String>,
     pub pool_id: Option<String>,
     pub pool_name: Option<String>,
     pub pool_resource_group: Option<String>,
     pub app_name: Option<String>,
     pub app_resource_group: Option<String>,
     pub identity_client_id: Option<String>,
-    pub identity_resource_id: Option<String>,
-    pub user_assigned: bool,
+    /// The `client_id` a token request asked for.
+    pub requested_client_id: Option<String>,
+    /// Whether the app has a system-assigned identity.
+    pub has_system_assigned: bool,
     pub token_scope: Option<String>,
 }
 
 impl FixContext {
-    /// Everything a scenario's world and backend settings know.
-    pub fn from_world(world: &World, settings: &BackendSettings) -> Self {
-        let identity = &world.identity;
+    /// Everything a world knows, before any token: the identity the app would use by default.
+    pub fn from_world(world: &World) -> Self {
+        let used = world.default_identity().cloned();
         Self {
-            principal_id: Some(identity.principal_id.clone()),
+            principal_id: used.as_ref().map(|i| i.principal_id.clone()),
+            identity_client_id: used.as_ref().map(|i| i.client_id.clone()),
+            used,
+            holders: world.executor_identities().cloned().collect(),
+            user_assigned: world.app.user_assigned.clone(),
+            client_id_setting: world.app.settings.plain(crate::world::app::AZURE_CLIENT_ID).map(str::to_owned),
             pool_id: Some(world.pool.resource_id.to_string()),
             pool_name: Some(world.pool.name.clone()),
             pool_resource_group: world.pool.resource_id.segment("resourceGroups").map(str::to_owned),
-            app_name: app_name_of(&identity.resource_id),
-            app_resource_group: resource_group_of(&identity.resource_id),
-            identity_client_id: Some(identity.client_id.clone()),
-            identity_resource_id: Some(identity.resource_id.clone()),
-            user_assigned: identity.kind == IdentityKind::UserAssigned,
-            token_scope: Some(settings.token_scope.clone()),
+            app_name: Some(world.app.name.clone()),
+            app_resource_group: world.app.resource_id.segment("resourceGroups").map(str::to_owned),
+            requested_client_id: None,
+            has_system_assigned: world.app.system_assigned.is_some(),
+            token_scope: None,
         }
     }
 
@@ -51,19 +65,31 @@ impl FixContext {
             identity_client_id: claim("appid"),
             app_name: mirid.as_deref().and_then(app_name_of),
             app_resource_group: mirid.as_deref().and_then(resource_group_of),
-            user_assigned: mirid.as_deref().is_some_and(|id| id.to_ascii_lowercase().contains("/providers/microsoft.managedidentity/userassignedidentities/")),
-            identity_resource_id: mirid,
             token_scope: claim("aud").map(|aud| format!("{}/.default", aud.trim_end_matches('/'))),
             ..Self::default()
         }
     }
 
-    /// The principal of the token a request carried wins over the world's identity.
-    pub fn with_exchange(mut self, exchange: Option<&Exchange>) -> Self {
-        if let Some(oid) = exchange.and_then(Exchange::bearer_claims).and_then(|c| c["oid"].as_str()) {
+    /// The token a request carried names the principal in use, and through the world, its identity.
+    pub fn with_exchange(mut self, exchange: Option<&Exchange>, world: Option<&World>) -> Self {
+        if let Some(requested) = exchange.and_then(|e| e.query_param("client_id")) {
+            self.requested_client_id = Some(requested.to_owned());
+        }
+        let claims = exchange.and_then(Exchange::bearer_claims);
+        if let Some(oid) = claims.and_then(|c| c["oid"].as_str()) {
             self.principal_id = Some(oid.to_owned());
+            self.identity_client_id = claims.and_then(|c| c["appid"].as_str()).map(str::to_owned);
+            self.used = world.and_then(|w| w.app.identity_with_principal(oid)).cloned();
+        }
+        if let Some(aud) = claims.and_then(|c| c["aud"].as_str()) {
+            self.token_scope = Some(format!("{}/.default", aud.trim_end_matches('/')));
         }
         self
+    }
+
+    /// An app identity holding the role that is not the one in use.
+    pub fn other_holder(&self) -> Option<&ManagedIdentity> {
+        self.holders.iter().find(|h| self.used.as_ref().is_none_or(|u| u.principal_id != h.principal_id))
     }
 }
 
@@ -88,10 +114,14 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
     let principal = or(&ctx.principal_id, "<principal-id>");
     let pool_id = or(&ctx.pool_id, "<pool resource id>");
     let (app, app_rg) = (or(&ctx.app_name, "<app>"), or(&ctx.app_resource_group, "<resource-group>"));
+    let assign = |assignee: &str| format!("az role assignment create --assignee {assignee} --role \"{SESSION_EXECUTOR_ROLE}\" --scope {pool_id}");
+    let set_client_id = |client_id: &str| format!("az containerapp update --name {app} --resource-group {app_rg} --set-env-vars AZURE_CLIENT_ID={client_id}");
     match diagnosis {
-        Diagnosis::MissingRole => format!(
-            "az role assignment create --assignee {principal} --role \"{SESSION_EXECUTOR_ROLE}\" --scope {pool_id}  (then allow 30-60 s for the assignment to propagate)"
-        ),
+        Diagnosis::MissingRole => {
+            let whose = ctx.used.as_ref().map_or_else(String::new, |used| format!("{principal} is {} of app {app}, the identity the backend used; ", used.short_name()));
+            format!("{}  ({whose}then allow 30-60 s for the assignment to propagate)", assign(principal))
+        }
+        Diagnosis::RoleOnOtherIdentity | Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId => select_identity_fix(diagnosis, ctx, &assign, &set_client_id),
         Diagnosis::RolePropagationDelay => format!(
             "nothing is missing: the role of {principal} on {pool_id} became effective a little later; retry 403 with backoff for about a minute after a new assignment"
         ),
@@ -104,16 +134,52 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
             or(&ctx.pool_name, "<pool>"),
             or(&ctx.pool_resource_group, "<resource-group>")
         ),
-        Diagnosis::IdentityNotEnabled if ctx.user_assigned => format!(
-            "az containerapp identity assign --name {app} --resource-group {app_rg} --user-assigned {}",
-            or(&ctx.identity_resource_id, "<identity resource id>")
-        ),
-        Diagnosis::IdentityNotEnabled => format!("az containerapp identity assign --name {app} --resource-group {app_rg} --system-assigned"),
-        Diagnosis::IdentityNotFound => format!(
-            "set AZURE_CLIENT_ID to the client id of an identity assigned to the app ({}), or assign the wanted one: az containerapp identity assign --name {app} --resource-group {app_rg} --user-assigned <identity resource id>",
-            or(&ctx.identity_client_id, "<client-id>")
-        ),
+        Diagnosis::IdentityNotEnabled => format!("az containerapp identity assign --name {app} --resource-group {app_rg} --system-assigned (or --user-assigned <identity resource id>)"),
+        Diagnosis::IdentityNotFound => {
+            let requested = or(&ctx.requested_client_id, "the requested identity");
+            let assign_identity = format!("or assign {requested} to the app: az containerapp identity assign --name {app} --resource-group {app_rg} --user-assigned <its resource id>");
+            let users: Vec<String> = ctx.user_assigned.iter().map(|i| format!("{} ({})", i.client_id, i.short_name())).collect();
+            match (users.is_empty(), ctx.has_system_assigned) {
+                (false, _) => format!("set the app setting AZURE_CLIENT_ID to the client id of an identity the app has: {}; {assign_identity}", users.join(", ")),
+                (true, true) => format!(
+                    "the app has only its system-assigned identity: remove AZURE_CLIENT_ID (az containerapp update --name {app} --resource-group {app_rg} --remove-env-vars AZURE_CLIENT_ID), {assign_identity}"
+                ),
+                (true, false) => format!("the app has no identity at all: {assign_identity}"),
+            }
+        }
         other => other.describe().fix.to_owned(),
+    }
+}
+
+/// Fixes for "the backend named the wrong identity, or none": name the right one and how to set it.
+fn select_identity_fix(diagnosis: Diagnosis, ctx: &FixContext, assign: &dyn Fn(&str) -> String, set_client_id: &dyn Fn(&str) -> String) -> String {
+    let app = or(&ctx.app_name, "<app>");
+    let option = "(or pass it as the credential's client-id option, e.g. ManagedIdentityCredential(client_id=...))";
+    match (ctx.other_holder().or(ctx.holders.first()), diagnosis) {
+        (Some(holder), _) if holder.kind == IdentityKind::SystemAssigned => format!(
+            "the system-assigned identity holds the role: remove AZURE_CLIENT_ID (az containerapp update --name {app} --resource-group {} --remove-env-vars AZURE_CLIENT_ID), or give the identity in use the role: {}",
+            or(&ctx.app_resource_group, "<resource-group>"),
+            assign(or(&ctx.principal_id, "<principal-id>"))
+        ),
+        (Some(holder), Diagnosis::RoleOnOtherIdentity) => format!(
+            "set the app setting AZURE_CLIENT_ID={} so the SDK asks for {}, which holds the role: {} {option}; or give {} the role: {}",
+            holder.client_id,
+            holder.short_name(),
+            set_client_id(&holder.client_id),
+            ctx.used.as_ref().map_or_else(|| or(&ctx.principal_id, "the identity in use").to_owned(), ManagedIdentity::describe),
+            assign(or(&ctx.principal_id, "<principal-id>"))
+        ),
+        (Some(holder), _) => format!("set the app setting AZURE_CLIENT_ID={} ({}, which holds the role): {} {option}", holder.client_id, holder.short_name(), set_client_id(&holder.client_id)),
+        (None, _) => match ctx.user_assigned.first() {
+            Some(identity) => format!(
+                "set the app setting AZURE_CLIENT_ID={} ({}): {} {option}; it holds no \"{SESSION_EXECUTOR_ROLE}\" role on the pool yet: {}",
+                identity.client_id,
+                identity.short_name(),
+                set_client_id(&identity.client_id),
+                assign(&identity.principal_id)
+            ),
+            None => format!("set the app setting AZURE_CLIENT_ID to the client id of the identity that should call the pool {option}, and give it the role: {}", assign("<principal-id>")),
+        },
     }
 }
 
@@ -132,6 +198,25 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             }
             text
         }
+        Diagnosis::RoleOnOtherIdentity | Diagnosis::EmptyClientId if exchange.to == Hop::Pool => {
+            let used = ctx.used.as_ref().map_or_else(|| format!("principal {principal}"), ManagedIdentity::describe);
+            let holder = ctx.other_holder().map_or_else(|| "another identity of the app".to_owned(), ManagedIdentity::describe);
+            format!("the pool refused {used} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id}, but {holder} of the same app does{}", client_id_note(ctx))
+        }
+        Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId => {
+            let users: Vec<String> = ctx.user_assigned.iter().map(ManagedIdentity::describe).collect();
+            let asked = match exchange.query_param("client_id") {
+                Some("") => "a request with an empty client_id".to_owned(),
+                _ => "a request naming no identity".to_owned(),
+            };
+            format!(
+                "the identity endpoint answered {status} \"{}\" to {asked}: app {} has no system-assigned identity to default to, only {}{}",
+                answer_message(exchange),
+                or(&ctx.app_name, "?"),
+                if users.is_empty() { "user-assigned ones".to_owned() } else { users.join(", ") },
+                client_id_note(ctx)
+            )
+        }
         Diagnosis::WrongAudience => wrong_audience_text(&status, claims),
         Diagnosis::TokenExpired => token_expired_text(&status, claims, "the pool's clock", exchange.clock),
         Diagnosis::NoTargetPort => format!("the pool answered {status} Not Found: pool {} has no ingress target port, so the request reaches no container", or(&ctx.pool_name, "?")),
@@ -141,7 +226,7 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
         ),
         Diagnosis::IdentityNotFound => format!(
             "the identity endpoint answered {status} \"{}\" to a request for client_id {}: no identity with that id is assigned to the app",
-            exchange.response_str("/message").or_else(|| exchange.response_str("/error_description")).unwrap_or("Identity not found"),
+            answer_message(exchange),
             exchange.query_param("client_id").unwrap_or("(none: system-assigned)")
         ),
         Diagnosis::EntraInvalidClient => {
@@ -164,6 +249,20 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             exchange.contract_violations.join("; ")
         ),
         other => format!("{} → {} {} {} answered {status}: {}", exchange.from, exchange.to, exchange.method, exchange.path, other.describe().cause),
+    }
+}
+
+/// The message of an identity endpoint's error answer.
+fn answer_message(exchange: &Exchange) -> &str {
+    exchange.response_str("/message").or_else(|| exchange.response_str("/error_description")).unwrap_or("Identity not found")
+}
+
+/// Why the SDK named no identity, when the app's setting says.
+fn client_id_note(ctx: &FixContext) -> String {
+    match ctx.client_id_setting.as_deref() {
+        Some("") => "; the app sets AZURE_CLIENT_ID to an empty string, so the SDK named no identity".into(),
+        None => "; the app sets no AZURE_CLIENT_ID, so the SDK named no identity".into(),
+        Some(_) => String::new(),
     }
 }
 

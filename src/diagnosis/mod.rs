@@ -6,11 +6,11 @@
 
 pub mod catalogue;
 pub mod fixes;
+pub mod identities;
 pub mod rules;
 
 use serde::Serialize;
 
-use crate::scenario::BackendSettings;
 use crate::transcript::{Exchange, Hop};
 use crate::world::World;
 pub use catalogue::{Description, Diagnosis, markdown_table};
@@ -33,21 +33,23 @@ pub struct Finding {
 ///
 /// Every failing hop is named once, in the order its request started. When no hop explains a
 /// failed backend answer, the backend's own claim (`(diagnosis: <id>)`) is used if it made one.
-pub fn diagnose(exchanges: &[Exchange], world: &World, settings: &BackendSettings) -> Vec<Finding> {
-    let context = FixContext::from_world(world, settings);
-    let mut findings: Vec<Finding> = rules::find(exchanges)
-        .into_iter()
-        .map(|hit| {
-            let ctx = context.clone().with_exchange(Some(hit.exchange));
-            Finding {
-                id: hit.diagnosis,
-                hop: Some(hit.exchange.to),
-                seq: Some(hit.exchange.seq),
-                explanation: fixes::explanation(hit.diagnosis, hit.exchange, &ctx, Some(world)),
-                fix: fixes::fix(hit.diagnosis, &ctx),
-            }
-        })
-        .collect();
+pub fn diagnose(exchanges: &[Exchange], world: &World) -> Vec<Finding> {
+    let context = FixContext::from_world(world);
+    let mut findings: Vec<Finding> = Vec::new();
+    for hit in rules::find(exchanges) {
+        let id = identities::refine(hit.diagnosis, hit.exchange, world);
+        if findings.iter().any(|f| f.id == id) {
+            continue;
+        }
+        let ctx = context.clone().with_exchange(Some(hit.exchange), Some(world));
+        findings.push(Finding {
+            id,
+            hop: Some(hit.exchange.to),
+            seq: Some(hit.exchange.seq),
+            explanation: fixes::explanation(id, hit.exchange, &ctx, Some(world)),
+            fix: fixes::fix(id, &ctx),
+        });
+    }
     if findings.is_empty() {
         let backend_failed = exchanges.iter().any(|e| e.from == Hop::Client && !e.succeeded());
         let finding = match (backend_failed, rules::claimed_by_backend(exchanges)) {

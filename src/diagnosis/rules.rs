@@ -62,6 +62,8 @@ fn classify_identity(status: u16, body: &str, evidence: Evidence<'_>) -> Option<
         400 if body.contains("Unable to load the proper Managed Identity") => Diagnosis::IdentityNotFound,
         400 if body.contains("Identity not found") && evidence.via_imds => Diagnosis::IdentityNotEnabled,
         400 if body.contains("Identity not found") => Diagnosis::IdentityNotFound,
+        // REP: IMDS with several user-assigned identities and no selector.
+        400 if body.contains("Multiple user assigned identities exist") => Diagnosis::IdentityNotSpecified,
         400 if body.contains("AADSTS500011") => Diagnosis::EntraUnknownResource,
         404 | 408 | 410 | 429 | 500..=599 => Diagnosis::IdentityEndpointUnavailable,
         _ => Diagnosis::Unexplained,
@@ -166,7 +168,7 @@ pub fn evidence_of(exchange: &Exchange) -> Evidence<'_> {
         had_authorization: exchange.request_headers.contains_key("authorization"),
         via_imds: exchange.to == Hop::Identity
             && exchange.path.starts_with("/metadata/identity/")
-            && ["client_id", "object_id", "msi_res_id"].iter().all(|k| exchange.query_param(k).is_none()),
+            && crate::world::Selector::from_query(|k| exchange.query_param(k)) == crate::world::Selector::None,
         now: exchange.clock,
     }
 }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use crate::scenario::BackendSettings;
-use crate::scenario::format::AzCli;
+use crate::world::AzCli;
 use crate::tokens::{self, TokenIssuer, TokenSubject};
 use crate::world::World;
 
@@ -81,7 +81,7 @@ impl Drop for FakeTools {
 }
 
 fn token_json(world: &World, settings: &BackendSettings) -> String {
-    let user = world.developer_tools.as_ref().and_then(|t| t.principal_id.as_deref()).unwrap_or(&world.identity.principal_id);
+    let user = world.developer_principal().unwrap_or("00000000-0000-0000-0000-000000000000");
     let subject = TokenSubject { tenant_id: &world.tenant_id, client_id: AZURE_CLI_CLIENT_ID, principal_id: user, resource_id: None, appidacr: "0" };
     let resource = settings.token_scope.trim_end_matches("/.default");
     let now = tokens::now_secs();

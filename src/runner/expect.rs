@@ -51,12 +51,12 @@ pub fn check_diagnoses(expected: &[Diagnosis], findings: &[Finding]) -> Option<S
 }
 
 /// Check how many requests each named hop received.
-pub fn check_calls(expected: &std::collections::BTreeMap<crate::scenario::format::HopName, usize>, exchanges: &[crate::transcript::Exchange]) -> Vec<String> {
+pub fn check_calls(expected: &[(crate::transcript::Hop, usize)], exchanges: &[crate::transcript::Exchange]) -> Vec<String> {
     expected
         .iter()
-        .filter_map(|(name, want)| {
-            let got = exchanges.iter().filter(|e| e.to == name.hop()).count();
-            (got != *want).then(|| format!("expected {want} request(s) to {}, got {got}", name.hop()))
+        .filter_map(|(hop, want)| {
+            let got = exchanges.iter().filter(|e| e.to == *hop).count();
+            (got != *want).then(|| format!("expected {want} request(s) to {hop}, got {got}"))
         })
         .collect()
 }

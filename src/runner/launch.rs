@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::devtools::FakeTools;
 use super::process::{Launch, Readiness};
 use crate::scenario::Scenario;
-use crate::scenario::format::ProcessFile;
+use crate::world::ProcessSpec;
 use crate::standins::StandIns;
 
 /// How long a reference process may take to print its readiness line.
@@ -92,9 +92,9 @@ fn reference(subcommand: &str, programs: &Programs, env: Vec<(String, String)>) 
     }
 }
 
-fn external(name: &str, spec: &ProcessFile, scenario: &Scenario, stand_ins: &StandIns, programs: &Programs, port: u16, mut env: Vec<(String, String)>) -> Result<Launch, LaunchError> {
+fn external(name: &str, spec: &ProcessSpec, scenario: &Scenario, stand_ins: &StandIns, programs: &Programs, port: u16, mut env: Vec<(String, String)>) -> Result<Launch, LaunchError> {
     let scenario_dir = scenario.file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let values = placeholders(stand_ins, scenario, programs, port, &scenario_dir);
+    let values = placeholders(stand_ins, programs, port, &scenario_dir);
     let what = |field: &str| format!("{name}.{field} of {}", scenario.file.display());
     let mut argv = spec.command.iter().map(|a| fill(a, &values, &what("command"))).collect::<Result<Vec<_>, _>>()?;
     if argv.is_empty() {
@@ -126,26 +126,20 @@ fn external(name: &str, spec: &ProcessFile, scenario: &Scenario, stand_ins: &Sta
         cwd: Some(cwd),
         env,
         ready: Readiness::HttpAnswer { url, path },
-        ready_within: spec.ready_within_ms.map_or(EXTERNAL_READY_WITHIN, Duration::from_millis),
+        ready_within: spec.ready_within.unwrap_or(EXTERNAL_READY_WITHIN),
     })
 }
 
 /// The values of every placeholder.
-fn placeholders(stand_ins: &StandIns, scenario: &Scenario, programs: &Programs, port: u16, scenario_dir: &Path) -> Vec<(&'static str, String)> {
-    vec![
+fn placeholders(stand_ins: &StandIns, programs: &Programs, port: u16, scenario_dir: &Path) -> Vec<(&'static str, String)> {
+    let mut values = vec![
         ("port", port.to_string()),
         ("harness", programs.harness.display().to_string()),
         ("python", programs.python.display().to_string()),
         ("scenario_dir", scenario_dir.display().to_string()),
-        ("identity_endpoint", stand_ins.identity_endpoint()),
-        ("identity_header", stand_ins.identity_header().to_owned()),
-        ("imds_authority", stand_ins.imds_authority()),
-        ("pool_endpoint", stand_ins.pool_endpoint()),
-        ("entra_authority", stand_ins.entra_authority()),
-        ("tenant_id", scenario.world.tenant_id.clone()),
-        ("ca_file", stand_ins.ca_file().display().to_string()),
-        ("piston_url", stand_ins.piston_url()),
-    ]
+    ];
+    values.extend(stand_ins.placeholders());
+    values
 }
 
 /// Replace `{name}` by its value; an unknown name is an error that lists the known ones.

@@ -141,7 +141,7 @@ impl Runner {
         live.stop().await;
 
         let exchanges = recorder.exchanges();
-        let findings = diagnosis::diagnose(&exchanges, &scenario.world, &scenario.backend);
+        let findings = diagnosis::diagnose(&exchanges, &scenario.world);
         failures.extend(steps.iter().flat_map(|s| s.failures.iter().map(|f| format!("step '{}': {f}", s.name))));
         failures.extend(expect::check_diagnoses(&scenario.expect.diagnoses, &findings));
         failures.extend(expect::check_calls(&scenario.expect.calls, &exchanges));
@@ -202,7 +202,7 @@ impl Runner {
         until.await;
         live.stop().await;
         let exchanges = recorder.exchanges();
-        let findings = diagnosis::diagnose(&exchanges, &scenario.world, &scenario.backend);
+        let findings = diagnosis::diagnose(&exchanges, &scenario.world);
         Ok(Served { exchanges, findings })
     }
 
@@ -338,6 +338,7 @@ pub enum RunError {
 /// Every secret a run hands out or receives.
 fn secrets_of(scenario: &Scenario, stand_ins: Option<&StandIns>) -> Vec<String> {
     let mut secrets: Vec<String> = stand_ins.map(|s| s.identity_header().to_owned()).into_iter().collect();
+    secrets.extend(stand_ins.into_iter().flat_map(|s| s.secret_values().map(str::to_owned)));
     secrets.extend(scenario.world.applications.iter().filter_map(|a| a.client_secret.clone()));
     secrets.extend(scenario.backend.client_secret.clone());
     secrets.extend(scenario.backend.identity_header.clone());

@@ -11,17 +11,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
+    /// A base scenario this one states the differences from (a path relative to this file): tables
+    /// merge key by key, arrays and values are replaced whole. Resolved before anything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    /// Dotted key paths removed from the bases before this file is laid over them (TOML has no
+    /// null), e.g. `["world.pool.target_port"]` for "the same pool, created without a port".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset: Vec<String>,
     /// One or two sentences: what this scenario reproduces.
     pub description: String,
     /// The whole scenario must finish within this many milliseconds (default 10000).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
     pub world: WorldFile,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BackendFile::is_default")]
     pub backend: BackendFile,
     /// Requests sent to the backend, in order.
     pub steps: Vec<StepFile>,
-    #[serde(default)]
+    /// What the run must show. Without it the run reports its diagnosis and passes if every step's
+    /// own expectations held.
+    #[serde(default, skip_serializing_if = "ScenarioExpect::is_empty")]
     pub expect: ScenarioExpect,
 }
 
@@ -31,23 +41,145 @@ pub struct ScenarioFile {
 pub struct WorldFile {
     /// The Entra tenant (directory) id.
     pub tenant_id: String,
-    /// The backend's managed identity.
-    pub identity: IdentityFile,
+    /// The backend's container app: its identities and settings.
+    pub app: AppFile,
+    /// How the platform's managed-identity endpoint behaves (default: Container Apps protocol).
+    #[serde(default, skip_serializing_if = "IdentityEndpointFile::is_default")]
+    pub identity_endpoint: IdentityEndpointFile,
     /// Role assignments in the tenant (who holds which role at which scope).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_assignments: Vec<RoleAssignmentFile>,
     pub pool: PoolFile,
-    #[serde(default)]
-    pub piston: PistonFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piston: Option<PistonFile>,
     /// App registrations that authenticate to Entra with a client secret.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applications: Vec<ApplicationFile>,
     /// Faults injected into the hops' answers.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultFile>,
     /// The developer tools on the backend's machine (for `backend.credential = "developer-tools"`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub developer_tools: Option<DeveloperToolsFile>,
+}
+
+/// The backend's container app (`az containerapp show`): identities and settings.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppFile {
+    /// The app's name (default: the last segment of `resource_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.App/containerApps/<name>`.
+    pub resource_id: String,
+    /// The system-assigned identity, when enabled (`identity.principalId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_assigned: Option<SystemAssignedFile>,
+    /// User-assigned identities (`identity.userAssignedIdentities`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_assigned: Vec<UserAssignedFile>,
+    /// The container's environment as the team set it: `NAME = "value"` or
+    /// `NAME = { secret_ref = "<secret name>" }`. The platform adds only the identity variables;
+    /// `AZURE_CLIENT_ID` is here when the team set it (empty string included), nowhere else.
+    /// Values may hold the placeholders of `[backend.process]` (e.g. `{pool_endpoint}`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub settings: std::collections::BTreeMap<String, SettingFile>,
+}
+
+/// The app's system-assigned identity.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystemAssignedFile {
+    /// Application (client) id: `appid` in its tokens (ARM does not show it; any GUID will do).
+    pub client_id: String,
+    /// Object (principal) id: `oid` in its tokens, the assignee of role assignments.
+    pub principal_id: String,
+}
+
+/// A user-assigned identity assigned to the app.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserAssignedFile {
+    /// Its name (default: the last segment of `resource_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub client_id: String,
+    pub principal_id: String,
+    /// `/subscriptions/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>`.
+    pub resource_id: String,
+}
+
+/// An app setting: a plain value, or a reference to one of the app's secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SettingFile {
+    Value(String),
+    SecretRef {
+        /// The name of the app secret (`configuration.secrets[].name`); its value is never written.
+        secret_ref: String,
+    },
+}
+
+impl<'de> Deserialize<'de> for SettingFile {
+    /// A string, or a table holding only `secret_ref`; anything else says which two forms exist.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = SettingFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, or { secret_ref = \"<secret name>\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SettingFile, E> {
+                Ok(SettingFile::Value(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SettingFile, A::Error> {
+                let mut secret_ref = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "secret_ref" {
+                        return Err(serde::de::Error::unknown_field(&key, &["secret_ref"]));
+                    }
+                    secret_ref = Some(map.next_value::<String>()?);
+                }
+                secret_ref.map(|secret_ref| SettingFile::SecretRef { secret_ref }).ok_or_else(|| serde::de::Error::missing_field("secret_ref"))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// The platform's managed-identity endpoint (FIDELITY §1, §2, §7).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityEndpointFile {
+    /// How the platform offers the identity (default container-apps: `IDENTITY_ENDPOINT`).
+    #[serde(default)]
+    pub protocol: IdentityProtocol,
+    /// Lifetime of the tokens it issues (default 86400, as Azure's managed identity: FIDELITY §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime_secs: Option<u64>,
+    /// The answer to a token request whose `client_id` is present but empty (default invalid-scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_client_id: Option<EmptyClientIdChoice>,
+    /// The platform's identity service has no outbound access: every token request gets 500 "An
+    /// unexpected error occured while fetching the AAD Token" (REP).
+    #[serde(default)]
+    pub egress_blocked: bool,
+}
+
+impl IdentityEndpointFile {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// Reported answers to an empty `client_id` selector (FIDELITY §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmptyClientIdChoice {
+    /// 500 mentioning invalid_scope (REP; exact body assumed).
+    InvalidScope,
+    /// 400 "Unable to load the proper Managed Identity." (assumed).
+    UnableToLoad,
 }
 
 /// An app registration (service principal): a client secret and/or a federated credential.
@@ -72,27 +204,6 @@ pub struct FederatedFile {
     pub subject: String,
 }
 
-/// The managed identity the backend's container app runs with.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdentityFile {
-    /// Whether the identity is enabled on the app. When false the platform sets no identity variables.
-    pub enabled: bool,
-    pub kind: IdentityKind,
-    /// The identity's application (client) id: `appid` in its tokens.
-    pub client_id: String,
-    /// The identity's object (principal) id: `oid` in its tokens, the assignee of role assignments.
-    pub principal_id: String,
-    /// Resource id of the identity (user-assigned) or of the app (system-assigned): `xms_mirid`.
-    pub resource_id: String,
-    /// Lifetime of the tokens it issues (default 86400, as Azure's managed identity: FIDELITY §4).
-    #[serde(default)]
-    pub token_lifetime_secs: Option<u64>,
-    /// How the platform offers the identity (default container-apps: `IDENTITY_ENDPOINT`).
-    #[serde(default)]
-    pub protocol: IdentityProtocol,
-}
-
 /// The managed-identity protocol the platform offers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -102,16 +213,6 @@ pub enum IdentityProtocol {
     ContainerApps,
     /// IMDS at 169.254.169.254 (VMs, AKS nodes): no identity variables (FIDELITY §2).
     Imds,
-}
-
-/// System-assigned or user-assigned managed identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum IdentityKind {
-    /// Requested without a selector (`client_id` etc.).
-    SystemAssigned,
-    /// Requested with `client_id` (the backend's `AZURE_CLIENT_ID`).
-    UserAssigned,
 }
 
 /// `az role assignment create --assignee <principal_id> --role <role> --scope <scope>`.
@@ -135,37 +236,50 @@ pub struct RoleAssignmentFile {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoolFile {
-    pub name: String,
+    /// The pool's name (default: the last segment of `resource_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// `/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.App/sessionPools/<name>`.
     pub resource_id: String,
     /// `properties.containerType`.
     pub container_type: ContainerType,
     /// `customContainerTemplate.ingress.targetPort`; absent means the pool was created without one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_port: Option<u16>,
+    /// `customContainerTemplate.containers[0].image` (checked: ARM lowercases image references).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// `scaleConfiguration.maxConcurrentSessions` (default: no limit).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_sessions: Option<u32>,
     /// Sessions other callers already hold when the scenario starts; they count against the maximum.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub busy_sessions: u32,
     /// `lifecycleConfiguration.cooldownPeriodInSeconds`, in milliseconds so scenarios stay fast: a
     /// session is freed this long after its last use (default: not within a scenario).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_ms: Option<u64>,
     /// The other callers' sessions end after the pool has refused this many allocations (a
     /// cooldown counted in calls, so the transcript is the same on every machine).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busy_until_refusals: Option<u32>,
     /// The pool's clock runs this many seconds ahead of real time (negative: behind).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub clock_offset_secs: i64,
     /// Whether the session container starts at all (false: it never becomes ready).
-    #[serde(default = "yes")]
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub container_starts: bool,
     /// Run this program as the session container instead of the reference adapter (any language).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<ProcessFile>,
+}
+
+fn is_zero<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// A program the harness starts: a backend or a session container, in any language.
@@ -173,7 +287,7 @@ pub struct PoolFile {
 /// Strings may hold placeholders, replaced before start: `{port}` (the port the harness chose for
 /// it), `{harness}` (this program), `{python}` (the fixtures' Python), `{scenario_dir}`,
 /// `{identity_endpoint}`, `{identity_header}`, `{imds_authority}`, `{pool_endpoint}`,
-/// `{entra_authority}`, `{tenant_id}`, `{ca_file}`, `{piston_url}`.
+/// `{regional_pool_endpoint}`, `{entra_authority}`, `{tenant_id}`, `{ca_file}`, `{piston_url}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessFile {
@@ -250,79 +364,82 @@ pub struct RuntimeFile {
 pub struct ProgramFile {
     /// The source code, matched exactly (after trimming trailing whitespace).
     pub code: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stdout: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub exit_code: i32,
     /// The run exceeds Piston's run_timeout: killed with SIGKILL, status "TO", code null.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub times_out: bool,
 }
 
-/// How the backend under test is configured (its environment variables).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+/// How the reference backend is configured (its own environment variables), or which program
+/// replaces it. The app's settings (`[world.app.settings]`) reach either backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendFile {
     /// `SESSION_POOL_TOKEN_SCOPE` (default `https://dynamicsessions.io/.default`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_scope: Option<String>,
-    /// `AZURE_CLIENT_ID`: selects a user-assigned identity (default: the world's user-assigned
-    /// identity's client id, none for system-assigned).
-    #[serde(default)]
-    pub client_id: Option<String>,
     /// `SESSION_POOL_IDENTIFIER` (default "coding-engine").
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
     /// `SESSION_POOL_TIMEOUT_MS`: per call to the pool (default 10000).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_timeout_ms: Option<u64>,
     /// `TOKEN_TIMEOUT_MS`: bound on acquiring a token, SDK retries included (default 10000).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_timeout_ms: Option<u64>,
     /// `SESSION_POOL_MAX_RETRIES`: retries of a transient pool answer (default 2).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_max_retries: Option<u32>,
     /// `SESSION_POOL_RETRY_DELAY_MS`: first retry delay, doubling (default 200; scenarios use less).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_retry_delay_ms: Option<u64>,
     /// `IDENTITY_MAX_RETRIES`: the SDK's retries on the Container Apps identity endpoint
     /// (default: the SDK's own policy).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_max_retries: Option<u32>,
     /// `IDENTITY_RETRY_DELAY_MS`: the SDK's first retry delay (with `identity_max_retries`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_retry_delay_ms: Option<u64>,
     /// `SESSION_POOL_AUTH=none` when false: the backend sends no Authorization header (default true).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_token: Option<bool>,
     /// Which form of the pool endpoint the backend is given (default custom).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_shape: Option<EndpointShape>,
     /// `SESSION_POOL_EXECUTE_PATH`: path template with `{language}` (default `{language}/execute`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execute_path: Option<String>,
     /// Give the backend this `IDENTITY_HEADER` instead of the platform's (e.g. a stale copy).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_header: Option<String>,
     /// `AZURE_TOKEN_CREDENTIALS`: which credential the backend uses (default managed-identity).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<CredentialChoice>,
     /// `AZURE_CLIENT_SECRET` for `credential = "client-secret"` (default: the application's own).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// For `credential = "workload-identity"`: the federated token in AZURE_FEDERATED_TOKEN_FILE has
     /// already expired (a pod whose projected token stopped refreshing).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub federated_token_expired: bool,
     /// Run this program as the backend instead of the reference backend (any language).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessFile>,
     /// `SESSION_POOL_API`: which pool API the backend calls (default: custom for a CustomContainer
     /// pool, executions for a code-interpreter pool).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool_api: Option<PoolApiChoice>,
+}
+
+impl BackendFile {
+    fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// The session-pool API the reference backend calls.
@@ -406,9 +523,9 @@ pub struct StepFile {
     pub name: String,
     pub request: RequestFile,
     /// Extra request headers (e.g. a caller's `authorization`, which the backend must not forward).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub headers: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "StepExpect::is_empty")]
     pub expect: StepExpect,
 }
 
@@ -430,7 +547,7 @@ pub struct ExecuteRequest {
     #[serde(default = "any_version")]
     pub version: String,
     pub code: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
 }
 
@@ -450,16 +567,28 @@ pub struct StepExpect {
     pub body_contains: Vec<String>,
 }
 
+impl StepExpect {
+    fn is_empty(&self) -> bool {
+        self.status.is_none() && self.stdout.is_none() && self.body_contains.is_empty()
+    }
+}
+
 /// Expectations on the whole run.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioExpect {
     /// The diagnosis ids the run must produce, in any order (e.g. ["missing-role"]).
     #[serde(default)]
-    pub diagnoses: Vec<crate::diagnosis::Diagnosis>,
+    pub diagnoses: Vec<String>,
     /// How many requests each hop must have received (e.g. `{ identity = 2 }`).
     #[serde(default)]
     pub calls: std::collections::BTreeMap<HopName, usize>,
+}
+
+impl ScenarioExpect {
+    fn is_empty(&self) -> bool {
+        self.diagnoses.is_empty() && self.calls.is_empty()
+    }
 }
 
 /// A fault injected into one hop's answers. The actions combine (e.g. a delay and a status).

@@ -4,12 +4,17 @@
 //! into the validated [`Scenario`] the runner uses.
 
 pub mod format;
+pub mod source;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, World};
-use format::{BackendFile, ScenarioExpect, ScenarioFile, StepFile};
+use crate::diagnosis::Diagnosis;
+use crate::transcript::Hop;
+use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, ProcessSpec, World};
+use format::{BackendFile, ScenarioFile, StepFile};
+use source::Sources;
 
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 const DEFAULT_IDENTIFIER: &str = "coding-engine";
@@ -28,14 +33,24 @@ pub struct Scenario {
     pub world: World,
     pub backend: BackendSettings,
     pub steps: Vec<StepFile>,
-    pub expect: ScenarioExpect,
+    pub expect: Expectations,
+    /// Things worth a look that do not stop the scenario, located in their file.
+    pub warnings: Vec<ScenarioError>,
 }
 
-/// The backend's configuration, defaults resolved. Becomes its environment variables.
+/// What the whole run must show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expectations {
+    /// The diagnosis ids, in any order; empty: not checked.
+    pub diagnoses: Vec<Diagnosis>,
+    /// Requests each hop must have received.
+    pub calls: Vec<(Hop, usize)>,
+}
+
+/// The reference backend's configuration, defaults resolved. Becomes its environment variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendSettings {
     pub token_scope: String,
-    pub client_id: Option<String>,
     pub identifier: String,
     pub pool_timeout_ms: u64,
     pub token_timeout_ms: u64,
@@ -50,7 +65,7 @@ pub struct BackendSettings {
     pub credential: format::CredentialChoice,
     pub pool_api: format::PoolApiChoice,
     pub client_secret: Option<String>,
-    pub process: Option<format::ProcessFile>,
+    pub process: Option<ProcessSpec>,
     pub federated_token_expired: bool,
 }
 
@@ -62,6 +77,29 @@ pub struct ScenarioError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl ScenarioError {
+    /// An error at byte `offset` of `source`, the text of `file`.
+    pub fn at(file: &Path, source: &str, offset: usize, message: String) -> Self {
+        let (line, column) = line_column(source, offset);
+        Self { file: file.to_owned(), line, column, message }
+    }
+
+    /// A TOML or serde error: with "did you mean" for unknown names, and the key named when the
+    /// error points at its value.
+    pub fn from_toml(file: &Path, source: &str, offset: usize, message: &str) -> Self {
+        let message = crate::suggest::with_suggestion(message);
+        let message = match migration_hint(&message) {
+            Some(hint) => format!("{message}; {hint}"),
+            None => message,
+        };
+        let message = match key_of_value_at(source, offset) {
+            Some(key) if !message.contains(key) => format!("`{key}`: {message}"),
+            _ => message,
+        };
+        Self::at(file, source, offset, message)
+    }
 }
 
 /// Failure to find scenario files at all.
@@ -83,29 +121,27 @@ impl Scenario {
         Ok(Self::parse(path, &source)?)
     }
 
-    /// Validate scenario text; `file` is used for the name and for error locations.
+    /// Validate scenario text; `file` is used for the name, for error locations and to find the
+    /// bases it `extends`.
     pub fn parse(file: &Path, source: &str) -> Result<Self, ScenarioError> {
-        let at = |offset: usize, message: String| {
-            let (line, column) = line_column(source, offset);
-            ScenarioError { file: file.to_owned(), line, column, message }
-        };
-        let raw: ScenarioFile = toml::from_str(source).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            let message = crate::suggest::with_suggestion(e.message().trim());
-            // Name the offending key when the error points at its value.
-            let message = match key_of_value_at(source, offset) {
-                Some(key) if !message.contains(key) => format!("`{key}`: {message}"),
-                _ => message,
-            };
-            at(offset, message)
-        })?;
-        let locate = |needle: &str| source.find(needle).unwrap_or(0);
+        let sources = Sources::load(file, source)?;
+        let raw: ScenarioFile = sources.deserialize()?;
         if raw.steps.is_empty() {
-            return Err(at(source.len(), "the scenario has no [[steps]]: add at least one request to send to the backend".into()));
+            return Err(sources.error_at_end("the scenario has no [[steps]]: add at least one request to send to the backend".into()));
         }
-        let backend = backend_settings(&raw.backend, &raw.world.identity, &raw.world.pool)
-            .map_err(|(needle, message)| at(locate(&needle), message))?;
-        let world = World::from_file(raw.world).map_err(|p| at(locate(&p.offending), p.message))?;
+        let backend = backend_settings(raw.backend, &raw.world.pool).map_err(|(needle, message)| sources.error_at_text(&needle, message))?;
+        let expect = expectations(&raw.expect).map_err(|(needle, message)| sources.error_at_text(&needle, message))?;
+        let world = validate::world(raw.world).map_err(|p| sources.error_at_text(&p.offending, p.message))?;
+        let warnings = validate::unknown_assignees(&world)
+            .into_iter()
+            .map(|a| {
+                let message = format!(
+                    "warning: role assignment for principal {} names no identity of the app, application or developer tool in this world: it concerns nobody the harness plays (a copied id?)",
+                    a.principal_id
+                );
+                sources.error_at_text(&a.principal_id, message)
+            })
+            .collect();
         let name = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
         Ok(Self {
             name,
@@ -115,7 +151,8 @@ impl Scenario {
             world,
             backend,
             steps: raw.steps,
-            expect: raw.expect,
+            expect,
+            warnings,
         })
     }
 
@@ -144,24 +181,34 @@ impl Scenario {
     }
 }
 
-fn backend_settings(file: &BackendFile, identity: &format::IdentityFile, pool: &format::PoolFile) -> Result<BackendSettings, (String, String)> {
+/// The run's expectations, ids checked against the catalogue.
+fn expectations(file: &format::ScenarioExpect) -> Result<Expectations, (String, String)> {
+    let diagnoses = file
+        .diagnoses
+        .iter()
+        .map(|id| {
+            Diagnosis::from_id(id).ok_or_else(|| {
+                let known = Diagnosis::ALL.iter().map(|d| d.id());
+                let hint = crate::suggest::closest(id, known).map_or_else(String::new, |best| format!("; did you mean `{best}`?"));
+                (format!("\"{id}\""), format!("unknown diagnosis id `{id}` in expect.diagnoses{hint} (`session-pool-harness schema` lists them)"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Expectations { diagnoses, calls: file.calls.iter().map(|(hop, n)| (hop.hop(), *n)).collect() })
+}
+
+fn backend_settings(file: BackendFile, pool: &format::PoolFile) -> Result<BackendSettings, (String, String)> {
     use format::{ContainerType, EndpointShape, PoolApiChoice};
     let custom = pool.container_type == ContainerType::CustomContainer;
     // Not validated: an empty or too short identifier is how scenarios reproduce the pool's 400s.
-    let identifier = file.identifier.clone().unwrap_or_else(|| DEFAULT_IDENTIFIER.into());
+    let identifier = file.identifier.unwrap_or_else(|| DEFAULT_IDENTIFIER.into());
     if let Some(path) = &file.execute_path
         && path.contains(['?', '#'])
     {
         return Err((path.clone(), format!("backend.execute_path '{path}' must be a path without query or fragment")));
     }
-    let client_id = match (&file.client_id, identity.kind) {
-        (Some(id), _) => Some(id.clone()),
-        (None, IdentityKind::UserAssigned) => Some(identity.client_id.clone()),
-        (None, IdentityKind::SystemAssigned) => None,
-    };
     Ok(BackendSettings {
-        token_scope: file.token_scope.clone().unwrap_or_else(|| format!("{DYNAMIC_SESSIONS_AUDIENCE}/.default")),
-        client_id,
+        token_scope: file.token_scope.unwrap_or_else(|| format!("{DYNAMIC_SESSIONS_AUDIENCE}/.default")),
         identifier,
         pool_timeout_ms: file.pool_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
         token_timeout_ms: file.token_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
@@ -171,14 +218,27 @@ fn backend_settings(file: &BackendFile, identity: &format::IdentityFile, pool: &
         identity_retry_delay_ms: file.identity_retry_delay_ms,
         send_token: file.send_token.unwrap_or(true),
         endpoint_shape: file.endpoint_shape.unwrap_or(if custom { EndpointShape::Custom } else { EndpointShape::Regional }),
-        execute_path: file.execute_path.clone(),
-        identity_header: file.identity_header.clone(),
+        execute_path: file.execute_path,
+        identity_header: file.identity_header,
         credential: file.credential.unwrap_or(format::CredentialChoice::ManagedIdentity),
-        client_secret: file.client_secret.clone(),
-        process: file.process.clone(),
+        client_secret: file.client_secret,
+        process: file.process.map(validate::process),
         federated_token_expired: file.federated_token_expired,
         pool_api: file.pool_api.unwrap_or(if custom { PoolApiChoice::Custom } else { PoolApiChoice::Executions }),
     })
+}
+
+/// How to move a key that an earlier version of the format had.
+fn migration_hint(message: &str) -> Option<&'static str> {
+    if message.starts_with("unknown field `identity`") && message.contains("`app`") {
+        Some("[world.identity] became [world.app]: the app's resource_id, `system_assigned = { client_id, principal_id }` and/or [[world.app.user_assigned]] entries (client_id, principal_id, resource_id); AZURE_CLIENT_ID is no longer implied: set it under [world.app.settings] if the app sets it")
+    } else if message.starts_with("unknown field `client_id`") && message.contains("`token_scope`") {
+        Some("backend.client_id became the app setting AZURE_CLIENT_ID: write it under [world.app.settings], as the team sets it on the container app")
+    } else if message.starts_with("unknown field `protocol`") || message.starts_with("unknown field `token_lifetime_secs`") {
+        Some("the identity endpoint's protocol and token lifetime moved to [world.identity_endpoint]")
+    } else {
+        None
+    }
 }
 
 /// The key of a `key = value` line when `offset` falls in its value.
@@ -211,7 +271,13 @@ fn floor_char_boundary(s: &str, mut index: usize) -> usize {
 
 /// The JSON Schema of the scenario format.
 pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(ScenarioFile)).expect("a schema is JSON")
+    let mut schema = serde_json::to_value(schemars::schema_for!(ScenarioFile)).expect("a schema is JSON");
+    // The file holds ids as strings (the format does not know the catalogue); the schema lists them.
+    let ids: Vec<&str> = Diagnosis::ALL.iter().map(|d| d.id()).collect();
+    if let Some(items) = schema.pointer_mut("/$defs/ScenarioExpect/properties/diagnoses/items") {
+        items["enum"] = serde_json::json!(ids);
+    }
+    schema
 }
 
 #[cfg(test)]
@@ -222,12 +288,12 @@ mod tests {
 description = "minimal"
 [world]
 tenant_id = "t"
-[world.identity]
-enabled = true
-kind = "system-assigned"
-client_id = "c"
-principal_id = "p"
+[world.app]
 resource_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/app"
+system_assigned = { client_id = "c", principal_id = "p" }
+[world.app.settings]
+LOG_LEVEL = "info"
+DB_PASSWORD = { secret_ref = "db-password" }
 [world.pool]
 name = "pool"
 resource_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/sessionPools/pool"
@@ -247,7 +313,10 @@ request.runtimes = {}
         let scenario = parse(MINIMAL).unwrap();
         assert_eq!(scenario.name, "x");
         assert_eq!(scenario.backend.token_scope, "https://dynamicsessions.io/.default");
-        assert_eq!(scenario.backend.client_id, None, "system-assigned needs no client id");
+        assert_eq!(scenario.world.app.name, "app", "named after its resource id");
+        assert_eq!(scenario.world.app.settings.get("DB_PASSWORD"), Some(&crate::world::SettingValue::SecretRef("db-password".into())));
+        assert_eq!(scenario.world.app.client_id_setting(), None, "nobody set AZURE_CLIENT_ID");
+        assert!(scenario.warnings.is_empty());
         assert_eq!(scenario.world.piston.runtimes[0].language, "python");
         assert_eq!(scenario.deadline, DEFAULT_DEADLINE);
     }
@@ -263,9 +332,34 @@ request.runtimes = {}
 
     #[test]
     fn a_bad_enum_value_lists_the_valid_ones() {
-        let err = parse(&MINIMAL.replace("\"system-assigned\"", "\"system\"")).unwrap_err();
-        assert_eq!(err.line, 7);
-        assert!(err.message.contains("system-assigned") && err.message.contains("user-assigned"), "{err}");
+        let err = parse(&MINIMAL.replace("\"CustomContainer\"", "\"Custom\"")).unwrap_err();
+        assert_eq!(err.line, 14);
+        assert!(err.message.contains("CustomContainer") && err.message.contains("PythonLTS"), "{err}");
+    }
+
+    #[test]
+    fn a_setting_is_a_string_or_a_secret_reference_and_nothing_else() {
+        let err = parse(&MINIMAL.replace("{ secret_ref = \"db-password\" }", "{ secret = \"x\" }")).unwrap_err();
+        assert_eq!(err.line, 10, "{err}");
+        assert!(err.message.contains("unknown field `secret`") && err.message.contains("secret_ref"), "{err}");
+        let err = parse(&MINIMAL.replace("\"info\"", "3")).unwrap_err();
+        assert!(err.message.contains("a string, or { secret_ref"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_diagnosis_id_is_located_and_gets_a_suggestion() {
+        let err = parse(&format!("{MINIMAL}[expect]\ndiagnoses = [\"missing-rol\"]\n")).unwrap_err();
+        assert_eq!(err.line, 20, "{err}");
+        assert!(err.message.contains("did you mean `missing-role`"), "{err}");
+    }
+
+    #[test]
+    fn a_role_assignment_for_a_stranger_is_a_located_warning() {
+        let source = MINIMAL.replace("[world.pool]", "[[world.role_assignments]]\nprincipal_id = \"stranger\"\nrole = \"Reader\"\nscope = \"/subscriptions/s\"\n[world.pool]");
+        let scenario = parse(&source).unwrap();
+        assert_eq!(scenario.warnings.len(), 1);
+        assert_eq!(scenario.warnings[0].line, 12, "{}", scenario.warnings[0]);
+        assert!(scenario.warnings[0].message.contains("stranger"));
     }
 
     #[test]

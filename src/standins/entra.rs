@@ -120,7 +120,7 @@ pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// Workload identity: the assertion must be a JWT from a trusted issuer (here: signed by the test
 /// key), for the token-exchange audience, unexpired, whose `iss` and `sub` match the app's federated
 /// credential (DOC; codes from FIDELITY §3: AADSTS700024 for the time range, AADSTS70021 assumed).
-fn check_assertion(state: &EntraState, app: &crate::scenario::format::ApplicationFile, kind: &str, assertion: &str) -> Result<(), Aadsts> {
+fn check_assertion(state: &EntraState, app: &crate::world::Application, kind: &str, assertion: &str) -> Result<(), Aadsts> {
     if kind != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
         return Err(Aadsts::new(400, "invalid_request", 50027, "Invalid JWT token: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".into()));
     }

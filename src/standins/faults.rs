@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::scenario::format::FaultFile;
+use crate::world::Fault;
 use crate::transcript::Hop;
 
 /// The faults of one hop.
@@ -18,7 +18,7 @@ pub struct Faults {
 
 #[derive(Debug)]
 struct Rule {
-    spec: FaultFile,
+    spec: Fault,
     seen: AtomicU32,
 }
 
@@ -41,8 +41,8 @@ pub struct Action {
 
 impl Faults {
     /// The faults of `hop` among a scenario's.
-    pub fn for_hop(all: &[FaultFile], hop: Hop) -> Self {
-        let rules = all.iter().filter(|f| f.hop.hop() == hop).map(|spec| Rule { spec: spec.clone(), seen: AtomicU32::new(0) }).collect();
+    pub fn for_hop(all: &[Fault], hop: Hop) -> Self {
+        let rules = all.iter().filter(|f| f.hop == hop).map(|spec| Rule { spec: spec.clone(), seen: AtomicU32::new(0) }).collect();
         Self { rules }
     }
 
@@ -66,9 +66,9 @@ impl Faults {
     }
 }
 
-fn merge(action: &mut Action, spec: &FaultFile) {
-    if let Some(ms) = spec.delay_ms {
-        action.delay = Some(Duration::from_millis(ms));
+fn merge(action: &mut Action, spec: &Fault) {
+    if spec.delay.is_some() {
+        action.delay = spec.delay;
     }
     action.close |= spec.close;
     action.status = spec.status.or(action.status);
@@ -78,8 +78,8 @@ fn merge(action: &mut Action, spec: &FaultFile) {
     action.headers.extend(spec.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     action.set_json.extend(spec.set_json.iter().map(|(k, v)| (k.clone(), v.clone())));
     action.malformed_json |= spec.malformed_json;
-    if let Some(ms) = spec.slow_body_ms {
-        action.slow_body = Some(Duration::from_millis(ms));
+    if spec.slow_body.is_some() {
+        action.slow_body = spec.slow_body;
     }
 }
 
@@ -115,10 +115,8 @@ pub fn malform(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::format::HopName;
-
-    fn fault(calls: Vec<u32>, status: u16) -> FaultFile {
-        FaultFile { hop: HopName::Identity, calls, status: Some(status), ..FaultFile::default() }
+    fn fault(calls: Vec<u32>, status: u16) -> Fault {
+        Fault { calls, status: Some(status), ..Fault::on(Hop::Identity) }
     }
 
     #[test]

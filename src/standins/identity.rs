@@ -17,7 +17,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::tokens::{self, TokenIssuer, TokenSubject};
-use crate::world::World;
+use crate::world::{EmptyClientIdAnswer, IdentityProtocol, ManagedIdentity, Selection, Selector, World};
 
 /// Path of `IDENTITY_ENDPOINT` on the stand-in.
 pub const CONTAINER_APPS_PATH: &str = "/msi/token";
@@ -64,15 +64,25 @@ async fn container_apps_token(State(state): State<IdentityState>, headers: Heade
     let Some(resource) = params.get("resource").filter(|r| !r.is_empty()) else {
         return kestrel_error("The resource parameter is required."); // assumed text
     };
-    let selector = ["client_id", "principal_id", "object_id", "mi_res_id"].iter().find_map(|k| params.get(*k));
-    if !state.world.identity.enabled || !selects_identity(&state.world, selector.map(String::as_str)) {
-        // REP: the answer for an unknown or ambiguous identity.
-        return kestrel_error("Unable to load the proper Managed Identity.");
+    if state.world.identity_endpoint.egress_blocked {
+        // REP: the platform's identity service cannot reach Entra (spelling as observed).
+        return kestrel(StatusCode::INTERNAL_SERVER_ERROR, Some(json!({ "message": "An unexpected error occured while fetching the AAD Token" })));
     }
+    let selector = Selector::from_query(|k| params.get(k).map(String::as_str));
+    let identity = match state.world.app.select(IdentityProtocol::ContainerApps, selector) {
+        Selection::Identity(identity) => identity,
+        Selection::EmptySelector if state.world.identity_endpoint.empty_client_id == EmptyClientIdAnswer::InvalidScope => {
+            // REP: an empty AZURE_CLIENT_ID gave a 500 naming invalid_scope; the exact body is assumed.
+            return kestrel(StatusCode::INTERNAL_SERVER_ERROR, Some(json!({ "statusCode": 500, "message": "Failed to acquire the token: invalid_scope", "correlationId": crate::ids::guid() })));
+        }
+        // REP: the answer for no identity to default to (only user-assigned ones) and for a
+        // selector naming an identity the app does not have: two causes, one answer (FIDELITY §7).
+        _ => return kestrel_error("Unable to load the proper Managed Identity."),
+    };
     if let Some(problem) = unknown_resource(resource, &state.world.tenant_id) {
         return kestrel_error(&problem);
     }
-    let (token, expires_on, lifetime) = mint(&state, resource);
+    let (token, expires_on, lifetime) = mint(&state, identity, resource);
     // SDK: every value a string, plus expires_in, so both the Rust and the Python SDK accept it.
     let body = json!({
         "access_token": token,
@@ -80,7 +90,7 @@ async fn container_apps_token(State(state): State<IdentityState>, headers: Heade
         "expires_in": lifetime.to_string(),
         "resource": resource,
         "token_type": "Bearer",
-        "client_id": state.world.identity.client_id,
+        "client_id": identity.client_id,
     });
     kestrel(StatusCode::OK, Some(body))
 }
@@ -93,21 +103,24 @@ async fn imds_token(State(state): State<IdentityState>, headers: HeaderMap, Quer
     let Some(resource) = params.get("resource").filter(|r| !r.is_empty()) else {
         return imds_error("Required query variable 'resource' is missing"); // assumed text
     };
-    let selector = ["client_id", "object_id", "msi_res_id"].iter().find_map(|k| params.get(*k));
-    // REP: no identity on the host, or an unknown one selected -> 400 "Identity not found".
-    // assumed: that a Container App without identity answers like a VM without one.
-    if !state.world.identity.enabled || !selects_identity(&state.world, selector.map(String::as_str)) {
-        return imds_error("Identity not found");
-    }
+    let selector = Selector::from_query(|k| params.get(k).map(String::as_str));
+    let identity = match state.world.app.select(IdentityProtocol::Imds, selector) {
+        Selection::Identity(identity) => identity,
+        // REP: several user-assigned identities and none chosen.
+        Selection::Ambiguous => return imds_error("Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request"),
+        // REP: no identity on the host, or an unknown one selected -> 400 "Identity not found".
+        // assumed: that a Container App without identity answers like a VM without one.
+        _ => return imds_error("Identity not found"),
+    };
     if let Some(problem) = unknown_resource(resource, &state.world.tenant_id) {
         return imds_error(&problem);
     }
-    let (token, expires_on, lifetime) = mint(&state, resource);
+    let (token, expires_on, lifetime) = mint(&state, identity, resource);
     let now = tokens::now_secs();
     // DOC: every value a string.
     let body = json!({
         "access_token": token,
-        "client_id": state.world.identity.client_id,
+        "client_id": identity.client_id,
         "expires_in": lifetime.to_string(),
         "expires_on": expires_on.to_string(),
         "ext_expires_in": lifetime.to_string(),
@@ -133,16 +146,6 @@ async fn unknown_route(uri: Uri, headers: HeaderMap) -> Response {
     response
 }
 
-/// Whether a selector (`client_id`, `principal_id`/`object_id`, `mi_res_id`) names the world's identity.
-/// No selector means the system-assigned identity (DOC).
-fn selects_identity(world: &World, selector: Option<&str>) -> bool {
-    let identity = &world.identity;
-    match selector {
-        None => identity.kind == crate::world::IdentityKind::SystemAssigned,
-        Some(id) => [&identity.client_id, &identity.principal_id, &identity.resource_id].iter().any(|known| known.eq_ignore_ascii_case(id)),
-    }
-}
-
 /// Resources Entra knows in every tenant; anything else is AADSTS500011 (FIDELITY §3, DOC).
 pub const KNOWN_RESOURCES: &[&str] = &[
     "https://dynamicsessions.io",
@@ -161,9 +164,8 @@ pub fn unknown_resource(resource: &str, tenant_id: &str) -> Option<String> {
     (!known).then(|| format!("AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant_id}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."))
 }
 
-/// A token for `resource`, its expiry and lifetime.
-fn mint(state: &IdentityState, resource: &str) -> (String, u64, u64) {
-    let identity = &state.world.identity;
+/// A token of `identity` for `resource`, its expiry and lifetime.
+fn mint(state: &IdentityState, identity: &ManagedIdentity, resource: &str) -> (String, u64, u64) {
     let subject = TokenSubject {
         tenant_id: &state.world.tenant_id,
         client_id: &identity.client_id,
@@ -172,7 +174,7 @@ fn mint(state: &IdentityState, resource: &str) -> (String, u64, u64) {
         appidacr: "2",
     };
     let now = tokens::now_secs();
-    let lifetime = identity.token_lifetime_secs.unwrap_or(TOKEN_LIFETIME_SECS);
+    let lifetime = state.world.identity_endpoint.token_lifetime_secs.unwrap_or(TOKEN_LIFETIME_SECS);
     let claims = tokens::access_token_claims(&subject, resource, now, lifetime);
     (state.issuer.mint(&claims), now + lifetime, lifetime)
 }
@@ -201,7 +203,7 @@ fn imds_error(description: &str) -> Response {
 mod tests {
     use super::*;
     use crate::standins::Server;
-    use crate::test_support::{self, CLIENT_ID, PRINCIPAL};
+    use crate::test_support::{self, CLIENT_ID, PRINCIPAL, SYSTEM_ASSIGNED, USER_ASSIGNED, USER_CLIENT_ID, USER_PRINCIPAL};
 
     const SECRET: &str = "header-secret";
 
@@ -263,6 +265,67 @@ mod tests {
         }
     }
 
+    /// The unit-test app with a user-assigned identity, and with or without its system-assigned one.
+    async fn serve_user_assigned(system_assigned: bool, extra: &str) -> Server {
+        serve(|s| {
+            let app = if system_assigned { format!("{SYSTEM_ASSIGNED}\n{extra}{USER_ASSIGNED}") } else { format!("{extra}{USER_ASSIGNED}") };
+            s.replace(SYSTEM_ASSIGNED, &app)
+        })
+        .await
+    }
+
+    async fn token_principal(server: &Server, query: &str) -> (u16, String) {
+        let (status, _, body) = get(server, &format!("{ACA}{query}"), &[("x-identity-header", SECRET)]).await;
+        let principal = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|b| b["access_token"].as_str().and_then(tokens::decode_claims)).map(|c| c["oid"].as_str().unwrap_or_default().to_owned());
+        (status, principal.unwrap_or(body))
+    }
+
+    #[tokio::test]
+    async fn without_a_selector_the_system_assigned_identity_answers_and_a_client_id_selects_the_user_assigned_one() {
+        let server = serve_user_assigned(true, "").await;
+        assert_eq!(token_principal(&server, "").await, (200, PRINCIPAL.to_owned()));
+        assert_eq!(token_principal(&server, &format!("&client_id={USER_CLIENT_ID}")).await, (200, USER_PRINCIPAL.to_owned()));
+    }
+
+    #[tokio::test]
+    async fn an_app_with_only_user_assigned_identities_refuses_a_request_without_selector_as_for_an_unknown_id() {
+        let server = serve_user_assigned(false, "").await;
+        let (status, body) = token_principal(&server, "").await;
+        assert_eq!(status, 400);
+        assert!(body.contains("Unable to load the proper Managed Identity."), "{body}");
+        assert_eq!(token_principal(&server, "&client_id=someone-else").await.0, 400);
+    }
+
+    #[tokio::test]
+    async fn an_empty_client_id_gets_the_reported_500_or_the_400_when_the_world_says_so() {
+        let server = serve_user_assigned(false, "").await;
+        let (status, body) = token_principal(&server, "&client_id=").await;
+        assert_eq!(status, 500);
+        assert!(body.contains("invalid_scope"), "{body}");
+        let other = serve(|s| format!("{s}\n[world.identity_endpoint]\nempty_client_id = \"unable-to-load\"\n")).await;
+        assert_eq!(token_principal(&other, "&client_id=").await.0, 400);
+    }
+
+    #[tokio::test]
+    async fn blocked_egress_answers_every_token_request_with_the_reported_500() {
+        let server = serve(|s| format!("{s}\n[world.identity_endpoint]\negress_blocked = true\n")).await;
+        let (status, body) = token_principal(&server, "").await;
+        assert_eq!(status, 500);
+        assert!(body.contains("An unexpected error occured while fetching the AAD Token"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn imds_takes_a_single_user_assigned_identity_and_refuses_to_choose_among_several() {
+        let path = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://dynamicsessions.io";
+        let one = serve_user_assigned(false, "").await;
+        assert_eq!(get(&one, path, &[("metadata", "true")]).await.0, 200);
+        let second = USER_ASSIGNED.replace("user-client-0002", "c3").replace("user-principal-0002", "p3").replace("worker-id", "other-id");
+        let two = serve_user_assigned(false, &second).await;
+        let (status, _, body) = get(&two, path, &[("metadata", "true")]).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("Multiple user assigned identities exist"), "{body}");
+    }
+
     #[tokio::test]
     async fn an_unknown_resource_is_aadsts500011() {
         let server = serve(|s| s).await;
@@ -282,7 +345,7 @@ mod tests {
     #[tokio::test]
     async fn imds_answers_identity_not_found_when_no_identity_is_enabled_and_all_strings_otherwise() {
         let path = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://dynamicsessions.io";
-        let disabled = serve(|s| s.replace("enabled = true", "enabled = false")).await;
+        let disabled = serve(|s| s.replace(test_support::SYSTEM_ASSIGNED, "")).await;
         let (status, _, body) = get(&disabled, path, &[("metadata", "true")]).await;
         assert_eq!((status, body.as_str()), (400, r#"{"error":"invalid_request","error_description":"Identity not found"}"#));
 

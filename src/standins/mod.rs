@@ -17,11 +17,11 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::scenario::BackendSettings;
-use crate::scenario::format::{CredentialChoice, EndpointShape, IdentityProtocol};
+use crate::scenario::format::{CredentialChoice, EndpointShape};
 use crate::tokens::{Clock, TokenIssuer};
-use faults::Faults;
 use crate::transcript::{Exchange, Hop, Recorder};
-use crate::world::World;
+use crate::world::{IdentityProtocol, SettingValue, World};
+use faults::Faults;
 pub use server::Server;
 
 /// The harness's HTTP client for loopback (no proxy), built once per process: building a client
@@ -61,6 +61,9 @@ pub struct StandIns {
     world: Arc<World>,
     recorder: Recorder,
     identity_header: String,
+    /// Stand-in values for the app's secret references, one per secret name (the real ones never
+    /// leave Azure).
+    secret_values: Vec<(String, String)>,
     pool_state: Arc<pool::PoolState>,
     tls: tls::TestCa,
     identity: Server,
@@ -108,7 +111,16 @@ impl StandIns {
                 Some(tap(Hop::Container, Hop::Piston, piston::ROUTES, Clock::default())),
             ),
         )?;
-        Ok(Self { world, recorder, identity_header, pool_state, tls, identity, entra, pool, piston })
+        let secret_values = world
+            .app
+            .settings
+            .iter()
+            .filter_map(|(_, v)| match v {
+                SettingValue::SecretRef(name) => Some((name.clone(), format!("stand-in-secret-{}", crate::ids::opaque(24)))),
+                SettingValue::Plain(_) => None,
+            })
+            .collect();
+        Ok(Self { world, recorder, identity_header, secret_values, pool_state, tls, identity, entra, pool, piston })
     }
 
     /// Route the pool's forwarded requests to a running session container (`http://127.0.0.1:<port>`).
@@ -119,7 +131,7 @@ impl StandIns {
 
     /// `url`, or the same URL on a closed port when the scenario says `hop` refuses connections.
     fn reachable(&self, hop: Hop, url: String) -> String {
-        let refused = self.world.faults.iter().any(|f| f.refuse && f.hop.hop() == hop);
+        let refused = self.world.faults.iter().any(|f| f.refuse && f.hop == hop);
         if !refused {
             return url;
         }
@@ -149,6 +161,42 @@ impl StandIns {
     /// The `IDENTITY_HEADER` secret.
     pub fn identity_header(&self) -> &str {
         &self.identity_header
+    }
+
+    /// The values the backend got for the app's secret references: stand-ins, never printed.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.secret_values.iter().map(|(_, v)| v.as_str())
+    }
+
+    /// The placeholders the stand-ins define, for programs and the app's settings.
+    pub fn placeholders(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("identity_endpoint", self.identity_endpoint()),
+            ("identity_header", self.identity_header.clone()),
+            ("imds_authority", self.imds_authority()),
+            ("pool_endpoint", self.reachable(Hop::Pool, self.pool_endpoint())),
+            ("regional_pool_endpoint", self.reachable(Hop::Pool, self.regional_pool_endpoint())),
+            ("entra_authority", self.entra_authority()),
+            ("tenant_id", self.world.tenant_id.clone()),
+            ("ca_file", self.ca_file().display().to_string()),
+            ("piston_url", self.piston_url()),
+        ]
+    }
+
+    /// The app's settings as its container sees them: placeholders filled, each secret reference
+    /// replaced by a stand-in value.
+    pub fn app_settings(&self) -> Vec<(String, String)> {
+        let values = self.placeholders();
+        let settings = self.world.app.settings.iter();
+        settings
+            .map(|(name, value)| {
+                let value = match value {
+                    SettingValue::Plain(text) => fill_known(text, &values),
+                    SettingValue::SecretRef(secret) => self.secret_values.iter().find(|(s, _)| s == secret).map(|(_, v)| v.clone()).unwrap_or_default(),
+                };
+                (name.to_owned(), value)
+            })
+            .collect()
     }
 
     /// The IMDS authority: where `169.254.169.254` traffic goes (proxy for Rust, authority for Python).
@@ -211,7 +259,9 @@ impl StandIns {
 
     /// The environment a backend on Azure Container Apps would get, pointed at the stand-ins.
     ///
-    /// Identity variables are present only when the world's identity is enabled (FIDELITY §1).
+    /// Identity variables are present only when the app has an identity (FIDELITY §1, §7); the
+    /// app's settings follow as the team wrote them, and nothing else of the user's (no
+    /// `AZURE_CLIENT_ID` unless the app sets it).
     /// `HTTP_PROXY` sends every non-loopback HTTP request (IMDS included) to the identity stand-in,
     /// which answers IMDS and refuses everything else; `NO_PROXY` keeps loopback direct.
     /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` also points Python's IMDS client at the stand-in, as the
@@ -238,7 +288,7 @@ impl StandIns {
             ("REQUESTS_CA_BUNDLE".into(), self.ca_file().display().to_string()),
         ];
         env.extend(self.egress_trap());
-        if self.world.identity.enabled && self.world.identity.protocol == IdentityProtocol::ContainerApps {
+        if self.world.app.has_identity() && self.world.identity_endpoint.protocol == IdentityProtocol::ContainerApps {
             let header = settings.identity_header.clone().unwrap_or_else(|| self.identity_header.clone());
             env.push(("IDENTITY_ENDPOINT".into(), self.reachable(Hop::Identity, self.identity_endpoint())));
             env.push(("IDENTITY_HEADER".into(), header));
@@ -260,9 +310,13 @@ impl StandIns {
         if let Some(delay) = settings.identity_retry_delay_ms {
             env.push(("IDENTITY_RETRY_DELAY_MS".into(), delay.to_string()));
         }
+        let app_settings = self.app_settings();
         if matches!(settings.credential, CredentialChoice::ClientSecret | CredentialChoice::WorkloadIdentity) {
+            // A service principal's credentials (not a managed identity): the app registration's
+            // ids unless the app's settings say otherwise.
             let app = self.world.applications.first();
-            let client_id = settings.client_id.clone().or_else(|| app.map(|a| a.client_id.clone())).unwrap_or_default();
+            let client_id = app_settings.iter().find(|(k, _)| k == crate::world::app::AZURE_CLIENT_ID).map(|(_, v)| v.clone());
+            let client_id = client_id.or_else(|| app.map(|a| a.client_id.clone())).unwrap_or_default();
             env.push(("AZURE_TENANT_ID".into(), self.world.tenant_id.clone()));
             env.push(("AZURE_CLIENT_ID".into(), client_id));
             if settings.credential == CredentialChoice::ClientSecret {
@@ -273,9 +327,18 @@ impl StandIns {
                 // AZURE_FEDERATED_TOKEN_FILE is added by the runner, which writes the token file.
                 env.push(("AZURE_TOKEN_CREDENTIALS".into(), "WorkloadIdentityCredential".into()));
             }
-        } else if let Some(client_id) = &settings.client_id {
-            env.push(("AZURE_CLIENT_ID".into(), client_id.clone()));
+        }
+        for (name, value) in app_settings {
+            if !env.iter().any(|(k, _)| *k == name) {
+                env.push((name, value));
+            }
         }
         env
     }
+}
+
+/// Replace each `{name}` whose name is a known placeholder; leave every other brace as it is (a
+/// setting may hold JSON or a template of the app's own).
+pub fn fill_known(text: &str, values: &[(&'static str, String)]) -> String {
+    values.iter().fold(text.to_owned(), |text, (name, value)| text.replace(&format!("{{{name}}}"), value))
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::scenario::format::{PistonFile, RuntimeFile};
+use crate::world::{Piston, Runtime};
 
 /// Piston caps each output stream at 1024 bytes by default (FIDELITY §6).
 const OUTPUT_LIMIT: usize = 1024;
@@ -20,7 +20,7 @@ const OUTPUT_LIMIT: usize = 1024;
 pub const ROUTES: &[(&str, &str)] = &[("GET", "/api/v2/runtimes"), ("POST", "/api/v2/execute")];
 
 /// The Piston stand-in's routes.
-pub fn app(script: Arc<PistonFile>) -> Router {
+pub fn app(script: Arc<Piston>) -> Router {
     Router::new()
         .route("/api/v2/runtimes", get(runtimes))
         .route("/api/v2/execute", post(execute))
@@ -32,12 +32,12 @@ pub fn app(script: Arc<PistonFile>) -> Router {
         .with_state(script)
 }
 
-async fn runtimes(State(script): State<Arc<PistonFile>>) -> Response {
+async fn runtimes(State(script): State<Arc<Piston>>) -> Response {
     let list: Vec<Value> = script.runtimes.iter().map(|r| json!({ "language": r.language, "version": r.version, "aliases": r.aliases })).collect();
     axum::Json(list).into_response()
 }
 
-async fn execute(State(script): State<Arc<PistonFile>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn execute(State(script): State<Arc<Piston>>, headers: HeaderMap, body: Bytes) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -85,7 +85,7 @@ pub fn validate_shape(request: &Value) -> Result<ExecuteShape<'_>, String> {
 }
 
 /// Piston's checks, in Piston's order (FIDELITY §6). Returns the runtime and the first file's code.
-pub fn validate<'a>(request: &'a Value, runtimes: &'a [RuntimeFile]) -> Result<(&'a RuntimeFile, &'a str), String> {
+pub fn validate<'a>(request: &'a Value, runtimes: &'a [Runtime]) -> Result<(&'a Runtime, &'a str), String> {
     let shape = validate_shape(request)?;
     let (language, version) = (shape.language, shape.version);
     let runtime = runtimes
@@ -95,7 +95,7 @@ pub fn validate<'a>(request: &'a Value, runtimes: &'a [RuntimeFile]) -> Result<(
     Ok((runtime, shape.code()))
 }
 
-fn run(runtime: &RuntimeFile, code: &str, script: &PistonFile) -> Value {
+fn run(runtime: &Runtime, code: &str, script: &Piston) -> Value {
     let program = script.programs.iter().find(|p| p.code.trim_end() == code.trim_end());
     if program.is_some_and(|p| p.times_out) {
         // DOC (Piston): a run past run_timeout is killed; code null, signal SIGKILL, status TO.
@@ -186,7 +186,7 @@ fn parse_version(version: &str) -> Option<[u64; 3]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::format::ProgramFile;
+    use crate::world::Program;
     use rstest::rstest;
 
     #[rstest]
@@ -207,8 +207,8 @@ mod tests {
         assert_eq!(version_matches(range, "3.10.0"), matches, "{range}");
     }
 
-    fn runtimes() -> Vec<RuntimeFile> {
-        vec![RuntimeFile { language: "python".into(), version: "3.10.0".into(), aliases: vec!["py".into()] }]
+    fn runtimes() -> Vec<Runtime> {
+        vec![Runtime { language: "python".into(), version: "3.10.0".into(), aliases: vec!["py".into()] }]
     }
 
     #[rstest]
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn scripted_output_is_capped_per_stream_and_unscripted_code_fails_visibly() {
-        let script = PistonFile { port: None, runtimes: runtimes(), programs: vec![ProgramFile { code: "loop()".into(), stdout: "x".repeat(2000), stderr: String::new(), exit_code: 0, times_out: false }] };
+        let script = Piston { port: None, runtimes: runtimes(), programs: vec![Program { code: "loop()".into(), stdout: "x".repeat(2000), stderr: String::new(), exit_code: 0, times_out: false }] };
         let answer = run(&script.runtimes[0], "loop()\n", &script);
         assert_eq!(answer["run"]["stdout"].as_str().unwrap().len(), 1024);
         let unscripted = run(&script.runtimes[0], "other()", &script);
@@ -247,7 +247,7 @@ mod http_tests {
     use crate::standins::Server;
 
     async fn piston() -> Server {
-        Server::start(app(Arc::new(PistonFile::default()))).await.unwrap()
+        Server::start(app(Arc::new(Piston::default()))).await.unwrap()
     }
 
     #[tokio::test]

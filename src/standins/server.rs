@@ -254,10 +254,10 @@ fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::format::{FaultFile, HopName};
+    use crate::world::Fault;
     use axum::routing::get;
 
-    async fn faulty(fault: FaultFile) -> (Server, Recorder) {
+    async fn faulty(fault: Fault) -> (Server, Recorder) {
         let recorder = Recorder::new();
         let router = Router::new().route("/x", get(|| async { axum::Json(serde_json::json!({"access_token": "t", "n": 1})) }));
         let tap = Tap {
@@ -271,13 +271,13 @@ mod tests {
         (Server::start_tapped(router, tap).await.unwrap(), recorder)
     }
 
-    fn fault() -> FaultFile {
-        FaultFile { hop: HopName::Identity, ..FaultFile::default() }
+    fn fault() -> Fault {
+        Fault::on(Hop::Identity)
     }
 
     #[tokio::test]
     async fn a_close_fault_drops_the_connection_without_any_answer_and_says_so() {
-        let (server, recorder) = faulty(FaultFile { close: true, ..fault() }).await;
+        let (server, recorder) = faulty(Fault { close: true, ..fault() }).await;
         let result = reqwest::get(format!("{}/x", server.url())).await;
         assert!(result.is_err(), "no HTTP answer at all: {result:?}");
         let exchange = &recorder.exchanges()[0];
@@ -288,7 +288,7 @@ mod tests {
     async fn status_header_and_malformed_json_faults_change_what_the_client_gets_and_the_transcript_shows_it() {
         let mut headers = std::collections::BTreeMap::new();
         headers.insert("retry-after".to_owned(), "7".to_owned());
-        let (server, recorder) = faulty(FaultFile { calls: vec![2], status: Some(503), headers, malformed_json: true, ..fault() }).await;
+        let (server, recorder) = faulty(Fault { calls: vec![2], status: Some(503), headers, malformed_json: true, ..fault() }).await;
         let first = reqwest::get(format!("{}/x", server.url())).await.unwrap();
         assert_eq!(first.status(), 200, "only the second call is faulted");
         let second = reqwest::get(format!("{}/x", server.url())).await.unwrap();
@@ -299,7 +299,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_body_arrives_whole_after_its_drip() {
-        let (server, _) = faulty(FaultFile { slow_body_ms: Some(5), ..fault() }).await;
+        let (server, _) = faulty(Fault { slow_body: Some(std::time::Duration::from_millis(5)), ..fault() }).await;
         let started = std::time::Instant::now();
         let body = reqwest::get(format!("{}/x", server.url())).await.unwrap().text().await.unwrap();
         assert_eq!(body, r#"{"access_token":"t","n":1}"#);

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use crate::helpers::{BIN, root};
+use crate::helpers::{BIN, extending, root};
 
 fn harness(args: &[&str]) -> Output {
     Command::new(BIN).args(args).current_dir(root("")).output().expect("the harness binary runs")
@@ -66,7 +66,7 @@ fn json_report_has_the_documented_shape() {
 #[test]
 fn a_failed_expectation_exits_1_and_says_what_came_instead() {
     let dir = tempdir();
-    let source = std::fs::read_to_string(root("scenarios/missing-role.toml")).unwrap().replace("diagnoses = [\"missing-role\"]", "diagnoses = [\"ok\"]");
+    let source = extending("scenarios/missing-role.toml", "[expect]\ndiagnoses = [\"ok\"]\n");
     let file = dir.join("expects-ok.toml");
     std::fs::write(&file, source).unwrap();
 
@@ -147,9 +147,7 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
 #[test]
 fn a_scenario_that_points_a_program_off_the_machine_is_refused_unless_allowed() {
     let dir = tempdir();
-    let source = std::fs::read_to_string(root("scenarios/external-backend-process.toml"))
-        .unwrap()
-        .replace(r#"env = { SESSION_POOL_ENDPOINT = "{pool_endpoint}" }"#, r#"env = { UPSTREAM = "https://pool.eastus.azurecontainerapps.io" }"#);
+    let source = extending("scenarios/external-backend-process.toml", "[backend.process.env]\nUPSTREAM = \"https://pool.eastus.azurecontainerapps.io\"\n");
     let file = dir.join("off-machine.toml");
     std::fs::write(&file, source).unwrap();
 

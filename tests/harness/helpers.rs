@@ -16,3 +16,9 @@ pub fn runner() -> Runner {
 pub fn root(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
+
+/// A scenario that extends a shipped one (by absolute path, so it can be written anywhere) and
+/// adds `rest`: what a user writes to vary a world.
+pub fn extending(shipped: &str, rest: &str) -> String {
+    format!("extends = {:?}\n{rest}", root(shipped).display().to_string())
+}

@@ -3,7 +3,7 @@
 use session_pool_harness::Scenario;
 use session_pool_harness::transcript::Recorder;
 
-use crate::helpers::{root, runner};
+use crate::helpers::{extending, root, runner};
 
 /// Bodies that must each get a 4xx with a `message`, sent to the running backend process.
 fn bad_requests() -> Vec<(&'static str, Option<&'static str>, Vec<u8>)> {
@@ -52,11 +52,8 @@ async fn the_backend_refuses_every_bad_request_with_a_message_and_stays_up() {
 
 /// The happy-path world with one fault on one hop, and short bounds on the backend.
 fn faulty_world(hop: &str, fault: &str) -> Scenario {
-    let base = std::fs::read_to_string(root("scenarios/happy-path.toml")).unwrap();
-    let bounds = "[backend]\npool_timeout_ms = 400\ntoken_timeout_ms = 400\npool_max_retries = 1\npool_retry_delay_ms = 5\nidentity_max_retries = 1\nidentity_retry_delay_ms = 5\n\n";
-    let mut source = base.replacen("[[steps]]", &format!("{bounds}[[steps]]"), 1);
-    source = source.replacen("[world.pool]", &format!("[[world.faults]]\nhop = \"{hop}\"\n{fault}\n\n[world.pool]"), 1);
-    source = source.replace("deadline_ms", "#").replacen("description = ", "deadline_ms = 5000\ndescription = ", 1);
+    let bounds = "[backend]\npool_timeout_ms = 400\ntoken_timeout_ms = 400\npool_max_retries = 1\npool_retry_delay_ms = 5\nidentity_max_retries = 1\nidentity_retry_delay_ms = 5\n";
+    let source = extending("scenarios/happy-path.toml", &format!("deadline_ms = 5000\n{bounds}\n[[world.faults]]\nhop = \"{hop}\"\n{fault}\n"));
     Scenario::parse(&root(&format!("scenarios/fault-{hop}.toml")), &source).unwrap_or_else(|e| panic!("{e}\n{source}"))
 }
 
@@ -118,10 +115,8 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 /// A world whose backend waits a minute for a token: only a deadline or an interrupt ends it.
 fn hanging_scenario_source(marker: &str, deadline_ms: u64) -> String {
-    let base = std::fs::read_to_string(root("scenarios/happy-path.toml")).unwrap();
-    let source = base.replacen("[[steps]]", &format!("[backend]\nidentifier = \"{marker}\"\ntoken_timeout_ms = 60000\n\n[[steps]]"), 1);
-    let source = source.replacen("[world.pool]", "[[world.faults]]\nhop = \"identity\"\ndelay_ms = 60000\n\n[world.pool]", 1);
-    format!("deadline_ms = {deadline_ms}\n{source}")
+    let rest = format!("deadline_ms = {deadline_ms}\n[backend]\nidentifier = \"{marker}\"\ntoken_timeout_ms = 60000\n\n[[world.faults]]\nhop = \"identity\"\ndelay_ms = 60000\n");
+    extending("scenarios/happy-path.toml", &rest)
 }
 
 #[tokio::test]
@@ -203,7 +198,7 @@ async fn ten_thousand_requests_at_100_concurrent_all_succeed_with_one_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_second_tokens_are_refreshed_before_expiry_by_one_request_at_a_time() {
-    let source = std::fs::read_to_string(root("scenarios/happy-path.toml")).unwrap().replacen("principal_id = \"0d9c8b7a-0000-4000-8000-0000000000b1\"\nresource_id", "principal_id = \"0d9c8b7a-0000-4000-8000-0000000000b1\"\ntoken_lifetime_secs = 3\nresource_id", 1);
+    let source = extending("scenarios/happy-path.toml", "[world.identity_endpoint]\ntoken_lifetime_secs = 3\n");
     let scenario = Scenario::parse(&root("scenarios/short-tokens.toml"), &source).unwrap();
 
     let (errors, tokens, seconds) = load(&scenario, 3_000, 100).await;

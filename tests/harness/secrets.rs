@@ -49,7 +49,7 @@ async fn the_backend_never_forwards_the_callers_authorization() {
     assert!(outcome.passed, "{:?}", outcome.failures);
     let pool = outcome.exchanges.iter().find(|e| e.to == Hop::Pool).expect("the backend called the pool");
     let claims = pool.bearer_claims().expect("with a JWT, not the caller's opaque token");
-    assert_eq!(claims["oid"], scenario.world.identity.principal_id.as_str(), "the backend's own identity");
+    assert_eq!(claims["oid"], scenario.world.app.system_assigned.as_ref().unwrap().principal_id.as_str(), "the backend's own identity");
     let downstream = serde_json::to_string(&outcome.exchanges.iter().filter(|e| e.from != Hop::Client).collect::<Vec<_>>()).unwrap();
     assert!(!downstream.contains("caller-token"), "the caller's credential went past the backend");
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::pool_error;
-use crate::scenario::format::PistonFile;
+use crate::world::Piston;
 
 /// The api-version of the `code/execute` generation (DOC).
 pub const CODE_EXECUTE_API_VERSION: &str = "2024-02-02-preview";
@@ -20,7 +20,7 @@ pub const EXECUTIONS_API_VERSION: &str = "2024-10-02-preview";
 const OUTPUT_LIMIT: usize = 4096;
 
 /// Answer a call to a code-interpreter pool; `rest` is the path after `…/sessionPools/<pool>`.
-pub fn handle(rest: &str, api_version: Option<&str>, identifier: &str, body: &[u8], script: &PistonFile) -> Response {
+pub fn handle(rest: &str, api_version: Option<&str>, identifier: &str, body: &[u8], script: &Piston) -> Response {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let version = api_version.unwrap_or_default();
     match rest.trim_end_matches('/') {
@@ -69,7 +69,7 @@ struct Run {
     succeeded: bool,
 }
 
-fn run(code: &str, script: &PistonFile) -> Run {
+fn run(code: &str, script: &Piston) -> Run {
     match script.programs.iter().find(|p| p.code.trim_end() == code.trim_end()) {
         Some(p) => Run { stdout: cut(&p.stdout), stderr: cut(&p.stderr), succeeded: p.exit_code == 0 && !p.times_out },
         None => Run {
@@ -101,11 +101,11 @@ fn unsupported_version(found: &str, wanted: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::format::ProgramFile;
+    use crate::world::Program;
 
-    fn script() -> PistonFile {
-        let program = ProgramFile { code: "print('x' * 5000)".into(), stdout: "x".repeat(5000), stderr: String::new(), exit_code: 0, times_out: false };
-        PistonFile { programs: vec![program], ..PistonFile::default() }
+    fn script() -> Piston {
+        let program = Program { code: "print('x' * 5000)".into(), stdout: "x".repeat(5000), stderr: String::new(), exit_code: 0, times_out: false };
+        Piston { programs: vec![program], ..Piston::default() }
     }
 
     async fn answer(response: Response) -> (u16, Value) {

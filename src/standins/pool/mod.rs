@@ -23,7 +23,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
 use super::faults::Faults;
-use crate::scenario::format::ContainerType;
+use crate::world::ContainerType;
 use crate::diagnosis::rules::CLOCK_SKEW_SECS;
 use crate::tokens;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};

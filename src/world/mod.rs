@@ -1,0 +1,197 @@
+//! The Azure world a scenario describes, as domain types: the app and its identities, RBAC, the
+//! pool, Piston's script, faults.
+//!
+//! Stand-ins answer from this and diagnosis fills its fixes from it. It knows nothing of the files
+//! it was read from ([`crate::scenario`] validates them into it; [`crate::evidence`] builds it from
+//! `az` JSON). RBAC follows the usual Azure rule (FIDELITY §5): an assignment at a scope applies to
+//! every resource below it.
+
+pub mod app;
+pub mod parts;
+pub mod pool;
+pub mod scope;
+
+pub use app::{App, IdentityKind, IdentityProtocol, ManagedIdentity, Selection, Selector, SettingValue, Settings};
+pub use parts::{Application, AzCli, DeveloperTools, Fault, Federated, Piston, ProcessSpec, Program, Runtime};
+pub use pool::{ContainerType, Pool};
+pub use scope::Scope;
+
+/// The built-in role a caller needs to execute code in a session pool (FIDELITY §5, DOC).
+pub const SESSION_EXECUTOR_ROLE: &str = "Azure ContainerApps Session Executor";
+/// Its role definition id (DOC).
+pub const SESSION_EXECUTOR_ROLE_ID: &str = "0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0";
+/// The data action the role grants (DOC).
+pub const SESSION_EXECUTE_ACTION: &str = "Microsoft.App/sessionPools/interpreters/execute/action";
+/// The audience session pools accept (FIDELITY §5, DOC).
+pub const DYNAMIC_SESSIONS_AUDIENCE: &str = "https://dynamicsessions.io";
+
+/// The validated world. Load it from a scenario file, or build it in code:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use session_pool_harness::world::*;
+/// use session_pool_harness::StandIns;
+///
+/// let app_id = Scope::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/containerApps/app")?;
+/// let world = World {
+///     tenant_id: "t1".into(),
+///     app: App {
+///         name: "app".into(),
+///         system_assigned: Some(ManagedIdentity {
+///             kind: IdentityKind::SystemAssigned,
+///             name: "system-assigned".into(),
+///             client_id: "c1".into(),
+///             principal_id: "p1".into(),
+///             resource_id: app_id.to_string(),
+///         }),
+///         resource_id: app_id,
+///         user_assigned: vec![],
+///         settings: Settings::default(),
+///     },
+///     identity_endpoint: IdentityEndpoint::default(),
+///     role_assignments: vec![RoleAssignment::new("p1", SESSION_EXECUTOR_ROLE, Scope::parse("/subscriptions/s1/resourceGroups/rg")?)],
+///     pool: Pool::new(Scope::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/sessionPools/p1")?, Some(2000)),
+///     piston: Piston::default(),
+///     applications: vec![],
+///     faults: vec![],
+///     developer_tools: None,
+/// };
+/// assert_eq!(world.executor_assignments_on_pool("p1").count(), 1, "inherited from the resource group");
+/// let stand_ins = StandIns::start(&world).await?;
+/// assert!(stand_ins.pool_endpoint().starts_with("http://127.0.0.1:"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct World {
+    pub tenant_id: String,
+    /// The backend's container app, its identities and settings.
+    pub app: App,
+    /// How the platform's identity endpoint behaves.
+    pub identity_endpoint: IdentityEndpoint,
+    pub role_assignments: Vec<RoleAssignment>,
+    pub pool: Pool,
+    pub piston: Piston,
+    /// App registrations that authenticate to Entra (client secret, workload identity).
+    pub applications: Vec<Application>,
+    pub faults: Vec<Fault>,
+    pub developer_tools: Option<DeveloperTools>,
+}
+
+/// The identity endpoint's protocol and its reported variants (FIDELITY §1, §2, §7).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityEndpoint {
+    pub protocol: IdentityProtocol,
+    /// Lifetime of issued tokens (default 24 h, FIDELITY §4).
+    pub token_lifetime_secs: Option<u64>,
+    /// The answer to a request whose selector is present but empty (`client_id=`).
+    pub empty_client_id: EmptyClientIdAnswer,
+    /// The platform's identity service has no outbound access (REP): every token request gets 500.
+    pub egress_blocked: bool,
+}
+
+/// Reported answers to an empty `client_id` selector (FIDELITY §7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EmptyClientIdAnswer {
+    /// REP: 500 mentioning `invalid_scope` (exact body UNK, assumed).
+    #[default]
+    InvalidScope,
+    /// assumed: the same 400 as for an identity not on the app.
+    UnableToLoad,
+}
+
+/// A role assignment with its scope parsed.
+#[derive(Debug, Clone)]
+pub struct RoleAssignment {
+    pub principal_id: String,
+    /// Role name or role definition id.
+    pub role: String,
+    pub scope: Scope,
+    /// Still propagating: the pool refuses this principal's first N calls (DOC/REP: 30-60 s in Azure).
+    pub effective_after_calls: Option<u32>,
+    /// Still propagating: the pool refuses this principal until this long after it started.
+    pub effective_after_ms: Option<u64>,
+}
+
+impl RoleAssignment {
+    /// An assignment in effect from the start.
+    pub fn new(principal_id: &str, role: &str, scope: Scope) -> Self {
+        Self { principal_id: principal_id.to_owned(), role: role.to_owned(), scope, effective_after_calls: None, effective_after_ms: None }
+    }
+
+    /// Whether this is the Session Executor role: by name, by definition id, or by a full
+    /// `…/roleDefinitions/<id>` path; case-insensitive.
+    pub fn is_session_executor(&self) -> bool {
+        let id = self.role.rsplit('/').next().unwrap_or_default();
+        self.role.eq_ignore_ascii_case(SESSION_EXECUTOR_ROLE) || id.eq_ignore_ascii_case(SESSION_EXECUTOR_ROLE_ID)
+    }
+}
+
+/// A problem in a world, with the offending text so the loader can point at its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldProblem {
+    pub offending: String,
+    pub message: String,
+}
+
+impl World {
+    /// The Session Executor assignments of `principal_id` that cover the pool.
+    pub fn executor_assignments_on_pool(&self, principal_id: &str) -> impl Iterator<Item = &RoleAssignment> {
+        self.role_assignments
+            .iter()
+            .filter(move |a| a.principal_id.eq_ignore_ascii_case(principal_id) && a.is_session_executor() && a.scope.contains(&self.pool.resource_id))
+    }
+
+    /// Session Executor assignments of `principal_id` that do NOT cover the pool (e.g. another pool).
+    pub fn executor_assignments_elsewhere(&self, principal_id: &str) -> impl Iterator<Item = &RoleAssignment> {
+        self.role_assignments
+            .iter()
+            .filter(move |a| a.principal_id.eq_ignore_ascii_case(principal_id) && a.is_session_executor() && !a.scope.contains(&self.pool.resource_id))
+    }
+
+    /// The app's identities that hold Session Executor on the pool.
+    pub fn executor_identities(&self) -> impl Iterator<Item = &ManagedIdentity> {
+        self.app.identities().filter(|i| self.executor_assignments_on_pool(&i.principal_id).next().is_some())
+    }
+
+    /// Principals the world defines: the app's identities, the app registrations, the signed-in
+    /// developer. A role assignment for anyone else concerns no one the harness plays.
+    pub fn known_principals(&self) -> impl Iterator<Item = &str> {
+        let identities = self.app.identities().map(|i| i.principal_id.as_str());
+        let applications = self.applications.iter().map(|a| a.principal_id.as_str());
+        let developer = self.developer_tools.iter().filter_map(|t| t.principal_id.as_deref());
+        identities.chain(applications).chain(developer)
+    }
+
+    /// The identity a token request from the app gets by default: the one its `AZURE_CLIENT_ID`
+    /// names (a plain, non-empty value), else the one without a selector.
+    pub fn default_identity(&self) -> Option<&ManagedIdentity> {
+        let selector = match self.app.settings.plain(app::AZURE_CLIENT_ID) {
+            Some(id) if !id.is_empty() => Selector::ClientId(id),
+            _ => Selector::None,
+        };
+        match self.app.select(self.identity_endpoint.protocol, selector) {
+            Selection::Identity(identity) => Some(identity),
+            _ => None,
+        }
+    }
+
+    /// The principal signed in to the developer tools: the one named, else the app's first identity.
+    pub fn developer_principal(&self) -> Option<&str> {
+        let named = self.developer_tools.as_ref().and_then(|t| t.principal_id.as_deref());
+        named.or_else(|| self.app.identities().next().map(|i| i.principal_id.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_executor_is_recognised_by_name_id_or_definition_path() {
+        let scope = Scope::parse("/subscriptions/s").unwrap();
+        for role in [SESSION_EXECUTOR_ROLE, "0FB8EBA5-A2BB-4ABE-B1C1-49DFAD359BB0", "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0"] {
+            assert!(RoleAssignment::new("p", role, scope.clone()).is_session_executor(), "{role}");
+        }
+        assert!(!RoleAssignment::new("p", "Contributor", scope).is_session_executor());
+    }
+}

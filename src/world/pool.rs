@@ -1,0 +1,70 @@
+//! The session pool (`Microsoft.App/sessionPools`), in ARM's vocabulary (FIDELITY §5, §7, §8).
+
+use super::Scope;
+use super::parts::ProcessSpec;
+
+/// `properties.containerType` of a session pool (DOC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerType {
+    CustomContainer,
+    PythonLts,
+    NodeLts,
+    Shell,
+}
+
+impl ContainerType {
+    /// ARM's spelling.
+    pub fn arm_name(self) -> &'static str {
+        match self {
+            Self::CustomContainer => "CustomContainer",
+            Self::PythonLts => "PythonLTS",
+            Self::NodeLts => "NodeLTS",
+            Self::Shell => "Shell",
+        }
+    }
+}
+
+/// The session pool.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub resource_id: Scope,
+    pub container_type: ContainerType,
+    /// `customContainerTemplate.ingress.targetPort`; `None`: created without one (REP: 404).
+    pub target_port: Option<u16>,
+    /// `customContainerTemplate.containers[0].image`, when known.
+    pub image: Option<String>,
+    pub max_concurrent_sessions: Option<u32>,
+    pub busy_sessions: u32,
+    pub cooldown: Option<std::time::Duration>,
+    pub busy_until_refusals: Option<u32>,
+    /// The pool's (possibly skewed) clock.
+    pub clock: crate::tokens::Clock,
+    pub container_starts: bool,
+    /// The session container's program, when it is not the reference adapter.
+    pub container: Option<ProcessSpec>,
+}
+
+impl Pool {
+    /// A custom-container pool with defaults for everything but its id and target port.
+    pub fn new(resource_id: Scope, target_port: Option<u16>) -> Self {
+        Self {
+            name: resource_id.name().to_owned(),
+            resource_id,
+            container_type: ContainerType::CustomContainer,
+            target_port,
+            image: None,
+            max_concurrent_sessions: None,
+            busy_sessions: 0,
+            cooldown: None,
+            busy_until_refusals: None,
+            clock: crate::tokens::Clock::default(),
+            container_starts: true,
+            container: None,
+        }
+    }
+
+    pub fn is_custom(&self) -> bool {
+        self.container_type == ContainerType::CustomContainer
+    }
+}
