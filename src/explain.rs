@@ -1,7 +1,9 @@
 //! `explain`: name the cause of an answer a user captured from real Azure (status, body, headers and
 //! the bearer token that was sent) with the runner's own [`classify`] and fixes, without running
 //! anything. [`Captured::gather`] reads and decodes the inputs; [`explain`] is pure and returns a
-//! [`Report`] ranked by confidence, whose JSON is `{"diagnoses":[…],"token":…}`.
+//! [`Report`] ranked by confidence, whose JSON is `{"diagnoses":[…],"token":…}`. With the user's
+//! own `az` files ([`explain_with`]) causes that share one answer are told apart: whose token it
+//! was, which identity of the app holds the role, what `AZURE_CLIENT_ID` says.
 
 mod input;
 mod report;
@@ -9,16 +11,34 @@ mod report;
 use serde_json::Value;
 
 use crate::diagnosis::fixes::{self, FixContext, Observed};
-use crate::diagnosis::{Diagnosis, Evidence, classify};
+use crate::diagnosis::{Diagnosis, Evidence, classify, identities};
+use crate::evidence::import::Parts;
 use crate::transcript::Hop;
+use crate::world::IdentityProtocol;
 pub use input::{Captured, ExplainError, Request, decode_token, parse_header};
 pub use report::{Candidate, Confidence, Report, TokenSummary};
 
 /// Diagnose captured evidence against the clock `now` (epoch seconds).
 pub fn explain(captured: &Captured, now: u64) -> Report {
+    explain_with(captured, now, None)
+}
+
+/// Diagnose captured evidence with the user's own app, role assignments and pool, when given.
+pub fn explain_with(captured: &Captured, now: u64, user: Option<&Parts>) -> Report {
     let (hop, hop_reason) = infer_hop(captured);
-    let ctx = FixContext::from_claims(captured.claims.as_ref());
-    let diagnoses = hypotheses(hop, captured, now)
+    let claims = captured.claims.as_ref();
+    let ctx = match user {
+        Some(user) => FixContext::for_app(&user.app, &user.role_assignments, user.pool.as_ref(), IdentityProtocol::ContainerApps).with_claims(claims, Some(&user.app)),
+        None => FixContext::from_claims(claims),
+    };
+    let mut found = hypotheses(hop, captured, now);
+    if let Some(user) = user {
+        for h in &mut found {
+            h.id = identities::refine_by_app(h.id, claims, &user.app, &user.role_assignments, user.pool.as_ref().map(|p| &p.resource_id));
+        }
+        found.dedup_by_key(|h| h.id);
+    }
+    let diagnoses = found
         .into_iter()
         .map(|h| {
             let seen = Observed { hop, status: captured.status, claims: captured.claims.as_ref(), now };

@@ -43,6 +43,7 @@ pub mod bench;
 pub mod cli;
 pub mod contracts;
 pub mod diagnosis;
+pub mod evidence;
 pub mod explain;
 pub mod ids;
 pub mod normalize;

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::Diagnosis;
 use crate::transcript::{Exchange, Hop};
-use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, ManagedIdentity, SESSION_EXECUTOR_ROLE, World};
+use crate::world::{App, DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, IdentityProtocol, ManagedIdentity, Pool, RoleAssignment, SESSION_EXECUTOR_ROLE, World};
 
 /// The ids a fix needs; `None` renders as a `<placeholder>`.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +23,8 @@ pub struct FixContext {
     pub pool_id: Option<String>,
     pub pool_name: Option<String>,
     pub pool_resource_group: Option<String>,
+    /// The real pool's `poolManagementEndpoint`, when known.
+    pub pool_endpoint: Option<String>,
     pub app_name: Option<String>,
     pub app_resource_group: Option<String>,
     pub identity_client_id: Option<String>,
@@ -36,23 +38,43 @@ pub struct FixContext {
 impl FixContext {
     /// Everything a world knows, before any token: the identity the app would use by default.
     pub fn from_world(world: &World) -> Self {
-        let used = world.default_identity().cloned();
+        Self::for_app(&world.app, &world.role_assignments, Some(&world.pool), world.identity_endpoint.protocol)
+    }
+
+    /// What the user's app, its role assignments and (when known) its pool tell.
+    pub fn for_app(app: &App, assignments: &[RoleAssignment], pool: Option<&Pool>, protocol: IdentityProtocol) -> Self {
+        let used = app.default_identity(protocol).cloned();
         Self {
             principal_id: used.as_ref().map(|i| i.principal_id.clone()),
             identity_client_id: used.as_ref().map(|i| i.client_id.clone()),
             used,
-            holders: world.executor_identities().cloned().collect(),
-            user_assigned: world.app.user_assigned.clone(),
-            client_id_setting: world.app.settings.plain(crate::world::app::AZURE_CLIENT_ID).map(str::to_owned),
-            pool_id: Some(world.pool.resource_id.to_string()),
-            pool_name: Some(world.pool.name.clone()),
-            pool_resource_group: world.pool.resource_id.segment("resourceGroups").map(str::to_owned),
-            app_name: Some(world.app.name.clone()),
-            app_resource_group: world.app.resource_id.segment("resourceGroups").map(str::to_owned),
+            holders: crate::world::executor_holders(app, assignments, pool.map(|p| &p.resource_id)).into_iter().cloned().collect(),
+            user_assigned: app.user_assigned.clone(),
+            client_id_setting: app.settings.plain(crate::world::app::AZURE_CLIENT_ID).map(str::to_owned),
+            pool_id: pool.map(|p| p.resource_id.to_string()),
+            pool_name: pool.map(|p| p.name.clone()),
+            pool_resource_group: pool.and_then(|p| p.resource_id.segment("resourceGroups")).map(str::to_owned),
+            pool_endpoint: pool.and_then(|p| p.management_endpoint.clone()),
+            app_name: Some(app.name.clone()),
+            app_resource_group: app.resource_id.segment("resourceGroups").map(str::to_owned),
             requested_client_id: None,
-            has_system_assigned: world.app.system_assigned.is_some(),
+            has_system_assigned: app.system_assigned.is_some(),
             token_scope: None,
         }
+    }
+
+    /// The principal a token names, and through `app`, its identity.
+    pub fn with_claims(mut self, claims: Option<&Value>, app: Option<&App>) -> Self {
+        let claim = |name: &str| claims.and_then(|c| c[name].as_str());
+        if let Some(oid) = claim("oid") {
+            self.principal_id = Some(oid.to_owned());
+            self.identity_client_id = claim("appid").map(str::to_owned);
+            self.used = app.and_then(|a| a.identity_with_principal(oid)).cloned();
+        }
+        if let Some(aud) = claim("aud") {
+            self.token_scope = Some(format!("{}/.default", aud.trim_end_matches('/')));
+        }
+        self
     }
 
     /// What a token tells: the principal and, through `xms_mirid`, the identity's resource (the
@@ -75,16 +97,7 @@ impl FixContext {
         if let Some(requested) = exchange.and_then(|e| e.query_param("client_id")) {
             self.requested_client_id = Some(requested.to_owned());
         }
-        let claims = exchange.and_then(Exchange::bearer_claims);
-        if let Some(oid) = claims.and_then(|c| c["oid"].as_str()) {
-            self.principal_id = Some(oid.to_owned());
-            self.identity_client_id = claims.and_then(|c| c["appid"].as_str()).map(str::to_owned);
-            self.used = world.and_then(|w| w.app.identity_with_principal(oid)).cloned();
-        }
-        if let Some(aud) = claims.and_then(|c| c["aud"].as_str()) {
-            self.token_scope = Some(format!("{}/.default", aud.trim_end_matches('/')));
-        }
-        self
+        self.with_claims(exchange.and_then(Exchange::bearer_claims), world.map(|w| &w.app))
     }
 
     /// An app identity holding the role that is not the one in use.
@@ -118,7 +131,7 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
     let set_client_id = |client_id: &str| format!("az containerapp update --name {app} --resource-group {app_rg} --set-env-vars AZURE_CLIENT_ID={client_id}");
     match diagnosis {
         Diagnosis::MissingRole => {
-            let whose = ctx.used.as_ref().map_or_else(String::new, |used| format!("{principal} is {} of app {app}, the identity the backend used; ", used.short_name()));
+            let whose = ctx.used.as_ref().map_or_else(String::new, |used| format!("{principal} is {} of app {app}; ", used.short_name()));
             format!("{}  ({whose}then allow 30-60 s for the assignment to propagate)", assign(principal))
         }
         Diagnosis::RoleOnOtherIdentity | Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId => select_identity_fix(diagnosis, ctx, &assign, &set_client_id),
@@ -134,6 +147,9 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
             or(&ctx.pool_name, "<pool>"),
             or(&ctx.pool_resource_group, "<resource-group>")
         ),
+        Diagnosis::WrongEndpointShape | Diagnosis::EndpointMismatch if ctx.pool_endpoint.is_some() => {
+            format!("point the backend's endpoint setting at the pool's properties.poolManagementEndpoint: {}", or(&ctx.pool_endpoint, ""))
+        }
         Diagnosis::IdentityNotEnabled => format!("az containerapp identity assign --name {app} --resource-group {app_rg} --system-assigned (or --user-assigned <identity resource id>)"),
         Diagnosis::IdentityNotFound => {
             let requested = or(&ctx.requested_client_id, "the requested identity");
@@ -198,24 +214,13 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             }
             text
         }
-        Diagnosis::RoleOnOtherIdentity | Diagnosis::EmptyClientId if exchange.to == Hop::Pool => {
-            let used = ctx.used.as_ref().map_or_else(|| format!("principal {principal}"), ManagedIdentity::describe);
-            let holder = ctx.other_holder().map_or_else(|| "another identity of the app".to_owned(), ManagedIdentity::describe);
-            format!("the pool refused {used} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id}, but {holder} of the same app does{}", client_id_note(ctx))
-        }
+        Diagnosis::RoleOnOtherIdentity | Diagnosis::EmptyClientId if exchange.to == Hop::Pool => other_identity_text(&status, ctx),
         Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId => {
-            let users: Vec<String> = ctx.user_assigned.iter().map(ManagedIdentity::describe).collect();
             let asked = match exchange.query_param("client_id") {
-                Some("") => "a request with an empty client_id".to_owned(),
-                _ => "a request naming no identity".to_owned(),
+                Some("") => "a request with an empty client_id",
+                _ => "a request naming no identity",
             };
-            format!(
-                "the identity endpoint answered {status} \"{}\" to {asked}: app {} has no system-assigned identity to default to, only {}{}",
-                answer_message(exchange),
-                or(&ctx.app_name, "?"),
-                if users.is_empty() { "user-assigned ones".to_owned() } else { users.join(", ") },
-                client_id_note(ctx)
-            )
+            not_specified_text(&format!("{status} \"{}\" to {asked}", answer_message(exchange)), ctx)
         }
         Diagnosis::WrongAudience => wrong_audience_text(&status, claims),
         Diagnosis::TokenExpired => token_expired_text(&status, claims, "the pool's clock", exchange.clock),
@@ -252,6 +257,25 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
     }
 }
 
+/// The pool refused one identity of the app while another holds the role.
+fn other_identity_text(status: &str, ctx: &FixContext) -> String {
+    let used = ctx.used.as_ref().map_or_else(|| format!("principal {}", or(&ctx.principal_id, "?")), ManagedIdentity::describe);
+    let holder = ctx.other_holder().map_or_else(|| "another identity of the app".to_owned(), ManagedIdentity::describe);
+    let pool_id = or(&ctx.pool_id, "the pool");
+    format!("the pool refused {used} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id}, but {holder} of the same app does{}", client_id_note(ctx))
+}
+
+/// The identity endpoint found no identity to default to; `answered` is e.g. `400 "…" to a request…`.
+fn not_specified_text(answered: &str, ctx: &FixContext) -> String {
+    let users: Vec<String> = ctx.user_assigned.iter().map(ManagedIdentity::describe).collect();
+    format!(
+        "the identity endpoint answered {answered}: app {} has no system-assigned identity to default to, only {}{}",
+        or(&ctx.app_name, "?"),
+        if users.is_empty() { "user-assigned ones".to_owned() } else { users.join(", ") },
+        client_id_note(ctx)
+    )
+}
+
 /// The message of an identity endpoint's error answer.
 fn answer_message(exchange: &Exchange) -> &str {
     exchange.response_str("/message").or_else(|| exchange.response_str("/error_description")).unwrap_or("Identity not found")
@@ -283,6 +307,9 @@ pub fn explanation_of(diagnosis: Diagnosis, seen: &Observed<'_>, ctx: &FixContex
     let status = seen.status.map_or("an error".to_owned(), |s| s.to_string());
     match diagnosis {
         Diagnosis::MissingRole => missing_role_text(ctx.principal_id.as_deref(), &status, or(&ctx.pool_id, "the pool")),
+        Diagnosis::RoleOnOtherIdentity => other_identity_text(&status, ctx),
+        Diagnosis::EmptyClientId if seen.hop == Hop::Pool => other_identity_text(&status, ctx),
+        Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId if ctx.app_name.is_some() => not_specified_text(&status, ctx),
         Diagnosis::WrongAudience if seen.claims.is_some() => wrong_audience_text(&status, seen.claims),
         Diagnosis::TokenExpired if seen.claims.is_some() => token_expired_text(&status, seen.claims, "this machine's clock", Some(seen.now)),
         other => format!("the {} hop answered {status}: {}", seen.hop, other.describe().cause),

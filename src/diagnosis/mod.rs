@@ -5,6 +5,7 @@
 //! ([`diagnose`]); the reference backend and `explain` use the same [`classify`].
 
 pub mod catalogue;
+pub mod check;
 pub mod fixes;
 pub mod identities;
 pub mod rules;

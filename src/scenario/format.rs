@@ -249,6 +249,10 @@ pub struct PoolFile {
     /// `customContainerTemplate.containers[0].image` (checked: ARM lowercases image references).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// `properties.poolManagementEndpoint` of the real pool (the stand-in plays it; `check` compares
+    /// the app's endpoint settings with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_endpoint: Option<String>,
     /// `scaleConfiguration.maxConcurrentSessions` (default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_sessions: Option<u32>,
@@ -330,7 +334,7 @@ pub struct PistonFile {
     #[serde(default)]
     pub port: Option<u16>,
     /// Installed runtimes (default: python 3.10.0).
-    #[serde(default = "default_runtimes")]
+    #[serde(default = "default_runtimes", skip_serializing_if = "is_default_runtimes")]
     pub runtimes: Vec<RuntimeFile>,
     /// Scripted outputs: the program whose code matches exactly gets this answer.
     #[serde(default)]
@@ -343,12 +347,16 @@ impl Default for PistonFile {
     }
 }
 
+fn is_default_runtimes(runtimes: &Vec<RuntimeFile>) -> bool {
+    *runtimes == default_runtimes()
+}
+
 fn default_runtimes() -> Vec<RuntimeFile> {
     vec![RuntimeFile { language: "python".into(), version: "3.10.0".into(), aliases: vec!["py".into(), "py3".into(), "python3".into()] }]
 }
 
 /// A Piston runtime.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeFile {
     pub language: String,

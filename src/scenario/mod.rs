@@ -6,6 +6,7 @@
 pub mod format;
 pub mod source;
 pub mod validate;
+pub mod write;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

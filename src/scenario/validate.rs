@@ -116,6 +116,7 @@ fn pool(file: PoolFile) -> Result<Pool, WorldProblem> {
     Ok(Pool {
         container_type,
         image: file.image,
+        management_endpoint: file.management_endpoint,
         max_concurrent_sessions: file.max_concurrent_sessions,
         busy_sessions: file.busy_sessions,
         cooldown: file.cooldown_ms.map(Duration::from_millis),

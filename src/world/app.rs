@@ -185,6 +185,19 @@ impl App {
         self.settings.get(AZURE_CLIENT_ID)
     }
 
+    /// The identity a token request from the app gets by default: the one its `AZURE_CLIENT_ID`
+    /// names (a plain, non-empty value), else the one without a selector.
+    pub fn default_identity(&self, protocol: IdentityProtocol) -> Option<&ManagedIdentity> {
+        let selector = match self.settings.plain(AZURE_CLIENT_ID) {
+            Some(id) if !id.is_empty() => Selector::ClientId(id),
+            _ => Selector::None,
+        };
+        match self.select(protocol, selector) {
+            Selection::Identity(identity) => Some(identity),
+            _ => None,
+        }
+    }
+
     /// The identity a token request gets on `protocol` (FIDELITY §1, §2, §7).
     ///
     /// Container Apps: no selector → the system-assigned identity, else nothing (REP: "Unable to

@@ -150,7 +150,7 @@ impl World {
 
     /// The app's identities that hold Session Executor on the pool.
     pub fn executor_identities(&self) -> impl Iterator<Item = &ManagedIdentity> {
-        self.app.identities().filter(|i| self.executor_assignments_on_pool(&i.principal_id).next().is_some())
+        executor_holders(&self.app, &self.role_assignments, Some(&self.pool.resource_id)).into_iter()
     }
 
     /// Principals the world defines: the app's identities, the app registrations, the signed-in
@@ -162,24 +162,20 @@ impl World {
         identities.chain(applications).chain(developer)
     }
 
-    /// The identity a token request from the app gets by default: the one its `AZURE_CLIENT_ID`
-    /// names (a plain, non-empty value), else the one without a selector.
-    pub fn default_identity(&self) -> Option<&ManagedIdentity> {
-        let selector = match self.app.settings.plain(app::AZURE_CLIENT_ID) {
-            Some(id) if !id.is_empty() => Selector::ClientId(id),
-            _ => Selector::None,
-        };
-        match self.app.select(self.identity_endpoint.protocol, selector) {
-            Selection::Identity(identity) => Some(identity),
-            _ => None,
-        }
-    }
-
     /// The principal signed in to the developer tools: the one named, else the app's first identity.
     pub fn developer_principal(&self) -> Option<&str> {
         let named = self.developer_tools.as_ref().and_then(|t| t.principal_id.as_deref());
         named.or_else(|| self.app.identities().next().map(|i| i.principal_id.as_str()))
     }
+}
+
+/// The identities of `app` holding Session Executor on `pool` (or an enclosing scope); anywhere
+/// when the pool is not known.
+pub fn executor_holders<'a>(app: &'a App, assignments: &[RoleAssignment], pool: Option<&Scope>) -> Vec<&'a ManagedIdentity> {
+    let holds = |identity: &ManagedIdentity| {
+        assignments.iter().any(|a| a.principal_id.eq_ignore_ascii_case(&identity.principal_id) && a.is_session_executor() && pool.is_none_or(|p| a.scope.contains(p)))
+    };
+    app.identities().filter(|i| holds(i)).collect()
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub struct Pool {
     pub target_port: Option<u16>,
     /// `customContainerTemplate.containers[0].image`, when known.
     pub image: Option<String>,
+    /// `properties.poolManagementEndpoint` of the real pool, when known: the stand-in plays it.
+    pub management_endpoint: Option<String>,
     pub max_concurrent_sessions: Option<u32>,
     pub busy_sessions: u32,
     pub cooldown: Option<std::time::Duration>,
@@ -54,6 +56,7 @@ impl Pool {
             container_type: ContainerType::CustomContainer,
             target_port,
             image: None,
+            management_endpoint: None,
             max_concurrent_sessions: None,
             busy_sessions: 0,
             cooldown: None,

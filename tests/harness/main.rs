@@ -2,6 +2,7 @@
 
 mod cli;
 mod docs;
+mod evidence;
 mod explain;
 mod helpers;
 mod python;

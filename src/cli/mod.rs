@@ -2,6 +2,9 @@
 //!
 //! Exit codes of `run`: 0 every expectation held, 1 some did not, 2 unusable input.
 //! Exit codes of `explain`: 0 a diagnosis was made (`unexplained` included), 2 unusable input.
+//! Exit codes of `check`: 0 nothing found, 1 findings, 2 unusable input.
+
+mod evidence;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +76,21 @@ pub enum Command {
     },
     /// Diagnose an answer captured from real Azure (status, body, headers, token) with the runner's rules.
     Explain(ExplainArgs),
+    /// Build a scenario of your own world from `az … -o json` output (app, session pool, role assignments).
+    Import {
+        #[command(flatten)]
+        files: evidence::AzArgs,
+        /// Write the scenario here instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check your world's configuration from the same `az` files, without running anything.
+    Check {
+        #[command(flatten)]
+        files: evidence::AzArgs,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Run the reference coding-engine backend (configured by environment variables).
@@ -112,6 +130,15 @@ pub struct ExplainArgs {
     token_file: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Your app (`az containerapp show -o json`): tells whose token it was and what AZURE_CLIENT_ID says.
+    #[arg(long, value_name = "FILE")]
+    app: Option<PathBuf>,
+    /// Your role assignments (`az role assignment list --all -o json`), with --app.
+    #[arg(long, value_name = "FILE", requires = "app")]
+    roles: Option<PathBuf>,
+    /// Your session pool (`az containerapp sessionpool show -o json`), with --app.
+    #[arg(long, value_name = "FILE", requires = "app")]
+    pool: Option<PathBuf>,
 }
 
 /// The hops whose answers a user can capture.
@@ -159,6 +186,8 @@ async fn dispatch(command: Command) -> ExitCode {
         }
         Command::Serve { scenario, duration } => serve_scenario(&scenario, duration).await,
         Command::Explain(args) => explain(args),
+        Command::Import { files, output } => evidence::import_command(&files, output.as_deref()),
+        Command::Check { files, format } => evidence::check_command(&files, format),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("a schema serialises"));
             ExitCode::SUCCESS
@@ -330,7 +359,17 @@ fn explain(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = explain::explain(&captured, tokens::now_secs());
+    let user = match &args.app {
+        Some(app) => match crate::evidence::AzFiles::read(app, args.pool.as_deref(), args.roles.as_deref()).and_then(|f| crate::evidence::import::parts(&f)) {
+            Ok(parts) => Some(parts),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let report = explain::explain_with(&captured, tokens::now_secs(), user.as_ref());
     match args.format {
         Format::Text => print!("{report}"),
         Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises")),

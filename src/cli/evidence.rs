@@ -1,0 +1,108 @@
+//! `import` and `check`: the user's `az … -o json` files as a scenario, or checked as they are.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::Format;
+use crate::diagnosis::check::check;
+use crate::evidence::{AzFiles, import};
+use crate::scenario::Scenario;
+use crate::scenario::write::scenario_text;
+
+/// The three files that describe the user's world.
+#[derive(Debug, Args)]
+pub struct AzArgs {
+    /// `az containerapp show --name <app> --resource-group <rg> -o json`
+    #[arg(long, value_name = "FILE")]
+    pub app: PathBuf,
+    /// `az containerapp sessionpool show --name <pool> --resource-group <rg> -o json`
+    #[arg(long, value_name = "FILE")]
+    pub pool: PathBuf,
+    /// `az role assignment list --all -o json` (or the ARM REST form `{"value":[…]}`)
+    #[arg(long, value_name = "FILE")]
+    pub roles: PathBuf,
+}
+
+impl AzArgs {
+    fn read(&self) -> Result<AzFiles, crate::evidence::AzError> {
+        AzFiles::read(&self.app, Some(&self.pool), Some(&self.roles))
+    }
+}
+
+/// `import`: write the scenario of the user's world (to `output`, or standard output).
+pub fn import_command(files: &AzArgs, output: Option<&Path>) -> ExitCode {
+    let imported = match files.read().and_then(|f| import(&f)) {
+        Ok(imported) => imported,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let world = &imported.world;
+    let mut header = vec![
+        "Imported by `session-pool-harness import` from the user's own az output:".to_owned(),
+        format!("  --app   {}", files.app.display()),
+        format!("  --pool  {}", files.pool.display()),
+        format!("  --roles {}", files.roles.display()),
+    ];
+    header.extend(imported.notes.iter().map(|n| format!("- {n}")));
+    header.extend([
+        "No [expect]: `session-pool-harness run <this file>` reports the diagnosis and its fix.".to_owned(),
+        "To drive your own backend instead of the reference one, add [backend.process] (command, ready_path):".to_owned(),
+        "it gets the app's settings above, with the stand-ins' addresses in place of the real endpoints.".to_owned(),
+    ]);
+    let description = format!("Imported from az JSON: app {} and pool {} as Azure has them; one print(42) request.", world.app.name, world.pool.name);
+    let text = scenario_text(world, &description, &header);
+    // What import writes must load: a failure here is the harness's bug, said as such.
+    let written_as = output.map_or_else(|| PathBuf::from("imported.toml"), Path::to_owned);
+    if let Err(error) = Scenario::parse(&written_as, &text) {
+        eprintln!("error: the imported scenario does not load ({error}); please report this with your files' shapes");
+        return ExitCode::from(2);
+    }
+    match output {
+        Some(path) => match std::fs::write(path, &text) {
+            Ok(()) => {
+                eprintln!("wrote {}: run it with `session-pool-harness run {}`", path.display(), path.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: cannot write {}: {error}", path.display());
+                ExitCode::from(2)
+            }
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `check`: every misconfiguration at once. Exit 0 clean, 1 findings, 2 unusable input.
+pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
+    let imported = match files.read().and_then(|f| import(&f)) {
+        Ok(imported) => imported,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let findings = check(&imported.world);
+    match format {
+        Format::Json => {
+            let findings: Vec<serde_json::Value> = findings.iter().map(|f| serde_json::json!({ "id": f.id, "explanation": f.explanation, "fix": f.fix })).collect();
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "findings": findings })).expect("findings serialise"));
+        }
+        Format::Text if findings.is_empty() => {
+            println!("no findings: app {} and pool {} are configured as a working session-pool caller needs", imported.world.app.name, imported.world.pool.name);
+        }
+        Format::Text => {
+            for finding in &findings {
+                println!("{}: {}\n  fix: {}", finding.id, finding.explanation, finding.fix);
+            }
+            println!("\n{} finding(s) in app {} and pool {}", findings.len(), imported.world.app.name, imported.world.pool.name);
+        }
+    }
+    if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
