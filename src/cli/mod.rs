@@ -221,6 +221,9 @@ async fn run(paths: &[PathBuf], format: Format, jobs: Option<usize>, allow_non_l
             return ExitCode::from(2);
         }
     };
+    for warning in scenarios.iter().flat_map(|s| &s.warnings) {
+        eprintln!("{warning}");
+    }
     let runner = match Runner::current_exe() {
         Ok(runner) => runner.allow_non_loopback(allow_non_loopback),
         Err(error) => {
