@@ -179,12 +179,7 @@ fn regional_endpoint_prefix(value: &str, pool: &Pool) -> Option<String> {
 
 fn pool_of(file: &SessionPool, path: &Path) -> Result<Pool, AzError> {
     let resource_id = Scope::parse(&file.id).map_err(|m| AzError::field(path, pool::COMMAND, "$.id", m))?;
-    let container_type = match file.properties.container_type {
-        az::pool::ArmContainerType::CustomContainer => world::ContainerType::CustomContainer,
-        az::pool::ArmContainerType::PythonLts => world::ContainerType::PythonLts,
-        az::pool::ArmContainerType::NodeLts => world::ContainerType::NodeLts,
-        az::pool::ArmContainerType::Shell => world::ContainerType::Shell,
-    };
+    let container_type = crate::scenario::validate::container_type(file.properties.container_type);
     let custom = container_type == world::ContainerType::CustomContainer;
     Ok(Pool {
         name: file.name.clone(),

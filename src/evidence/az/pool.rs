@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::scenario::format::ContainerType;
+
 /// What the user runs to produce this file.
 pub const COMMAND: &str = "az containerapp sessionpool show --name <pool> --resource-group <rg> -o json";
 
@@ -16,8 +18,9 @@ pub struct SessionPool {
 /// `properties` (FIDELITY §5, §7).
 #[derive(Debug, Clone, Deserialize)]
 pub struct PoolProperties {
+    /// ARM's spelling, the same as the scenario format's.
     #[serde(rename = "containerType")]
-    pub container_type: ArmContainerType,
+    pub container_type: ContainerType,
     #[serde(rename = "poolManagementEndpoint", default)]
     pub pool_management_endpoint: Option<String>,
     #[serde(rename = "customContainerTemplate", default)]
@@ -26,17 +29,6 @@ pub struct PoolProperties {
     pub scale_configuration: Option<ScaleConfiguration>,
     #[serde(rename = "dynamicPoolConfiguration", default)]
     pub dynamic_pool_configuration: Option<DynamicPoolConfiguration>,
-}
-
-/// `properties.containerType` as ARM spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum ArmContainerType {
-    CustomContainer,
-    #[serde(rename = "PythonLTS")]
-    PythonLts,
-    #[serde(rename = "NodeLTS")]
-    NodeLts,
-    Shell,
 }
 
 #[derive(Debug, Clone, Deserialize)]
