@@ -7,6 +7,7 @@
 
 mod input;
 mod report;
+pub mod text;
 
 use serde_json::Value;
 
@@ -17,6 +18,7 @@ use crate::transcript::Hop;
 use crate::world::IdentityProtocol;
 pub use input::{Captured, ExplainError, Request, decode_token, parse_header};
 pub use report::{Candidate, Confidence, Report, TokenSummary};
+pub use text::{TextReport, explain_text};
 
 /// Diagnose captured evidence against the clock `now` (epoch seconds).
 pub fn explain(captured: &Captured, now: u64) -> Report {
@@ -28,7 +30,7 @@ pub fn explain_with(captured: &Captured, now: u64, user: Option<&Parts>) -> Repo
     let (hop, hop_reason) = infer_hop(captured);
     let claims = captured.claims.as_ref();
     let ctx = match user {
-        Some(user) => FixContext::for_app(&user.app, &user.role_assignments, user.pool.as_ref(), IdentityProtocol::ContainerApps).with_claims(claims, Some(&user.app)),
+        Some(user) => FixContext::for_app(&user.app, &user.role_assignments, user.roles_given, user.pool.as_ref(), IdentityProtocol::ContainerApps).with_claims(claims, Some(&user.app)),
         None => FixContext::from_claims(claims),
     };
     let mut found = hypotheses(hop, captured, now);
@@ -84,6 +86,10 @@ fn infer_hop(captured: &Captured) -> (Hop, String) {
     if let Some((marker, hop)) = HOP_MARKERS.iter().find(|(marker, _)| captured.body.contains(marker)) {
         return (*hop, format!("inferred: the body mentions {marker:?}"));
     }
+    if captured.header("server").is_some_and(|s| s.eq_ignore_ascii_case("Kestrel")) {
+        // REP: the Container Apps identity endpoint answers with `Server: Kestrel` (FIDELITY §1).
+        return (Hop::Identity, "inferred: the answer carries Server: Kestrel, as the Container Apps identity endpoint's do".into());
+    }
     let body: Option<Value> = serde_json::from_str(&captured.body).ok();
     if body.as_ref().and_then(|b| b.pointer("/error/code")).is_some_and(Value::is_string) {
         return (Hop::Pool, "inferred: the body has the session-pool error shape {\"error\":{\"code\":…}}".into());
@@ -111,6 +117,16 @@ impl Hypothesis {
 const STATUSES_TO_TRY: &[u16] = &[200, 400, 401, 403, 404, 429, 500];
 
 fn hypotheses(hop: Hop, captured: &Captured, now: u64) -> Vec<Hypothesis> {
+    if captured.no_answer {
+        // No HTTP answer: only the hop says what that means (an identity endpoint down, a container
+        // not listening, …).
+        let id = classify(hop, None, "", Evidence::default()).unwrap_or(Diagnosis::Unexplained);
+        let (confidence, note) = match captured.hop {
+            Some(_) => (Confidence::Medium, None),
+            None => (Confidence::Low, Some("the text does not say which hop did not answer: pass --hop".to_owned())),
+        };
+        return vec![Hypothesis::new(id, confidence, note)];
+    }
     let mut found: Vec<Hypothesis> = match captured.status {
         Some(status) => {
             let judged = judge(hop, status, captured, now);
@@ -225,6 +241,10 @@ fn look_alikes(hop: Hop, status: u16, primary: Diagnosis, captured: &Captured, n
     let token = captured.claims.as_ref().map(|c| TokenSummary::of(c, now));
     match (hop, status) {
         // REP: the same 403 comes for 30-60 s after a new assignment.
+        (Hop::Pool, 403) if captured.body.trim().is_empty() && captured.hop.is_none() => vec![
+            low(Diagnosis::RolePropagationDelay, "likely if the role was assigned in the last minute"),
+            low(Diagnosis::IdentityHeaderMismatch, "the identity endpoint also answers 403 with an empty body (a wrong X-IDENTITY-HEADER): if this was the token request, pass --hop identity"),
+        ],
         (Hop::Pool, 403) => vec![low(Diagnosis::RolePropagationDelay, "likely if the role was assigned in the last minute")],
         (Hop::Pool, 401) if token.is_none() => vec![low(Diagnosis::WrongAudience, NO_TOKEN_NOTE), low(Diagnosis::TokenExpired, NO_TOKEN_NOTE)],
         (Hop::Pool, 401) if token.as_ref().is_some_and(|t| t.expired) && primary != Diagnosis::TokenExpired => {
@@ -240,6 +260,11 @@ fn look_alikes(hop: Hop, status: u16, primary: Diagnosis, captured: &Captured, n
         (Hop::Pool, 429) => vec![low(Diagnosis::PoolFull, "a full pool answers 429 with \"Error happened when allocating pod\" (REP)")],
         (Hop::Pool, 500 | 502 | 503) => vec![low(Diagnosis::ContainerNotReady, "a container that does not start answers 500 with \"Error happened when allocating pod\" (REP)")],
         // REP: on a VM, or with a client_id, IMDS says the same for an identity that is not assigned.
+        // REP: one answer, two causes (FIDELITY §7); the user's app (--app) tells them apart.
+        (Hop::Identity, 400) if primary == Diagnosis::IdentityNotFound && !is_imds_error(&captured.body) => vec![low(
+            Diagnosis::IdentityNotSpecified,
+            "the same answer comes when the app has only user-assigned identities and the request names none (no AZURE_CLIENT_ID): give --app (az containerapp show -o json) to tell them apart",
+        )],
         (Hop::Identity, 400) if primary == Diagnosis::IdentityNotEnabled => {
             vec![low(Diagnosis::IdentityNotFound, "on a VM, or when a client_id was requested, IMDS says the same for an unassigned identity")]
         }
@@ -266,7 +291,7 @@ mod tests {
     }
 
     fn captured(hop: Option<Hop>, status: Option<u16>, body: &str, claims: Option<Value>) -> Captured {
-        Captured { hop, status, body: body.into(), headers: Vec::new(), claims }
+        Captured { hop, status, body: body.into(), headers: Vec::new(), claims, no_answer: false }
     }
 
     fn ranked(report: &Report) -> Vec<(&'static str, Confidence)> {
@@ -348,7 +373,7 @@ mod tests {
 
         assert_eq!(ranked(&report), [("identity-not-enabled", Confidence::High), ("identity-not-found", Confidence::Low)]);
         assert_eq!(report.diagnoses[0].fix, "az containerapp identity assign --name app-1 --resource-group rg-1 --system-assigned (or --user-assigned <identity resource id>)");
-        assert_eq!(ranked(&container_apps), [("identity-not-found", Confidence::High)]);
+        assert_eq!(ranked(&container_apps), [("identity-not-found", Confidence::High), ("identity-not-specified", Confidence::Low)], "one answer, two causes without the app");
     }
 
     #[test]

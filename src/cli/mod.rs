@@ -5,20 +5,18 @@
 //! Exit codes of `check`: 0 nothing found, 1 findings, 2 unusable input.
 
 mod evidence;
+mod explain;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::explain::{self, Captured};
 use crate::reference;
 use crate::report;
 use crate::runner::Runner;
 use crate::scenario::{self, Scenario};
-use crate::tokens;
-use crate::transcript::Hop;
 
 /// Reproduce Azure Container Apps session-pool auth and routing bugs locally.
 #[derive(Debug, Parser)]
@@ -75,7 +73,7 @@ pub enum Command {
         paths: Vec<PathBuf>,
     },
     /// Diagnose an answer captured from real Azure (status, body, headers, token) with the runner's rules.
-    Explain(ExplainArgs),
+    Explain(explain::ExplainArgs),
     /// Build a scenario of your own world from `az … -o json` output (app, session pool, role assignments).
     Import {
         #[command(flatten)]
@@ -106,61 +104,11 @@ pub enum Format {
     Json,
 }
 
-/// Evidence for `explain`, as captured from real Azure.
-#[derive(Debug, Args)]
-pub struct ExplainArgs {
-    /// The hop that answered (default: inferred from the body, else pool).
-    #[arg(long, value_enum)]
-    hop: Option<HopArg>,
-    /// The HTTP status it answered.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(100..600))]
-    status: Option<u16>,
-    /// A file holding the response body, or - for standard input.
-    #[arg(long, value_name = "FILE|-")]
-    body: Option<String>,
-    /// A response header as name:value, e.g. x-ms-error-code:PermissionDenied (repeatable).
-    #[arg(long = "header", value_name = "K:V")]
-    headers: Vec<String>,
-    /// The bearer token that was sent, with or without "Bearer " (decoded, never verified). Prefer
-    /// --token-file: a command line is visible to other users and kept in shell history.
-    #[arg(long, value_name = "JWT", conflicts_with = "token_file")]
-    token: Option<String>,
-    /// A file holding that token, or - for standard input.
-    #[arg(long, value_name = "FILE|-")]
-    token_file: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// Your app (`az containerapp show -o json`): tells whose token it was and what AZURE_CLIENT_ID says.
-    #[arg(long, value_name = "FILE")]
-    app: Option<PathBuf>,
-    /// Your role assignments (`az role assignment list --all -o json`), with --app.
-    #[arg(long, value_name = "FILE", requires = "app")]
-    roles: Option<PathBuf>,
-    /// Your session pool (`az containerapp sessionpool show -o json`), with --app.
-    #[arg(long, value_name = "FILE", requires = "app")]
-    pool: Option<PathBuf>,
-}
-
-/// The hops whose answers a user can capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum HopArg {
-    Identity,
-    Entra,
-    Pool,
-    Container,
-    Piston,
-}
-
-impl From<HopArg> for Hop {
-    fn from(hop: HopArg) -> Self {
-        match hop {
-            HopArg::Identity => Hop::Identity,
-            HopArg::Entra => Hop::Entra,
-            HopArg::Pool => Hop::Pool,
-            HopArg::Container => Hop::Container,
-            HopArg::Piston => Hop::Piston,
-        }
-    }
+/// Write to standard output; a reader that went away (`| head`) ends the output, not the program.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Entry point used by `main.rs`.
@@ -185,7 +133,7 @@ async fn dispatch(command: Command) -> ExitCode {
             bench(&options, format).await
         }
         Command::Serve { scenario, duration } => serve_scenario(&scenario, duration).await,
-        Command::Explain(args) => explain(args),
+        Command::Explain(args) => explain::explain_command(args),
         Command::Import { files, output } => evidence::import_command(&files, output.as_deref()),
         Command::Check { files, format } => evidence::check_command(&files, format),
         Command::Schema => {
@@ -346,36 +294,3 @@ fn list(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn explain(args: ExplainArgs) -> ExitCode {
-    let request = explain::Request {
-        hop: args.hop.map(Hop::from),
-        status: args.status,
-        body: args.body,
-        headers: args.headers,
-        token: args.token,
-        token_file: args.token_file,
-    };
-    let captured = match Captured::gather(request, std::io::stdin().lock()) {
-        Ok(captured) => captured,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let user = match &args.app {
-        Some(app) => match crate::evidence::AzFiles::read(app, args.pool.as_deref(), args.roles.as_deref()).and_then(|f| crate::evidence::import::parts(&f)) {
-            Ok(parts) => Some(parts),
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
-    };
-    let report = explain::explain_with(&captured, tokens::now_secs(), user.as_ref());
-    match args.format {
-        Format::Text => print!("{report}"),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises")),
-    }
-    ExitCode::SUCCESS
-}

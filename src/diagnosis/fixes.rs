@@ -32,17 +32,22 @@ pub struct FixContext {
     pub requested_client_id: Option<String>,
     /// Whether the app has a system-assigned identity.
     pub has_system_assigned: bool,
+    /// Whether the role assignments are known (an empty `holders` then means nobody holds the role).
+    pub roles_known: bool,
+    /// Whether the app's identities are known (from a world or the user's `az containerapp show`).
+    pub app_known: bool,
     pub token_scope: Option<String>,
 }
 
 impl FixContext {
     /// Everything a world knows, before any token: the identity the app would use by default.
     pub fn from_world(world: &World) -> Self {
-        Self::for_app(&world.app, &world.role_assignments, Some(&world.pool), world.identity_endpoint.protocol)
+        Self::for_app(&world.app, &world.role_assignments, true, Some(&world.pool), world.identity_endpoint.protocol)
     }
 
-    /// What the user's app, its role assignments and (when known) its pool tell.
-    pub fn for_app(app: &App, assignments: &[RoleAssignment], pool: Option<&Pool>, protocol: IdentityProtocol) -> Self {
+    /// What the user's app, its role assignments (`roles_known`: whether they were given at all) and
+    /// (when known) its pool tell.
+    pub fn for_app(app: &App, assignments: &[RoleAssignment], roles_known: bool, pool: Option<&Pool>, protocol: IdentityProtocol) -> Self {
         let used = app.default_identity(protocol).cloned();
         Self {
             principal_id: used.as_ref().map(|i| i.principal_id.clone()),
@@ -59,6 +64,8 @@ impl FixContext {
             app_resource_group: app.resource_id.segment("resourceGroups").map(str::to_owned),
             requested_client_id: None,
             has_system_assigned: app.system_assigned.is_some(),
+            roles_known,
+            app_known: true,
             token_scope: None,
         }
     }
@@ -156,6 +163,9 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
             let assign_identity = format!("or assign {requested} to the app: az containerapp identity assign --name {app} --resource-group {app_rg} --user-assigned <its resource id>");
             let users: Vec<String> = ctx.user_assigned.iter().map(|i| format!("{} ({})", i.client_id, i.short_name())).collect();
             match (users.is_empty(), ctx.has_system_assigned) {
+                _ if !ctx.app_known => format!(
+                    "set AZURE_CLIENT_ID to the client id of an identity assigned to the app (az containerapp identity show --name {app} --resource-group {app_rg} lists them), {assign_identity}"
+                ),
                 (false, _) => format!("set the app setting AZURE_CLIENT_ID to the client id of an identity the app has: {}; {assign_identity}", users.join(", ")),
                 (true, true) => format!(
                     "the app has only its system-assigned identity: remove AZURE_CLIENT_ID (az containerapp update --name {app} --resource-group {app_rg} --remove-env-vars AZURE_CLIENT_ID), {assign_identity}"
@@ -187,6 +197,7 @@ fn select_identity_fix(diagnosis: Diagnosis, ctx: &FixContext, assign: &dyn Fn(&
         ),
         (Some(holder), _) => format!("set the app setting AZURE_CLIENT_ID={} ({}, which holds the role): {} {option}", holder.client_id, holder.short_name(), set_client_id(&holder.client_id)),
         (None, _) => match ctx.user_assigned.first() {
+            Some(identity) if !ctx.roles_known => format!("set the app setting AZURE_CLIENT_ID={} ({}): {} {option}", identity.client_id, identity.short_name(), set_client_id(&identity.client_id)),
             Some(identity) => format!(
                 "set the app setting AZURE_CLIENT_ID={} ({}): {} {option}; it holds no \"{SESSION_EXECUTOR_ROLE}\" role on the pool yet: {}",
                 identity.client_id,

@@ -29,6 +29,10 @@ pub struct Evidence<'a> {
 /// Name the cause of one answer of `hop`. `status` `None` means no HTTP answer came.
 /// Returns `None` for an answer that is not a failure.
 pub fn classify(hop: Hop, status: Option<u16>, body: &str, evidence: Evidence<'_>) -> Option<Diagnosis> {
+    // A URL in a body (an error message quoting the request) is a location: words in it
+    // (`identifier=`, `/token`, `AADSTS…`) never name a cause.
+    let without_urls = strip_urls(body);
+    let body = without_urls.as_ref();
     let Some(status) = status else {
         return Some(match hop {
             Hop::Identity => Diagnosis::IdentityEndpointUnavailable,
@@ -49,6 +53,12 @@ pub fn classify(hop: Hop, status: Option<u16>, body: &str, evidence: Evidence<'_
         Hop::Piston => classify_piston(status, body),
         Hop::Client | Hop::Backend => (!is_success(status)).then_some(Diagnosis::Unexplained),
     }
+}
+
+/// `text` with every `http(s)://…` URL removed.
+pub fn strip_urls(text: &str) -> std::borrow::Cow<'_, str> {
+    static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| regex::Regex::new(r#"https?://[^\s"'<>]+"#).expect("a regex"));
+    URL.replace_all(text, "<url>")
 }
 
 fn is_success(status: u16) -> bool {

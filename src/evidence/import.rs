@@ -29,6 +29,8 @@ pub struct Parts {
     pub app: App,
     pub role_assignments: Vec<RoleAssignment>,
     pub pool: Option<Pool>,
+    /// Whether a role assignment list was given (without one, who holds the role is unknown).
+    pub roles_given: bool,
     pub notes: Vec<String>,
 }
 
@@ -87,7 +89,7 @@ pub fn parts(files: &AzFiles) -> Result<Parts, AzError> {
             assignments.len()
         ));
     }
-    Ok(Parts { tenant_id, app, role_assignments, pool, notes })
+    Ok(Parts { tenant_id, app, role_assignments, pool, roles_given: files.roles_file.is_some(), notes })
 }
 
 fn app_of(file: &ContainerApp, path: &Path, assignments: &[az::Assignment], pool: Option<&Pool>, notes: &mut Vec<String>) -> Result<(App, Option<String>), AzError> {

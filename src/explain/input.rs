@@ -54,6 +54,8 @@ pub struct Captured {
     pub headers: Vec<(String, String)>,
     /// Claims of the bearer token that was sent, decoded without verifying.
     pub claims: Option<Value>,
+    /// The request got no HTTP answer at all (a connection error), as opposed to a status not given.
+    pub no_answer: bool,
 }
 
 impl Captured {
@@ -74,6 +76,7 @@ impl Captured {
             body: body.unwrap_or_default(),
             headers: request.headers.iter().map(|h| parse_header(h)).collect::<Result<_, _>>()?,
             claims: token.as_deref().map(decode_token).transpose()?,
+            no_answer: false,
         })
     }
 

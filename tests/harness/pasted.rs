@@ -1,0 +1,163 @@
+//! `explain --text` on texts real clients print: each client (Python `requests`, azure-core and
+//! azure-identity; node's `fetch`; curl) runs against the stand-ins of a failure world and its
+//! output is fed to `explain`, as a user pastes it. Texts of clients that cannot run here come from
+//! `fixtures/pasted/`. Table-driven: text → expected ids, and ids a URL must never produce.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use rstest::rstest;
+use serde_json::Value;
+use session_pool_harness::{Scenario, StandIns};
+
+use crate::helpers::{BIN, root};
+use crate::python::python;
+
+/// The text a client prints when run against the stand-ins of `world` (`scenarios/<world>.toml`).
+async fn produce(world: &str, client: &str, extra_env: &[(&str, &str)]) -> String {
+    let scenario = Scenario::load(root(&format!("scenarios/{world}.toml"))).unwrap();
+    let stand_ins = StandIns::start(&scenario.world).await.unwrap();
+    let mut env = stand_ins.backend_env(&scenario.backend);
+    env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+    let (program, args): (String, Vec<&str>) = match client.split_once(':') {
+        Some(("python", case)) => (python().display().to_string(), vec!["fixtures/clients/errors.py", case]),
+        Some(("node", case)) => ("node".into(), vec!["fixtures/clients/fetch.mjs", case]),
+        Some(("curl", case)) => ("bash".into(), vec!["fixtures/clients/curl.sh", case]),
+        _ => panic!("unknown client {client}"),
+    };
+    let output = tokio::process::Command::new(&program).args(&args).current_dir(root("")).env_clear().envs(env).output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{client} in {world}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `explain --text -` on `text` (with `args`): every error's diagnosis ids, in rank order.
+fn explain(text: &str, args: &[&str]) -> Vec<Vec<String>> {
+    let mut child = Command::new(BIN)
+        .args(["explain", "--text", "-", "--format", "json"])
+        .args(args)
+        .current_dir(root(""))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["errors"].as_array().unwrap().iter().map(|e| e["diagnoses"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect()).collect()
+}
+
+/// The first diagnosis of the only error in the text.
+fn first(text: &str, args: &[&str]) -> String {
+    let errors = explain(text, args);
+    assert_eq!(errors.len(), 1, "one error expected in:\n{text}\n{errors:?}");
+    errors[0][0].clone()
+}
+
+#[rstest]
+#[case::requests_pool_403("missing-role", "python:requests-pool", &[], "missing-role")]
+#[case::azure_core_pool_403("missing-role", "python:azure-core-pool", &[], "missing-role")]
+#[case::fetch_pool_403("missing-role", "node:fetch-pool", &[], "missing-role")]
+#[case::curl_pool_403("missing-role", "curl:curl-v-pool", &[], "missing-role")]
+#[case::requests_pool_404("no-target-port", "python:requests-pool", &[], "no-target-port")]
+#[case::azure_core_pool_404("no-target-port", "python:azure-core-pool", &[], "no-target-port")]
+#[case::curl_pool_404("no-target-port", "curl:curl-v-pool", &[], "no-target-port")]
+#[case::requests_regional("wrong-endpoint-shape", "python:requests-pool", &[], "wrong-endpoint-shape")]
+#[case::requests_identifier("missing-identifier", "python:requests-pool", &[], "missing-identifier")]
+#[case::requests_pool_full("pool-full", "python:requests-pool", &[], "pool-full")]
+#[case::mi_unable_to_load("wrong-client-id", "python:mi-credential", &[], "identity-not-found")]
+#[case::chain_unable_to_load("wrong-client-id", "python:default-credential", &[], "identity-not-found")]
+#[case::curl_unable_to_load("identity-not-specified", "curl:curl-i-identity", &[], "identity-not-found")]
+#[case::requests_identity_header("identity-header-mismatch", "python:requests-identity", &[("IDENTITY_HEADER", "wrong")], "identity-header-mismatch")]
+#[case::mi_empty_answer("identity-header-mismatch", "python:mi-credential", &[("IDENTITY_HEADER", "wrong")], "identity-header-mismatch")]
+#[case::curl_identity_header("identity-header-mismatch", "curl:curl-i-identity", &[("IDENTITY_HEADER", "wrong")], "identity-header-mismatch")]
+#[case::imds_identity_not_found("identity-not-enabled", "python:mi-credential", &[], "identity-not-enabled")]
+#[case::chain_imds("identity-not-enabled", "python:default-credential", &[], "identity-not-enabled")]
+#[case::chain_without_az("credential-chain-unavailable", "python:default-credential", &[], "credential-chain-unavailable")]
+#[case::aadsts_through_identity("entra-unknown-resource", "python:mi-credential", &[], "entra-unknown-resource")]
+#[tokio::test]
+async fn a_real_clients_error_text_names_the_worlds_cause(#[case] world: &str, #[case] client: &str, #[case] env: &[(&str, &str)], #[case] expected: &str) {
+    let text = produce(world, client, env).await;
+
+    let id = first(&text, &[]);
+
+    assert_eq!(id, expected, "{client} in {world} printed:\n{text}");
+}
+
+#[tokio::test]
+async fn with_the_users_app_the_same_400_is_identity_not_specified() {
+    let text = produce("identity-not-specified", "python:default-credential", &[]).await;
+
+    let without = first(&text, &[]);
+    let with = first(&text, &["--app", "fixtures/az/user-assigned-only-no-port/app.json"]);
+
+    assert_eq!((without.as_str(), with.as_str()), ("identity-not-found", "identity-not-specified"));
+    assert!(explain(&text, &[])[0].contains(&"identity-not-specified".to_owned()), "named as the look-alike without --app");
+}
+
+#[tokio::test]
+async fn a_connection_error_names_a_cause_only_once_the_hop_is_given() {
+    let text = produce("identity-endpoint-unreachable", "python:requests-identity", &[]).await;
+
+    assert_eq!(first(&text, &[]), "unexplained", "the text names no hop:\n{text}");
+    assert_eq!(first(&text, &["--hop", "identity"]), "identity-endpoint-unavailable");
+}
+
+#[rstest]
+#[case::dotnet_pool_403("dotnet-requestfailed-pool-403.txt", "missing-role")]
+#[case::dotnet_identity_400("dotnet-managed-identity-400.txt", "identity-not-found")]
+#[case::dotnet_msal_400("dotnet-managed-identity-400-msal.txt", "identity-not-found")]
+#[case::go_pool_403("go-azcore-pool-403.txt", "missing-role")]
+#[case::go_pool_404("go-azcore-pool-404.txt", "no-target-port")]
+#[case::axios_pool_403("axios-pool-403.txt", "missing-role")]
+#[case::js_chain_400("azure-identity-js-chain-400.txt", "identity-not-found")]
+#[case::js_chain_403_empty("azure-identity-js-chain-403-empty.txt", "identity-header-mismatch")]
+#[case::python_log_403("python-log-requests-403-identifier.txt", "missing-role")]
+#[case::raw_404("raw-http-404.txt", "no-target-port")]
+fn a_text_of_a_client_that_cannot_run_here_names_its_cause(#[case] file: &str, #[case] expected: &str) {
+    let text = std::fs::read_to_string(root(&format!("fixtures/pasted/{file}"))).unwrap();
+
+    assert_eq!(first(&text, &[]), expected, "{file}");
+}
+
+#[rstest]
+#[case::identifier_in_the_query("403 Client Error: Forbidden for url: https://p.env.westeurope.azurecontainerapps.io/python/execute?identifier=missing-identifier", "missing-identifier")]
+#[case::token_path_in_the_query("GET https://api.example.com/run?next=/msi/token&identifier=x failed: 400 Bad Request: {\"message\":\"bad input\"}", "missing-identifier")]
+#[case::entra_words_in_the_query("502 Server Error: Bad Gateway for url: https://pool.env.eastus.azurecontainerapps.io/python/execute?identifier=AADSTS500011-invalid_client", "entra-invalid-client")]
+fn words_in_a_url_never_name_a_cause(#[case] text: &str, #[case] forbidden: &str) {
+    let errors = explain(text, &[]);
+
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(!errors[0].contains(&forbidden.to_owned()), "{forbidden} read out of a URL: {errors:?}");
+}
+
+#[test]
+fn the_old_body_flag_does_not_read_causes_out_of_urls_either() {
+    let file = std::env::temp_dir().join(format!("sph-body-{}", session_pool_harness::ids::guid()));
+    std::fs::write(&file, "400 Client Error: Bad Request for url: https://p.env.westeurope.azurecontainerapps.io/python/execute?identifier=abcd").unwrap();
+
+    let output = Command::new(BIN).args(["explain", "--status", "400", "--body", file.to_str().unwrap(), "--format", "json"]).output().unwrap();
+
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_ne!(report["diagnoses"][0]["id"], "missing-identifier", "{report}");
+}
+
+#[tokio::test]
+async fn several_errors_in_one_text_are_diagnosed_each_and_the_report_says_what_was_read() {
+    let pool = produce("missing-role", "python:requests-pool", &[]).await;
+    let identity = produce("identity-not-enabled", "python:mi-credential", &[]).await;
+    let text = format!("first attempt:\n{pool}\nthen, from the other replica:\n{identity}");
+
+    let ids = explain(&text, &[]);
+    let human = Command::new(BIN).args(["explain", "--text", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
+        c.stdin.take().unwrap().write_all(text.as_bytes())?;
+        c.wait_with_output()
+    });
+
+    assert_eq!(ids.iter().map(|e| e[0].as_str()).collect::<Vec<_>>(), ["missing-role", "identity-not-enabled"]);
+    let human = String::from_utf8(human.unwrap().stdout).unwrap();
+    assert!(human.contains("error 1 of 2: status 403 from a requests error line (lines 2-3)"), "{human}");
+    assert!(human.contains("error 2 of 2: status 400"), "{human}");
+}
