@@ -1,9 +1,11 @@
 //! Contracts per hop: the request and answer shapes each side relies on, checked field by field.
 //!
-//! A violation is recorded on the exchange and diagnosed `contract-mismatch`, naming the field. The
-//! shapes are those the real clients require (FIDELITY §1-§6): the Rust SDK needs `expires_on` as a
-//! string from the identity endpoint and `expires_in` as a number from Entra (SDK); the backend needs
-//! Piston's `run` object back from the container (the adapter contract).
+//! A violation is recorded on the exchange and diagnosed `contract-mismatch`, naming the field. Only
+//! shapes Azure or Piston define are checked (FIDELITY §1-§6): the Rust SDK needs `expires_on` as a
+//! string from the identity endpoint and `expires_in` as a number from Entra (SDK); the
+//! code-interpreter APIs take their documented bodies (DOC); Piston answers its own shape. What a
+//! custom container and its backend send each other is theirs to agree on: whether the output
+//! survived it is judged from the data ([`crate::diagnosis::dataflow`]), not from a fixed envelope.
 
 use serde_json::Value;
 
@@ -12,7 +14,7 @@ use crate::transcript::Hop;
 /// Violations of the request `to` receives.
 pub fn check_request(to: Hop, method: &str, path: &str, body: &[u8]) -> Vec<String> {
     match (to, method) {
-        (Hop::Pool, "POST") if path.ends_with("/execute") => check_envelope(body),
+        (Hop::Pool, "POST") if path.ends_with("/code/execute") => check_envelope(body),
         (Hop::Pool, "POST") if path.ends_with("/executions") => with_json(body, "pool request", |v| {
             let mut problems = Vec::new();
             if v.get("properties").is_some() {
@@ -69,16 +71,16 @@ pub fn check_response(to: Hop, method: &str, path: &str, status: u16, body: &[u8
             }
             prefix("entra answer", problems)
         }),
-        Hop::Container if method == "POST" && path.ends_with("/execute") => check_piston_answer(body, "container answer"),
+        Hop::Piston if method == "POST" && path == "/api/v2/execute" => check_piston_answer(body, "piston answer"),
         _ => Vec::new(),
     }
 }
 
-/// The adapter's envelope: `{"properties":{"code": <string>, "stdin"?: <string>}}`.
+/// The `code/execute` envelope (2024-02-02-preview, DOC): `{"properties":{"code": <string>, …}}`.
 fn check_envelope(body: &[u8]) -> Vec<String> {
     with_json(body, "pool request", |v| {
         let Some(properties) = v.get("properties") else {
-            return vec!["pool request: `properties` is missing (the container expects {\"properties\":{\"code\",\"stdin\"}})".into()];
+            return vec!["pool request: `properties` is missing (code/execute takes {\"properties\":{\"codeInputType\",\"executionType\",\"code\"}})".into()];
         };
         let mut problems = Vec::new();
         expect_str(properties, "code", &mut problems);
@@ -155,17 +157,17 @@ mod tests {
     }
 
     #[test]
-    fn a_properties_answer_from_the_container_names_the_missing_run() {
-        let problems = check_response(Hop::Container, "POST", "/python/execute", 200, br#"{"properties":{"stdout":"42\n"}}"#);
-        assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("container answer: `run` is missing") && problems[0].contains("got keys [properties]"), "{problems:?}");
+    fn what_a_custom_container_and_its_backend_exchange_is_theirs() {
+        assert!(check_response(Hop::Container, "POST", "/python/execute", 200, br#"{"properties":{"stdout":"42\n"}}"#).is_empty());
+        assert!(check_request(Hop::Pool, "POST", "/python/execute", br#"{"code":"print(1)"}"#).is_empty());
     }
 
     #[test]
-    fn a_flat_body_to_the_pool_breaks_the_envelope() {
-        let problems = check_request(Hop::Pool, "POST", "/python/execute", br#"{"code":"print(1)"}"#);
+    fn piston_answers_its_own_shape_and_code_execute_takes_its_envelope() {
+        let problems = check_response(Hop::Piston, "POST", "/api/v2/execute", 200, br#"{"properties":{"stdout":"42\n"}}"#);
+        assert!(problems[0].starts_with("piston answer: `run` is missing") && problems[0].contains("got keys [properties]"), "{problems:?}");
+        let problems = check_request(Hop::Pool, "POST", "/subscriptions/s/resourceGroups/rg/sessionPools/p/code/execute", br#"{"code":"print(1)"}"#);
         assert!(problems[0].contains("`properties` is missing"), "{problems:?}");
-        assert!(check_request(Hop::Pool, "POST", "/python/execute", br#"{"properties":{"code":"1"}}"#).is_empty());
     }
 
     #[test]

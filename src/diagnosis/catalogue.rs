@@ -36,8 +36,12 @@ pub enum Diagnosis {
     EntraUnknownResource,
     CredentialChainUnavailable,
     ContractMismatch,
+    OutputLost,
     RuntimeUnknown,
     ExecutionTimeout,
+    BackendNotStarted,
+    ContainerNotStarted,
+    HarnessError,
     Unexplained,
 }
 
@@ -82,8 +86,12 @@ impl Diagnosis {
         Diagnosis::EntraUnknownResource,
         Diagnosis::CredentialChainUnavailable,
         Diagnosis::ContractMismatch,
+        Diagnosis::OutputLost,
         Diagnosis::RuntimeUnknown,
         Diagnosis::ExecutionTimeout,
+        Diagnosis::BackendNotStarted,
+        Diagnosis::ContainerNotStarted,
+        Diagnosis::HarnessError,
         Diagnosis::Unexplained,
     ];
 
@@ -100,7 +108,7 @@ impl Diagnosis {
     pub fn describe(self) -> Description {
         let d = |id, symptom, cause, source, fix| Description { id, symptom, cause, source, fix };
         match self {
-            Diagnosis::Ok => d("ok", "every hop answered 2xx", "nothing is wrong", "-", "nothing to fix"),
+            Diagnosis::Ok => d("ok", "every hop answered 2xx and every execution's output reached the client intact", "nothing is wrong", "-", "nothing to fix"),
             Diagnosis::MissingRole => d(
                 "missing-role",
                 "pool answers 403",
@@ -269,6 +277,13 @@ impl Diagnosis {
                 "assumed",
                 "make both sides of the hop agree on the payload shape (the field is named in the transcript)",
             ),
+            Diagnosis::OutputLost => d(
+                "output-lost",
+                "the execution engine produced output that did not reach the client as it was (missing, cut or changed), though the hops may all have answered",
+                "a hop between the engine and the client does not read or pass on the field its upstream answers (e.g. the container answers properties.stdout, the backend reads run.stdout)",
+                "harness (data flow: Piston's or the code interpreter's answer against the client's)",
+                "make the hop named read the field its upstream answers, or its upstream answer the field it reads (both fields are named in the explanation)",
+            ),
             Diagnosis::RuntimeUnknown => d(
                 "runtime-unknown",
                 "Piston answers 400 \"<language>-<version> runtime is unknown\"",
@@ -282,6 +297,27 @@ impl Diagnosis {
                 "the program ran past run_timeout and was killed",
                 "DOC (Piston)",
                 "raise run_timeout (and the pool/backend timeouts above it) or fix the program",
+            ),
+            Diagnosis::BackendNotStarted => d(
+                "backend-not-started",
+                "the backend process did not start, did not become ready, or exited during the run",
+                "the program, its arguments or its environment are wrong, or it crashed (its last output is quoted)",
+                "harness (process)",
+                "run the backend's command by hand with the same environment (session-pool-harness serve prints it) and read its output",
+            ),
+            Diagnosis::ContainerNotStarted => d(
+                "container-not-started",
+                "the session container's program did not start or did not become ready",
+                "the container program, its arguments or its environment are wrong, or it crashed (its last output is quoted)",
+                "harness (process)",
+                "run the container's command by hand with PORT and PISTON_URL set and read its output",
+            ),
+            Diagnosis::HarnessError => d(
+                "harness-error",
+                "the run itself failed: the stand-ins could not start, a file could not be written, or the scenario's deadline was hit",
+                "something outside the world the scenario describes (the machine, the scenario's own bounds)",
+                "harness",
+                "read the explanation; for a deadline, raise deadline_ms or bound the backend's timeouts ([backend] token_timeout_ms, pool_timeout_ms)",
             ),
             Diagnosis::Unexplained => d(
                 "unexplained",

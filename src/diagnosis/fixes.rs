@@ -264,7 +264,10 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             exchange.to,
             exchange.contract_violations.join("; ")
         ),
-        other => format!("{} → {} {} {} answered {status}: {}", exchange.from, exchange.to, exchange.method, exchange.path, other.describe().cause),
+        other => {
+            let answered = if exchange.status.is_some() { format!("answered {status}") } else { "got no answer".to_owned() };
+            format!("{} → {} {} {} {answered}: {}", exchange.from, exchange.to, exchange.method, exchange.path, other.describe().cause)
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod check;
+pub mod dataflow;
 pub mod fixes;
 pub mod identities;
 pub mod rules;
@@ -30,13 +31,50 @@ pub struct Finding {
     pub fix: String,
 }
 
+/// What went wrong with the run itself, outside any hop: the runner says, with the process's last
+/// output where there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunProblem {
+    /// The backend did not start, did not become ready, or exited during the run.
+    BackendNotStarted(String),
+    /// The session container did not start or did not become ready.
+    ContainerNotStarted(String),
+    /// The stand-ins, the fake tools or the deadline: the run itself.
+    Harness(String),
+}
+
+impl RunProblem {
+    /// The diagnosis it is.
+    pub fn id(&self) -> Diagnosis {
+        match self {
+            Self::BackendNotStarted(_) => Diagnosis::BackendNotStarted,
+            Self::ContainerNotStarted(_) => Diagnosis::ContainerNotStarted,
+            Self::Harness(_) => Diagnosis::HarnessError,
+        }
+    }
+
+    fn finding(&self, context: &FixContext) -> Finding {
+        let (id, hop, detail) = match self {
+            Self::BackendNotStarted(d) => (Diagnosis::BackendNotStarted, Some(Hop::Backend), d),
+            Self::ContainerNotStarted(d) => (Diagnosis::ContainerNotStarted, Some(Hop::Container), d),
+            Self::Harness(d) => (Diagnosis::HarnessError, None, d),
+        };
+        Finding { id, hop, seq: None, explanation: detail.clone(), fix: fixes::fix(id, context) }
+    }
+}
+
 /// Diagnose a run from the transcript the stand-ins recorded, with the world for the fixes.
-///
-/// Every failing hop is named once, in the order its request started. When no hop explains a
-/// failed backend answer, the backend's own claim (`(diagnosis: <id>)`) is used if it made one.
 pub fn diagnose(exchanges: &[Exchange], world: &World) -> Vec<Finding> {
+    diagnose_run(exchanges, world, &[])
+}
+
+/// Diagnose a run: what went wrong with the run itself first, then every failing hop once in the
+/// order its request started, then each execution whose output did not arrive as the engine
+/// produced it. When nothing explains a failed backend answer, the backend's own claim
+/// (`(diagnosis: <id>)`) is used if it made one. `ok` only when none of these holds.
+pub fn diagnose_run(exchanges: &[Exchange], world: &World, problems: &[RunProblem]) -> Vec<Finding> {
     let context = FixContext::from_world(world);
-    let mut findings: Vec<Finding> = Vec::new();
+    let mut findings: Vec<Finding> = problems.iter().map(|p| p.finding(&context)).collect();
     for hit in rules::find(exchanges) {
         let id = identities::refine(hit.diagnosis, hit.exchange, world);
         if findings.iter().any(|f| f.id == id) {
@@ -51,11 +89,12 @@ pub fn diagnose(exchanges: &[Exchange], world: &World) -> Vec<Finding> {
             fix: fixes::fix(id, &ctx),
         });
     }
+    findings.extend(data_flow_findings(exchanges, &findings, &context));
     if findings.is_empty() {
         let backend_failed = exchanges.iter().any(|e| e.from == Hop::Client && !e.succeeded());
         let finding = match (backend_failed, rules::claimed_by_backend(exchanges)) {
             (false, _) => match rules::execution_without_pool(exchanges) {
-                None => Finding { id: Diagnosis::Ok, hop: None, seq: None, explanation: "every hop answered 2xx".into(), fix: fixes::fix(Diagnosis::Ok, &context) },
+                None => Finding { id: Diagnosis::Ok, hop: None, seq: None, explanation: "every hop answered 2xx and every execution's output reached the client as the engine produced it".into(), fix: fixes::fix(Diagnosis::Ok, &context) },
                 Some(step) => no_code_ran(step, &context),
             },
             (true, Some((id, exchange))) => Finding {
@@ -76,6 +115,28 @@ pub fn diagnose(exchanges: &[Exchange], world: &World) -> Vec<Finding> {
         findings.push(finding);
     }
     findings
+}
+
+/// Executions whose output was lost on the way, and successes no execution engine produced.
+fn data_flow_findings(exchanges: &[Exchange], known: &[Finding], context: &FixContext) -> Vec<Finding> {
+    let mut found: Vec<Finding> = Vec::new();
+    for (step, flow) in dataflow::executions(exchanges) {
+        let finding = match flow {
+            dataflow::Flow::Lost { hop, seq, explanation } => Finding { id: Diagnosis::OutputLost, hop: Some(hop), seq: Some(seq), explanation, fix: fixes::fix(Diagnosis::OutputLost, context) },
+            dataflow::Flow::NoEngine if known.is_empty() => Finding {
+                id: Diagnosis::Unexplained,
+                hop: Some(Hop::Backend),
+                seq: Some(step.seq),
+                explanation: format!("the backend answered {} to an execution that reached the pool, but no execution engine (Piston, a code interpreter) ran for it: the output did not come from running the code", step.status.unwrap_or_default()),
+                fix: fixes::fix(Diagnosis::Unexplained, context),
+            },
+            _ => continue,
+        };
+        if !found.iter().chain(known).any(|f| f.id == finding.id) {
+            found.push(finding);
+        }
+    }
+    found
 }
 
 /// A successful answer to an execution that never reached the pool: whatever it says, no code ran.

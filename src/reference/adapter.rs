@@ -1,9 +1,11 @@
 //! The session-container adapter: what runs inside the pool's custom container on its target port.
 //!
 //! `POST /{language}/execute` with `{"properties":{"code","stdin"?,"version"?}}` becomes a Piston
-//! `POST /api/v2/execute`; Piston's status and body come back unchanged. `GET /runtimes` passes
-//! Piston's runtimes through; `GET /health` answers 200. Environment: `PISTON_URL` (required),
-//! `PORT` (default: any free loopback port).
+//! `POST /api/v2/execute`; Piston's status and body come back unchanged (or, with
+//! `ADAPTER_ENVELOPE=properties`, as `{"properties":{"stdout","stderr","exitCode"}}`: the container's
+//! answer is its own contract with its backend). `GET /runtimes` passes Piston's runtimes through;
+//! `GET /health` answers 200. Environment: `PISTON_URL` (required), `ADAPTER_ENVELOPE`, `PORT`
+//! (default: any free loopback port).
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{StartError, piston_error};
 
@@ -26,12 +28,29 @@ pub const ROUTES: &[(&str, &str)] = &[("POST", "/{language}/execute"), ("GET", "
 pub struct AdapterConfig {
     /// Piston's base URL, e.g. `http://127.0.0.1:2000`.
     pub piston_url: String,
+    /// How a successful execution is answered (`ADAPTER_ENVELOPE`).
+    pub envelope: AnswerEnvelope,
+}
+
+/// The shape of the adapter's answer to an execution: the container's own contract with its backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AnswerEnvelope {
+    /// Piston's answer as it is (`piston`, the default).
+    #[default]
+    Piston,
+    /// `{"properties":{"stdout","stderr","exitCode"}}` (`properties`), as some teams' adapters answer.
+    Properties,
 }
 
 impl AdapterConfig {
     pub fn from_env() -> Result<Self, StartError> {
         let piston_url = super::required_var("PISTON_URL", "Piston's base URL, e.g. http://127.0.0.1:2000")?;
-        Ok(Self { piston_url: piston_url.trim_end_matches('/').to_owned() })
+        let envelope = match std::env::var("ADAPTER_ENVELOPE").as_deref() {
+            Err(_) | Ok("" | "piston") => AnswerEnvelope::Piston,
+            Ok("properties") => AnswerEnvelope::Properties,
+            Ok(other) => return Err(StartError::InvalidVar { name: "ADAPTER_ENVELOPE", value: other.to_owned(), hint: "piston (Piston's answer as it is) or properties ({\"properties\":{stdout,stderr,exitCode}})" }),
+        };
+        Ok(Self { piston_url: piston_url.trim_end_matches('/').to_owned(), envelope })
     }
 }
 
@@ -91,7 +110,24 @@ async fn execute(State(state): State<Arc<AdapterState>>, Path(language): Path<St
         "stdin": props.stdin.unwrap_or_default(),
     });
     let url = format!("{}/api/v2/execute", state.config.piston_url);
-    pass_through(state.client.post(url).json(&request).send().await).await
+    let answer = pass_through(state.client.post(url).json(&request).send().await).await;
+    match state.config.envelope {
+        AnswerEnvelope::Piston => answer,
+        AnswerEnvelope::Properties => into_properties(answer).await,
+    }
+}
+
+/// A successful Piston answer as `{"properties":{"stdout","stderr","exitCode"}}`; errors unchanged.
+async fn into_properties(answer: Response) -> Response {
+    if !answer.status().is_success() {
+        return answer;
+    }
+    let Ok(bytes) = axum::body::to_bytes(answer.into_body(), usize::MAX).await else {
+        return piston_error(StatusCode::BAD_GATEWAY, "piston's answer could not be read");
+    };
+    let piston: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let run = &piston["run"];
+    axum::Json(json!({ "properties": { "stdout": run["stdout"], "stderr": run["stderr"], "exitCode": run["code"] } })).into_response()
 }
 
 async fn runtimes(State(state): State<Arc<AdapterState>>) -> Response {
@@ -127,7 +163,7 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     async fn adapter_for(piston: &MockServer) -> crate::standins::Server {
-        crate::standins::Server::start(app(AdapterConfig { piston_url: piston.uri() })).await.unwrap()
+        crate::standins::Server::start(app(AdapterConfig { piston_url: piston.uri(), envelope: AnswerEnvelope::Piston })).await.unwrap()
     }
 
     #[tokio::test]

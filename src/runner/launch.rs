@@ -32,6 +32,16 @@ pub enum LaunchError {
     NonLoopback { what: String, url: String },
 }
 
+impl LaunchError {
+    /// The process the error is about (`backend`, `container`), when it is about one.
+    pub fn process(&self) -> Option<&str> {
+        match self {
+            Self::UnknownPlaceholder { what, .. } | Self::EmptyCommand { what } | Self::NonLoopback { what, .. } => what.split('.').next(),
+            Self::Port(_) => None,
+        }
+    }
+}
+
 /// Where the programs the runner starts come from.
 #[derive(Debug, Clone)]
 pub struct Programs {

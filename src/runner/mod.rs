@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::diagnosis::{self, Finding};
+use crate::diagnosis::{self, Finding, RunProblem};
 use crate::scenario::Scenario;
 use crate::scenario::format::{CredentialChoice, RequestFile};
 use crate::standins::StandIns;
@@ -124,24 +124,37 @@ impl Runner {
         let mut live = Stage::default();
         let result = tokio::time::timeout(scenario.deadline, self.drive(scenario, &recorder, &mut live)).await;
         let mut failures = Vec::new();
+        let mut problems = Vec::new();
+        let backend_output = |live: &Stage| live.backend.as_ref().map(ChildProcess::output_tail).unwrap_or_default();
         let steps = match result {
             Ok(Ok(steps)) => steps,
             Ok(Err(error)) => {
-                failures.push(error.to_string());
+                problems.push((error.problem(), error.to_string()));
                 Vec::new()
             }
             Err(_) => {
-                failures.push(format!("the scenario did not finish within its deadline of {} ms (deadline_ms)", scenario.deadline.as_millis()));
+                let deadline = format!("the scenario did not finish within its deadline of {} ms (deadline_ms)", scenario.deadline.as_millis());
+                problems.push((RunProblem::Harness(format!("{deadline}; the backend's last output: {}", last_lines(&backend_output(&live)))), deadline));
                 std::mem::take(&mut live.steps)
             }
         };
-        let backend_output = live.backend.as_ref().map(ChildProcess::output_tail).unwrap_or_default();
+        if let Some(status) = live.backend.as_mut().and_then(ChildProcess::exited) {
+            let text = format!("the backend exited during the run ({status}); its last output: {}", last_lines(&backend_output(&live)));
+            problems.push((RunProblem::BackendNotStarted(text.clone()), text));
+        }
+        let backend_output = backend_output(&live);
         let secrets = secrets_of(scenario, live.stand_ins.as_ref());
         let endpoints = live.endpoints.clone();
         live.stop().await;
 
         let exchanges = recorder.exchanges();
-        let findings = diagnosis::diagnose(&exchanges, &scenario.world);
+        let findings = diagnosis::diagnose_run(&exchanges, &scenario.world, &problems.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
+        // A problem of the run is a failure, unless the scenario expects exactly that diagnosis.
+        for (problem, text) in problems {
+            if !scenario.expect.diagnoses.contains(&problem.id()) {
+                failures.push(text);
+            }
+        }
         failures.extend(steps.iter().flat_map(|s| s.failures.iter().map(|f| format!("step '{}': {f}", s.name))));
         failures.extend(expect::check_diagnoses(&scenario.expect.diagnoses, &findings));
         failures.extend(expect::check_calls(&scenario.expect.calls, &exchanges));
@@ -333,6 +346,29 @@ pub enum RunError {
     Tools(std::io::Error),
     #[error(transparent)]
     Launch(#[from] launch::LaunchError),
+}
+
+impl RunError {
+    /// The run problem this error is, for the diagnosis (never `ok` when the run could not even start).
+    pub fn problem(&self) -> RunProblem {
+        let text = last_lines(&self.to_string().lines().map(str::to_owned).collect::<Vec<_>>());
+        match self {
+            Self::Process(e) if e.name() == "container" => RunProblem::ContainerNotStarted(text),
+            Self::Process(_) => RunProblem::BackendNotStarted(text),
+            Self::Launch(e) if e.process() == Some("container") => RunProblem::ContainerNotStarted(text),
+            Self::Launch(e) if e.process() == Some("backend") => RunProblem::BackendNotStarted(text),
+            Self::Launch(_) | Self::StandIns(_) | Self::Client(_) | Self::Tools(_) => RunProblem::Harness(text),
+        }
+    }
+}
+
+/// The last lines of a process's output (or an error text), joined for one explanation.
+fn last_lines(lines: &[String]) -> String {
+    const KEEP: usize = 12;
+    let lines: Vec<&str> = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    let start = lines.len().saturating_sub(KEEP);
+    let kept = lines[start..].join(" | ");
+    if kept.trim().is_empty() { "(none)".into() } else if start > 0 { format!("… {kept}") } else { kept }
 }
 
 /// Every secret a run hands out or receives.

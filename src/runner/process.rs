@@ -21,12 +21,21 @@ const TAIL_LINES: usize = 200;
 /// A process that could not be started or did not become ready.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("cannot start {}: {source}", program.display())]
-    Spawn { program: PathBuf, source: std::io::Error },
+    #[error("cannot start the {name}, {}: {source}", program.display())]
+    Spawn { name: String, program: PathBuf, source: std::io::Error },
     #[error("{name} was not ready within {} ms (it must print '{READY_PREFIX}<url>' or answer its readiness path); its output:\n{output}", within.as_millis())]
     NotReady { name: String, within: Duration, output: String },
     #[error("{name} exited before it was ready ({status}); its output:\n{output}")]
     Exited { name: String, status: String, output: String },
+}
+
+impl ProcessError {
+    /// The process it is about (`backend`, `container`).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Spawn { name, .. } | Self::NotReady { name, .. } | Self::Exited { name, .. } => name,
+        }
+    }
 }
 
 /// A running child process. Dropping it kills it.
@@ -85,7 +94,7 @@ impl ChildProcess {
             command.current_dir(cwd);
         }
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = command.spawn().map_err(|source| ProcessError::Spawn { program: launch.program.clone(), source })?;
+        let mut child = command.spawn().map_err(|source| ProcessError::Spawn { name: launch.name.clone(), program: launch.program.clone(), source })?;
         let output = Arc::new(Mutex::new(VecDeque::new()));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<String>();
         let announce = (launch.ready == Readiness::AnnouncedUrl).then_some(ready_tx);
@@ -146,6 +155,11 @@ impl ChildProcess {
     /// The last lines it printed (stderr lines prefixed `stderr: `).
     pub fn output_tail(&self) -> Vec<String> {
         lock(&self.output).iter().cloned().collect()
+    }
+
+    /// How it exited, if it already has (a process under test may die during a run).
+    pub fn exited(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|status| status.to_string())
     }
 
     /// Kill it now and reap it.
