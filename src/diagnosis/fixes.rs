@@ -264,6 +264,10 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             exchange.to,
             exchange.contract_violations.join("; ")
         ),
+        Diagnosis::Unexplained if exchange.to == Hop::Container && exchange.status.is_some() => format!(
+            "the session container itself answered {status} ({}), and the pool passed it back as it is: no Azure service refused the call, so the cause is in the container; read its answer and its logs",
+            super::excerpt(&exchange.response_text())
+        ),
         other => {
             let answered = if exchange.status.is_some() { format!("answered {status}") } else { "got no answer".to_owned() };
             format!("{} → {} {} {} {answered}: {}", exchange.from, exchange.to, exchange.method, exchange.path, other.describe().cause)

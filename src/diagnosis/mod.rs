@@ -122,6 +122,8 @@ fn data_flow_findings(exchanges: &[Exchange], known: &[Finding], context: &FixCo
     let mut found: Vec<Finding> = Vec::new();
     for (step, flow) in dataflow::executions(exchanges) {
         let finding = match flow {
+            // The hop that dropped it already failed: that failure says why.
+            dataflow::Flow::Lost { seq, .. } if known.iter().any(|f| f.seq == Some(seq)) => continue,
             dataflow::Flow::Lost { hop, seq, explanation } => Finding { id: Diagnosis::OutputLost, hop: Some(hop), seq: Some(seq), explanation, fix: fixes::fix(Diagnosis::OutputLost, context) },
             dataflow::Flow::NoEngine if known.is_empty() => Finding {
                 id: Diagnosis::Unexplained,

@@ -75,6 +75,8 @@ fn classify_identity(status: u16, body: &str, evidence: Evidence<'_>) -> Option<
         // REP: IMDS with several user-assigned identities and no selector.
         400 if body.contains("Multiple user assigned identities exist") => Diagnosis::IdentityNotSpecified,
         400 if body.contains("AADSTS500011") => Diagnosis::EntraUnknownResource,
+        // REP (spelling as observed): the platform's identity service could not reach Entra.
+        500 if body.contains("An unexpected error occured while fetching the AAD Token") => Diagnosis::IdentityEgressBlocked,
         404 | 408 | 410 | 429 | 500..=599 => Diagnosis::IdentityEndpointUnavailable,
         _ => Diagnosis::Unexplained,
     })
@@ -157,6 +159,12 @@ pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
     for exchange in exchanges.iter().filter(|e| e.from != Hop::Client && !is_imds_probe(exchanges, e)) {
         let diagnosis = if !exchange.contract_violations.is_empty() {
             Some(Diagnosis::ContractMismatch)
+        } else if forwarded_from_below(exchanges, exchange) {
+            // The pool (or container) passed on the answer of the hop below it: that hop speaks.
+            None
+        } else if exchange.to == Hop::Container && exchange.status.is_some_and(|s| (400..500).contains(&s) && s != 404) {
+            // A refusal of the container's own: nothing Azure or Piston defines names it.
+            Some(Diagnosis::Unexplained)
         } else {
             classify(exchange.to, exchange.status, &exchange.response_text(), evidence_of(exchange))
         };
@@ -169,6 +177,25 @@ pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
         }
     }
     hits
+}
+
+/// Whether `exchange` (a pool's or container's answer) is the forwarded answer of the hop below:
+/// the first request the pool sent to the container (or the container to Piston) after it, before
+/// the next request to the same hop, got the same status. A 403 the container sends is not the
+/// pool's missing role (FIDELITY §5: the container's status and body come back as they are).
+fn forwarded_from_below(exchanges: &[Exchange], exchange: &Exchange) -> bool {
+    let below = match exchange.to {
+        Hop::Pool => Hop::Container,
+        Hop::Container => Hop::Piston,
+        _ => return false,
+    };
+    let Some(status) = exchange.status.filter(|s| !(200..300).contains(s)) else { return false };
+    let next_same = exchanges.iter().filter(|e| e.to == exchange.to && e.seq > exchange.seq).map(|e| e.seq).min().unwrap_or(u64::MAX);
+    exchanges
+        .iter()
+        .filter(|e| e.to == below && e.from == exchange.to && e.seq > exchange.seq && e.seq < next_same)
+        .min_by_key(|e| e.seq)
+        .is_some_and(|e| e.status == Some(status))
 }
 
 /// Evidence recorded with an exchange.

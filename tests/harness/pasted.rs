@@ -73,6 +73,8 @@ fn first(text: &str, args: &[&str]) -> String {
 #[case::requests_identity_header("identity-header-mismatch", "python:requests-identity", &[("IDENTITY_HEADER", "wrong")], "identity-header-mismatch")]
 #[case::mi_empty_answer("identity-header-mismatch", "python:mi-credential", &[("IDENTITY_HEADER", "wrong")], "identity-header-mismatch")]
 #[case::curl_identity_header("identity-header-mismatch", "curl:curl-i-identity", &[("IDENTITY_HEADER", "wrong")], "identity-header-mismatch")]
+#[case::curl_v_identity_header("identity-header-mismatch", "curl:curl-v-identity", &[("IDENTITY_HEADER", "wrong")], "identity-header-mismatch")]
+#[case::requests_egress_blocked("identity-egress-blocked", "python:requests-identity", &[], "identity-egress-blocked")]
 #[case::imds_identity_not_found("identity-not-enabled", "python:mi-credential", &[], "identity-not-enabled")]
 #[case::chain_imds("identity-not-enabled", "python:default-credential", &[], "identity-not-enabled")]
 #[case::chain_without_az("credential-chain-unavailable", "python:default-credential", &[], "credential-chain-unavailable")]
@@ -115,11 +117,31 @@ async fn a_connection_error_names_a_cause_only_once_the_hop_is_given() {
 #[case::js_chain_400("azure-identity-js-chain-400.txt", "identity-not-found")]
 #[case::js_chain_403_empty("azure-identity-js-chain-403-empty.txt", "identity-header-mismatch")]
 #[case::python_log_403("python-log-requests-403-identifier.txt", "missing-role")]
+#[case::axios_pool_429("axios-pool-429.txt", "pool-full")]
+#[case::identity_500_egress("identity-500-egress.txt", "identity-egress-blocked")]
 #[case::raw_404("raw-http-404.txt", "no-target-port")]
 fn a_text_of_a_client_that_cannot_run_here_names_its_cause(#[case] file: &str, #[case] expected: &str) {
     let text = std::fs::read_to_string(root(&format!("fixtures/pasted/{file}"))).unwrap();
 
     assert_eq!(first(&text, &[]), expected, "{file}");
+}
+
+#[test]
+fn a_requests_404_on_a_custom_pool_url_is_the_missing_target_port_not_the_identifier() {
+    let text = "404 Client Error: Not Found for url: https://coding-pool.kindmeadow-7c1e2f3a.westeurope.azurecontainerapps.io/python/execute?identifier=abcd\nNot Found";
+
+    assert_eq!(explain(text, &[]), [["no-target-port", "container-path-not-found"]]);
+}
+
+#[test]
+fn a_go_401_from_a_pool_with_the_token_that_was_sent_is_the_wrong_audience() {
+    let text = std::fs::read_to_string(root("fixtures/pasted/go-azcore-pool-401.txt")).unwrap();
+    let subject = session_pool_harness::tokens::TokenSubject { tenant_id: "t", client_id: "c", principal_id: "p", resource_id: None, appidacr: "2" };
+    let now = session_pool_harness::tokens::now_secs();
+    let token = session_pool_harness::tokens::TokenIssuer::test_key().mint(&session_pool_harness::tokens::access_token_claims(&subject, "https://cognitiveservices.azure.com", now, 3600));
+
+    assert_eq!(first(&text, &["--token", &token]), "wrong-audience");
+    assert_eq!(explain(&text, &[])[0].len(), 3, "without the token: three causes share an empty 401");
 }
 
 #[rstest]

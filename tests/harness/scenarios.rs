@@ -55,3 +55,35 @@ async fn without_identity_variables_the_sdk_reaches_imds_only_through_the_stand_
     assert_eq!(imds.request_headers["host"], "169.254.169.254", "it was addressed to IMDS and routed to the stand-in by HTTP_PROXY");
     assert_eq!(imds.to, session_pool_harness::Hop::Identity);
 }
+
+#[tokio::test]
+async fn a_backend_posting_its_own_payload_shape_to_its_container_gets_the_statuss_diagnosis() {
+    let scenario = Scenario::load(crate::helpers::root("scenarios/missing-role.toml")).unwrap();
+    let stand_ins = session_pool_harness::StandIns::start(&scenario.world).await.unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token: serde_json::Value = client
+        .get(stand_ins.identity_endpoint())
+        .query(&[("api-version", "2019-08-01"), ("resource", "https://dynamicsessions.io")])
+        .header("x-identity-header", stand_ins.identity_header())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Not the reference adapter's envelope: a custom container's payload is its own business.
+    let answer = client
+        .post(format!("{}/run?identifier=own-shape", stand_ins.pool_endpoint()))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"source": "print(42)", "lang": "py"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(answer.status(), 403);
+    let exchanges = stand_ins.exchanges();
+    assert!(exchanges.iter().all(|e| e.contract_violations.is_empty()), "{exchanges:?}");
+    let ids: Vec<_> = session_pool_harness::diagnosis::diagnose(&exchanges, &scenario.world).iter().map(|f| f.id.id()).collect();
+    assert_eq!(ids, ["missing-role"]);
+}
