@@ -6,10 +6,10 @@
 
 mod evidence;
 mod explain;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -29,19 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run scenarios against the reference backend and report transcript, diagnosis and fix.
-    Run {
-        /// Scenario files or folders of them.
-        #[arg(default_value = "scenarios/")]
-        paths: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Scenarios run at once (default: the number of cores).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Allow scenario programs to be given non-loopback URLs.
-        #[arg(long)]
-        allow_non_loopback: bool,
-    },
+    Run(run::RunArgs),
     /// Serve a scenario's stand-ins for a backend you start yourself: prints `export` lines, serves
     /// until Ctrl-C or the duration, then prints the transcript and the diagnosis.
     Serve {
@@ -126,7 +114,7 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> ExitCode {
     match command {
-        Command::Run { paths, format, jobs, allow_non_loopback } => run(&paths, format, jobs, allow_non_loopback).await,
+        Command::Run(args) => run::run_command(args).await,
         Command::List { paths } => list(&paths),
         Command::Bench { format, requests, concurrency, scenarios, load_scenario } => {
             let options = crate::bench::BenchOptions { scenarios, load_scenario, requests, concurrency };
@@ -159,46 +147,6 @@ async fn serve(name: &str, server: impl Future<Output = Result<(), reference::St
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
-async fn run(paths: &[PathBuf], format: Format, jobs: Option<usize>, allow_non_loopback: bool) -> ExitCode {
-    let scenarios = match Scenario::load_all(paths) {
-        Ok(scenarios) => scenarios,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    for warning in scenarios.iter().flat_map(|s| &s.warnings) {
-        eprintln!("{warning}");
-    }
-    let runner = match Runner::current_exe() {
-        Ok(runner) => runner.allow_non_loopback(allow_non_loopback),
-        Err(error) => {
-            eprintln!("error: cannot find this program's own executable to start the reference backend: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)).max(1);
-    let started = Instant::now();
-    // On Ctrl-C the runs are dropped, which kills every process they started, before exiting.
-    let outcomes = tokio::select! {
-        outcomes = runner.run_all(scenarios, jobs) => outcomes,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("interrupted: every process the harness started has been stopped");
-            return ExitCode::from(130);
-        }
-    };
-    match format {
-        Format::Text => {
-            for outcome in &outcomes {
-                println!("{}", report::text(outcome));
-            }
-            println!("{}", report::summary(&outcomes, started.elapsed().as_millis()));
-        }
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json(&outcomes)).expect("a report serialises")),
-    }
-    if outcomes.iter().all(|o| o.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 async fn serve_scenario(path: &std::path::Path, duration: Option<std::time::Duration>) -> ExitCode {
@@ -269,13 +217,14 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &text[digits.len()..];
     let value: u64 = digits.parse().map_err(|_| format!("'{text}' is not a duration: use e.g. 500ms, 5s, 2m, 1h"))?;
-    let ms = match unit {
-        "ms" => value,
-        "s" | "" => value * 1000,
-        "m" => value * 60_000,
-        "h" => value * 3_600_000,
+    let per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" | "" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
         _ => return Err(format!("'{text}': unknown unit '{unit}': use ms, s, m or h")),
     };
+    let ms = value.checked_mul(per_unit).ok_or_else(|| format!("'{text}' is too long a duration: use at most {} h", u64::MAX / 3_600_000))?;
     Ok(std::time::Duration::from_millis(ms))
 }
 
@@ -294,3 +243,16 @@ fn list(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_their_unit_and_refuse_what_does_not_fit() {
+        assert_eq!(parse_duration("500ms"), Ok(std::time::Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(std::time::Duration::from_secs(120)));
+        assert!(parse_duration("99999999999999999h").unwrap_err().contains("too long"));
+        assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
+    }
+}

@@ -108,8 +108,9 @@ pub fn parse_header(raw: &str) -> Result<(String, String), ExplainError> {
 /// The claims of a token pasted as sent: bare, `Bearer <jwt>` or `Authorization: Bearer <jwt>`.
 pub fn decode_token(raw: &str) -> Result<Value, ExplainError> {
     let mut token = raw.trim();
-    for prefix in ["authorization:", "bearer "] {
-        if token.len() >= prefix.len() && token[..prefix.len()].eq_ignore_ascii_case(prefix) {
+    for prefix in ["authorization:", "bearer"] {
+        // `get` rather than slicing: the text may hold any character at that byte (a non-breaking space).
+        if token.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix)) {
             token = token[prefix.len()..].trim();
         }
     }
@@ -131,7 +132,7 @@ mod tests {
     fn a_token_is_read_bare_after_bearer_or_as_a_whole_authorization_header() {
         let jwt = token();
 
-        for pasted in [jwt.clone(), format!("Bearer {jwt}"), format!("  bearer {jwt}\n"), format!("Authorization: Bearer {jwt}")] {
+        for pasted in [jwt.clone(), format!("Bearer {jwt}"), format!("  bearer {jwt}\n"), format!("Authorization: Bearer {jwt}"), format!("Bearer\u{a0}{jwt}")] {
             let claims = decode_token(&pasted).unwrap_or_else(|e| panic!("{pasted}: {e}"));
 
             assert_eq!(claims["oid"], "o-1");
@@ -140,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_value_that_is_not_a_jwt_is_an_error_saying_what_to_pass() {
-        for pasted in ["", "Bearer", "not-a-jwt", "a.b.c", "Bearer eyJ.e30"] {
+        for pasted in ["", "Bearer", "not-a-jwt", "a.b.c", "Bearer eyJ.e30", "Bearer\u{a0}", "Bé\u{a0}x"] {
             let error = decode_token(pasted).unwrap_err();
 
             assert!(matches!(error, ExplainError::NotAJwt), "{pasted}");

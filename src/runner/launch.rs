@@ -16,8 +16,15 @@ use crate::standins::StandIns;
 const REFERENCE_READY_WITHIN: Duration = Duration::from_secs(10);
 /// How long any other program may take to answer its readiness path.
 const EXTERNAL_READY_WITHIN: Duration = Duration::from_secs(20);
-/// System folders appended to an external program's `PATH` (after the fake tools).
+/// `PATH` when the harness itself has none.
 const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The user's `PATH` (programs find what their shell finds: `PATH` is not an Azure platform
+/// variable), after the fake tools when there are any, so that they shadow a real `az`/`azd`.
+fn user_path(tools: Option<&FakeTools>) -> String {
+    let user = std::env::var("PATH").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| SYSTEM_PATH.to_owned());
+    tools.map_or_else(|| user.clone(), |t| format!("{}:{user}", t.path()))
+}
 
 /// A scenario's process specification that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +69,7 @@ pub fn container(scenario: &Scenario, stand_ins: &StandIns, programs: &Programs)
             let port = free_port()?;
             env.push(("PORT".into(), port.to_string()));
             env.push(("CONTAINER_APP_PORT".into(), port.to_string()));
+            env.push(("PATH".into(), user_path(None)));
             external("container", spec, scenario, stand_ins, programs, port, env)
         }
     }
@@ -80,8 +88,7 @@ pub fn backend(scenario: &Scenario, stand_ins: &StandIns, programs: &Programs, t
         Some(spec) => {
             let port = free_port()?;
             env.push(("PORT".into(), port.to_string()));
-            let path = tools.map_or_else(|| SYSTEM_PATH.to_owned(), |t| format!("{}:{SYSTEM_PATH}", t.path()));
-            env.push(("PATH".into(), path));
+            env.push(("PATH".into(), user_path(tools)));
             if let Some(tools) = tools {
                 env.push(("HOME".into(), tools.path()));
             }
@@ -103,7 +110,7 @@ fn reference(subcommand: &str, programs: &Programs, env: Vec<(String, String)>) 
 }
 
 fn external(name: &str, spec: &ProcessSpec, scenario: &Scenario, stand_ins: &StandIns, programs: &Programs, port: u16, mut env: Vec<(String, String)>) -> Result<Launch, LaunchError> {
-    let scenario_dir = scenario.file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let scenario_dir = scenario.dir.clone();
     let values = placeholders(stand_ins, programs, port, &scenario_dir);
     let what = |field: &str| format!("{name}.{field} of {}", scenario.file.display());
     let mut argv = spec.command.iter().map(|a| fill(a, &values, &what("command"))).collect::<Result<Vec<_>, _>>()?;
@@ -187,7 +194,9 @@ pub fn non_loopback_url(text: &str) -> Option<String> {
         let authority: String = after.chars().take_while(|c| !matches!(c, '/' | '?' | '#' | ' ' | '"' | '\'')).collect();
         let host = authority.rsplit('@').next().unwrap_or("");
         let host = if host.starts_with('[') { host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default() } else { host.split(':').next().unwrap_or("").to_owned() };
-        let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+        // An address is read as one (`127.evil.com` is a name, not loopback).
+        let address = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
+        let loopback = host.eq_ignore_ascii_case("localhost") || address.is_ok_and(|a| a.is_loopback());
         if matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") && !loopback {
             return Some(format!("{scheme}://{authority}"));
         }
@@ -214,6 +223,8 @@ mod tests {
         assert_eq!(non_loopback_url("--pool=https://pool.eastus.azurecontainerapps.io/x").as_deref(), Some("https://pool.eastus.azurecontainerapps.io"));
         assert_eq!(non_loopback_url("http://10.0.0.4:8080").as_deref(), Some("http://10.0.0.4:8080"));
         assert_eq!(non_loopback_url("http://user@169.254.169.254/").as_deref(), Some("http://user@169.254.169.254"));
+        assert_eq!(non_loopback_url("http://127.evil.com/x").as_deref(), Some("http://127.evil.com"), "a name, not an address");
+        assert_eq!(non_loopback_url("http://127.0.0.2:9/"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod devtools;
 pub mod expect;
+pub mod isolate;
 pub mod launch;
 pub mod process;
 
@@ -40,6 +41,8 @@ use process::{ChildProcess, ProcessError};
 #[derive(Debug, Clone)]
 pub struct Runner {
     programs: launch::Programs,
+    /// Counts finished scenarios, for a progress line.
+    done: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 /// What happened in one scenario.
@@ -94,7 +97,14 @@ impl Runner {
             // which does not see the venv's packages.
             if venv.exists() { std::path::absolute(&venv).unwrap_or(venv) } else { PathBuf::from("python3") }
         });
-        Self { programs: launch::Programs { harness: program.into(), python, allow_non_loopback: false } }
+        Self { programs: launch::Programs { harness: program.into(), python, allow_non_loopback: false }, done: None }
+    }
+
+    /// Count every scenario [`Runner::run_all`] finishes into `done` (for a progress line).
+    #[must_use]
+    pub fn count_into(mut self, done: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        self.done = Some(done);
+        self
     }
 
     /// Let scenario programs be given non-loopback URLs (refused by default: nothing under test may
@@ -175,14 +185,26 @@ impl Runner {
     }
 
     /// Run scenarios, at most `jobs` at once; outcomes come back in the scenarios' order.
+    /// Scenarios pinning the same fixed port (`[world.piston] port`) never run at once.
     pub async fn run_all(&self, scenarios: Vec<Scenario>, jobs: usize) -> Vec<Outcome> {
         let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+        let mut ports: std::collections::HashMap<u16, Arc<tokio::sync::Mutex<()>>> = std::collections::HashMap::new();
         let mut tasks = tokio::task::JoinSet::new();
         for (index, scenario) in scenarios.into_iter().enumerate() {
             let (runner, permits) = (self.clone(), permits.clone());
+            let port = scenario.world.piston.port.map(|p| ports.entry(p).or_default().clone());
             tasks.spawn(async move {
+                // The port first, then a job slot: a scenario waiting for its port holds no slot.
+                let _port = match port {
+                    Some(lock) => Some(lock.lock_owned().await),
+                    None => None,
+                };
                 let _permit = permits.acquire_owned().await;
-                (index, runner.run(&scenario).await)
+                let outcome = runner.run(&scenario).await;
+                if let Some(done) = &runner.done {
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                (index, outcome)
             });
         }
         let mut outcomes = Vec::new();
@@ -222,7 +244,9 @@ impl Runner {
     /// Start the world: the stand-ins, then the session container (for a custom-container pool) and,
     /// when `with_backend`, the backend side by side: neither needs the other to start.
     async fn stage(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Stage, with_backend: bool) -> Result<(), RunError> {
-        let stand_ins = StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(RunError::StandIns)?;
+        let stand_ins = StandIns::start_with(&scenario.world, recorder.clone())
+            .await
+            .map_err(|source| RunError::StandIns { scenario: scenario.file.display().to_string(), source })?;
         live.endpoints = stand_ins.endpoints();
         let container = async {
             let wanted = scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts;
@@ -328,7 +352,9 @@ impl Stage {
             }
         };
         tokio::join!(stop(self.backend), stop(self.adapter));
-        drop(self.stand_ins);
+        if let Some(stand_ins) = self.stand_ins {
+            stand_ins.stop().await;
+        }
         drop(self.tools);
     }
 }
@@ -336,8 +362,8 @@ impl Stage {
 /// A run that could not even send its steps.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot start the stand-ins: {0}")]
-    StandIns(std::io::Error),
+    #[error("cannot start the stand-ins of {scenario}: {source}")]
+    StandIns { scenario: String, source: std::io::Error },
     #[error(transparent)]
     Process(#[from] ProcessError),
     #[error("cannot build the HTTP client: {0}")]
@@ -357,7 +383,7 @@ impl RunError {
             Self::Process(_) => RunProblem::BackendNotStarted(text),
             Self::Launch(e) if e.process() == Some("container") => RunProblem::ContainerNotStarted(text),
             Self::Launch(e) if e.process() == Some("backend") => RunProblem::BackendNotStarted(text),
-            Self::Launch(_) | Self::StandIns(_) | Self::Client(_) | Self::Tools(_) => RunProblem::Harness(text),
+            Self::Launch(_) | Self::StandIns { .. } | Self::Client(_) | Self::Tools(_) => RunProblem::Harness(text),
         }
     }
 }

@@ -21,8 +21,8 @@ const TAIL_LINES: usize = 200;
 /// A process that could not be started or did not become ready.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("cannot start the {name}, {}: {source}", program.display())]
-    Spawn { name: String, program: PathBuf, source: std::io::Error },
+    #[error("cannot start the {name}: `{}` ({source}); working directory {cwd}, PATH searched: {path}", program.display())]
+    Spawn { name: String, program: PathBuf, cwd: String, path: String, source: std::io::Error },
     #[error("{name} was not ready within {} ms (it must print '{READY_PREFIX}<url>' or answer its readiness path); its output:\n{output}", within.as_millis())]
     NotReady { name: String, within: Duration, output: String },
     #[error("{name} exited before it was ready ({status}); its output:\n{output}")]
@@ -93,8 +93,16 @@ impl ChildProcess {
         if let Some(cwd) = &launch.cwd {
             command.current_dir(cwd);
         }
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = command.spawn().map_err(|source| ProcessError::Spawn { name: launch.name.clone(), program: launch.program.clone(), source })?;
+        // Its own process group, so that stopping it stops what it started too (`npm start`,
+        // `sh -c`, a reloader's workers).
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).process_group(0);
+        let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
+            name: launch.name.clone(),
+            program: launch.program.clone(),
+            cwd: launch.cwd.as_ref().map_or_else(|| std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string()), |c| c.display().to_string()),
+            path: launch.env.iter().find(|(k, _)| k == "PATH").map_or_else(|| "(none)".to_owned(), |(_, v)| v.clone()),
+            source,
+        })?;
         let output = Arc::new(Mutex::new(VecDeque::new()));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<String>();
         let announce = (launch.ready == Readiness::AnnouncedUrl).then_some(ready_tx);
@@ -119,7 +127,7 @@ impl ChildProcess {
                 Ok(None) | Err(_) => {
                     // stdout closed or time ran out: report what it said, and why if it exited.
                     let exited = tokio::time::timeout(Duration::from_millis(200), child.wait()).await;
-                    let _ = child.start_kill();
+                    kill_group(&mut child);
                     let _ = child.wait().await;
                     match exited {
                         Ok(Ok(status)) => Err(ProcessError::Exited { name, status: status.to_string(), output: tail(&output) }),
@@ -162,11 +170,29 @@ impl ChildProcess {
         self.child.try_wait().ok().flatten().map(|status| status.to_string())
     }
 
-    /// Kill it now and reap it.
+    /// Kill it and its whole process group now, and reap it.
     pub async fn stop(mut self) {
-        let _ = self.child.start_kill();
+        kill_group(&mut self.child);
         let _ = self.child.wait().await;
     }
+}
+
+impl Drop for ChildProcess {
+    /// However a run ends (deadline, Ctrl-C, a panic), nothing it started survives it.
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// SIGKILL to the child's process group (it leads its own), then to the child itself.
+fn kill_group(child: &mut Child) {
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.start_kill();
 }
 
 /// Poll `GET url+path` every 10 ms until any HTTP answer arrives (the caller bounds the time).

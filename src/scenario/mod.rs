@@ -5,6 +5,7 @@
 
 pub mod format;
 pub mod source;
+pub mod select;
 pub mod validate;
 pub mod write;
 
@@ -28,7 +29,10 @@ const DEFAULT_RETRY_DELAY_MS: u64 = 10;
 pub struct Scenario {
     /// The file stem, e.g. `missing-role`.
     pub name: String,
+    /// The file as given (for reports).
     pub file: PathBuf,
+    /// Its folder, absolute: where its programs run and relative paths start.
+    pub dir: PathBuf,
     pub description: String,
     pub deadline: Duration,
     pub world: World,
@@ -147,6 +151,7 @@ impl Scenario {
         Ok(Self {
             name,
             file: file.to_owned(),
+            dir: std::path::absolute(file).ok().and_then(|f| f.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from(".")),
             description: raw.description.trim().to_owned(),
             deadline: raw.deadline_ms.map_or(DEFAULT_DEADLINE, Duration::from_millis),
             world,

@@ -105,11 +105,16 @@ impl StandIns {
             Server::start_tapped(identity_app, tap(Hop::Backend, Hop::Identity, identity::ROUTES, Clock::default())),
             Server::start_knowing_url(make_entra, Some(entra_tap), Some(tls.server_config())),
             Server::start_tapped(pool::app(pool_state.clone()), tap(Hop::Backend, Hop::Pool, &[], world.pool.clock)),
-            Server::start_on(
-                std::net::SocketAddr::from(([127, 0, 0, 1], world.piston.port.unwrap_or(0))),
-                piston_app,
-                Some(tap(Hop::Container, Hop::Piston, piston::ROUTES, Clock::default())),
-            ),
+            async {
+                let address = std::net::SocketAddr::from(([127, 0, 0, 1], world.piston.port.unwrap_or(0)));
+                Server::start_on(address, piston_app, Some(tap(Hop::Container, Hop::Piston, piston::ROUTES, Clock::default()))).await.map_err(|e| match (world.piston.port, e.kind()) {
+                    (Some(port), std::io::ErrorKind::AddrInUse) => std::io::Error::new(
+                        e.kind(),
+                        format!("the Piston stand-in cannot listen on its fixed port 127.0.0.1:{port} ([world.piston] port): another program holds it; stop that program or choose another port"),
+                    ),
+                    _ => e,
+                })
+            },
         )?;
         let secret_values = world
             .app
@@ -217,6 +222,11 @@ impl StandIns {
     /// The Piston base URL (`http://127.0.0.1:<port>`).
     pub fn piston_url(&self) -> String {
         self.piston.url()
+    }
+
+    /// Stop every stand-in and wait until their ports are released.
+    pub async fn stop(self) {
+        tokio::join!(self.identity.stop(), self.entra.stop(), self.pool.stop(), self.piston.stop());
     }
 
     /// Every exchange recorded so far.

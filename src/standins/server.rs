@@ -37,6 +37,7 @@ pub struct Server {
     addr: SocketAddr,
     tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How a stand-in's exchanges are recorded, checked and faulted.
@@ -94,7 +95,7 @@ impl Server {
         let secure = tls.is_some();
         let acceptor = tls.map(TlsAcceptor::from);
         let (shutdown, mut signal) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             // Dropping the set at shutdown aborts every open connection.
             let mut connections = tokio::task::JoinSet::new();
             loop {
@@ -118,7 +119,18 @@ impl Server {
                 }
             }
         });
-        Ok(Self { addr, tls: secure, shutdown: Some(shutdown) })
+        Ok(Self { addr, tls: secure, shutdown: Some(shutdown), task: Some(task) })
+    }
+
+    /// Stop serving and wait until the port is released (a scenario pinning a fixed port may bind it
+    /// right after).
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -5,6 +5,7 @@ mod docs;
 mod evidence;
 mod explain;
 mod helpers;
+mod machine;
 mod pasted;
 mod python;
 mod reliability;

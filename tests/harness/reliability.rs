@@ -210,3 +210,24 @@ async fn three_second_tokens_are_refreshed_before_expiry_by_one_request_at_a_tim
     assert_eq!(errors, 0, "no request may carry an expired token");
     assert!(tokens <= most, "{tokens} token requests in {seconds:.1} s: refreshes did not collapse into one");
 }
+
+#[tokio::test]
+async fn what_a_backend_started_does_not_outlive_the_scenario() {
+    let marker = format!("grandchild-{}", session_pool_harness::ids::guid());
+    // `sh` starts a sleeper in the background (a grandchild of the harness), then becomes the backend.
+    let rest = format!("[backend]\nidentifier = \"{marker}\"\n\n[backend.process]\ncommand = [\"sh\", \"-c\", \"sleep 600 & exec \\\"$0\\\" backend\", \"{{harness}}\"]\nready_path = \"/\"\n");
+    let scenario = Scenario::parse(&root("scenarios/grandchild.toml"), &extending("scenarios/happy-path.toml", &rest)).unwrap();
+
+    let outcome = runner().run(&scenario).await;
+
+    assert!(outcome.steps.iter().any(|s| s.status == Some(200)), "{:?}", outcome.failures);
+    let mut left = processes_marked(&marker);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        left = processes_marked(&marker);
+    }
+    assert!(left.is_empty(), "the backend's grandchild outlived the scenario: {left:?}");
+}

@@ -1,49 +1,8 @@
-//! One test per scenario file: run it and snapshot the normalised transcript, the backend's answers
-//! and the diagnosis. `scenarios/*.toml` run with the reference system; `scenarios/python/*.toml` with
-//! the Python backend fixture in the repository's `.venv` (snapshots named `python-<scenario>`).
+//! Scenario behaviour beyond the snapshots (which `tests/scenarios.rs` takes, one test per file).
 
-use std::path::PathBuf;
-
-use rstest::rstest;
-use session_pool_harness::normalize::Normalizer;
-use session_pool_harness::{Outcome, Scenario};
+use session_pool_harness::Scenario;
 
 use crate::helpers::runner;
-use crate::python::python;
-
-#[rstest]
-#[tokio::test]
-async fn every_scenario_meets_its_expectations_and_matches_its_snapshot(#[files("scenarios/*.toml")] path: PathBuf) {
-    let scenario = Scenario::load(&path).expect("a shipped scenario is valid");
-
-    let outcome = runner().run(&scenario).await;
-
-    assert_snapshot_and_expectations(&scenario, &outcome, &scenario.name);
-}
-
-#[rstest]
-#[tokio::test]
-async fn every_python_scenario_meets_its_expectations_and_matches_its_snapshot(#[files("scenarios/python/*.toml")] path: PathBuf) {
-    let scenario = Scenario::load(&path).expect("a shipped scenario is valid");
-    let python = python();
-
-    let outcome = runner().with_python(python).run(&scenario).await;
-
-    assert_snapshot_and_expectations(&scenario, &outcome, &format!("python-{}", scenario.name));
-}
-
-/// The snapshot matches, every expectation held, and no request left loopback.
-fn assert_snapshot_and_expectations(scenario: &Scenario, outcome: &Outcome, snapshot_name: &str) {
-    let snapshot = Normalizer::new(&outcome.endpoints).outcome(outcome);
-    insta::with_settings!({ prepend_module_to_snapshot => false, description => scenario.description.as_str() }, {
-        insta::assert_yaml_snapshot!(snapshot_name, snapshot);
-    });
-    assert!(outcome.passed, "{}", session_pool_harness::report::text(outcome));
-    for exchange in &outcome.exchanges {
-        let host = exchange.request_headers.get("host").and_then(|h| h.as_str());
-        assert!(host.is_none_or(|h| h == "169.254.169.254"), "#{} tried to leave loopback for {host:?}", exchange.seq);
-    }
-}
 
 #[tokio::test]
 async fn without_identity_variables_the_sdk_reaches_imds_only_through_the_stand_in() {

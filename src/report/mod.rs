@@ -1,4 +1,7 @@
-//! Reports of a run: readable text (one line per hop, the diagnosis, the fix) or JSON.
+//! Reports of a run: readable text (one line per hop, the diagnosis, the fix), JSON, or JUnit XML
+//! ([`junit`](mod@junit)).
+
+pub mod junit;
 
 use std::fmt::Write as _;
 
