@@ -119,9 +119,17 @@ async fn overhead(runner: &Runner, scenario: &Scenario) -> Result<(f64, f64), Be
         scenario_times.push(millis(runner.run(scenario).await.duration));
     }
     let stage = runner.start(scenario, &Recorder::new()).await?;
-    let stand_ins = stage.stand_ins().ok_or_else(|| BenchError::NotDrivable(scenario.name.clone()))?;
-    let client = reqwest::Client::builder().no_proxy().build().map_err(|e| BenchError::Client(e.to_string()))?;
-    let request = &scenario.steps.first().ok_or_else(|| BenchError::NotDrivable(scenario.name.clone()))?.request;
+    let stand_ins =
+        stage.stand_ins().ok_or_else(|| BenchError::NotDrivable(scenario.name.clone()))?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| BenchError::Client(e.to_string()))?;
+    let request = &scenario
+        .steps
+        .first()
+        .ok_or_else(|| BenchError::NotDrivable(scenario.name.clone()))?
+        .request;
     let crate::scenario::format::RequestFile::Execute(execute) = request else {
         return Err(BenchError::NotDrivable(scenario.name.clone()));
     };
@@ -140,9 +148,20 @@ async fn overhead(runner: &Runner, scenario: &Scenario) -> Result<(f64, f64), Be
             .await
             .map_err(|e| BenchError::Client(e.to_string()))?;
         let body = json!({ "properties": { "code": execute.code, "stdin": "", "version": execute.version } });
-        let url = format!("{}/{}/execute?identifier={}", stand_ins.pool_endpoint(), execute.language, scenario.backend.identifier);
+        let url = format!(
+            "{}/{}/execute?identifier={}",
+            stand_ins.pool_endpoint(),
+            execute.language,
+            scenario.backend.identifier
+        );
         let bearer = token["access_token"].as_str().unwrap_or_default();
-        client.post(url).bearer_auth(bearer).json(&body).send().await.map_err(|e| BenchError::Client(e.to_string()))?;
+        client
+            .post(url)
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| BenchError::Client(e.to_string()))?;
         direct_times.push(millis(t.elapsed()));
     }
     stage.stop().await;
@@ -160,7 +179,11 @@ struct Load {
 }
 
 /// The reference backend through the whole chain, then Piston alone, under the same load.
-async fn load(runner: &Runner, scenario: &Scenario, options: &BenchOptions) -> Result<Load, BenchError> {
+async fn load(
+    runner: &Runner,
+    scenario: &Scenario,
+    options: &BenchOptions,
+) -> Result<Load, BenchError> {
     let recorder = Recorder::new();
     let stage = runner.start(scenario, &recorder).await?;
     let backend = stage.backend().ok_or_else(|| BenchError::NotDrivable(scenario.name.clone()))?;
@@ -172,20 +195,38 @@ async fn load(runner: &Runner, scenario: &Scenario, options: &BenchOptions) -> R
     let (rps, latencies, errors) = hammer(&through_backend, &body, options).await?;
     let peak_rss_mb = backend.pid().and_then(peak_rss_kb).map_or(0.0, |kb| kb as f64 / 1024.0);
     let token_requests = recorder.count_to(Hop::Identity);
-    let piston = format!("{}/api/v2/execute", stage.stand_ins().map(|s| s.piston_url()).unwrap_or_default());
+    let piston =
+        format!("{}/api/v2/execute", stage.stand_ins().map(|s| s.piston_url()).unwrap_or_default());
     let (direct_rps, _, _) = hammer(&piston, &body, options).await?;
     stage.stop().await;
-    Ok(Load { rps, p50_ms: percentile(&latencies, 50.0), p99_ms: percentile(&latencies, 99.0), errors, peak_rss_mb, token_requests, direct_rps })
+    Ok(Load {
+        rps,
+        p50_ms: percentile(&latencies, 50.0),
+        p99_ms: percentile(&latencies, 99.0),
+        errors,
+        peak_rss_mb,
+        token_requests,
+        direct_rps,
+    })
 }
 
 /// Send `options.requests` POSTs with `options.concurrency` workers; throughput, latencies, errors.
-pub async fn hammer(url: &str, body: &serde_json::Value, options: &BenchOptions) -> Result<(f64, Vec<f64>, usize), BenchError> {
-    let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(options.concurrency).build().map_err(|e| BenchError::Client(e.to_string()))?;
+pub async fn hammer(
+    url: &str,
+    body: &serde_json::Value,
+    options: &BenchOptions,
+) -> Result<(f64, Vec<f64>, usize), BenchError> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(options.concurrency)
+        .build()
+        .map_err(|e| BenchError::Client(e.to_string()))?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..options.concurrency {
-        let (client, next, url, body, total) = (client.clone(), next.clone(), url.to_owned(), body.clone(), options.requests);
+        let (client, next, url, body, total) =
+            (client.clone(), next.clone(), url.to_owned(), body.clone(), options.requests);
         workers.spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
             while next.fetch_add(1, Ordering::Relaxed) < total {
@@ -214,7 +255,10 @@ pub async fn hammer(url: &str, body: &serde_json::Value, options: &BenchOptions)
 /// Peak resident set (VmHWM) of a process, in KiB (Linux).
 fn peak_rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn millis(duration: Duration) -> f64 {
@@ -243,7 +287,10 @@ mod tests {
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let values = [5.0, 1.0, 3.0, 2.0, 4.0];
-        assert_eq!((percentile(&values, 50.0), percentile(&values, 95.0), percentile(&values, 1.0)), (3.0, 5.0, 1.0));
+        assert_eq!(
+            (percentile(&values, 50.0), percentile(&values, 95.0), percentile(&values, 1.0)),
+            (3.0, 5.0, 1.0)
+        );
         assert_eq!(percentile(&[], 50.0), 0.0);
     }
 

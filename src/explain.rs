@@ -30,20 +30,34 @@ pub fn explain_with(captured: &Captured, now: u64, user: Option<&Parts>) -> Repo
     let (hop, hop_reason) = infer_hop(captured);
     let claims = captured.claims.as_ref();
     let ctx = match user {
-        Some(user) => FixContext::for_app(&user.app, &user.role_assignments, user.roles_given, user.pool.as_ref(), IdentityProtocol::ContainerApps).with_claims(claims, Some(&user.app)),
+        Some(user) => FixContext::for_app(
+            &user.app,
+            &user.role_assignments,
+            user.roles_given,
+            user.pool.as_ref(),
+            IdentityProtocol::ContainerApps,
+        )
+        .with_claims(claims, Some(&user.app)),
         None => FixContext::from_claims(claims),
     };
     let mut found = hypotheses(hop, captured, now);
     if let Some(user) = user {
         for h in &mut found {
-            h.id = identities::refine_by_app(h.id, claims, &user.app, &user.role_assignments, user.pool.as_ref().map(|p| &p.resource_id));
+            h.id = identities::refine_by_app(
+                h.id,
+                claims,
+                &user.app,
+                &user.role_assignments,
+                user.pool.as_ref().map(|p| &p.resource_id),
+            );
         }
         found.dedup_by_key(|h| h.id);
     }
     let diagnoses = found
         .into_iter()
         .map(|h| {
-            let seen = Observed { hop, status: captured.status, claims: captured.claims.as_ref(), now };
+            let seen =
+                Observed { hop, status: captured.status, claims: captured.claims.as_ref(), now };
             let mut explanation = fixes::explanation_of(h.id, &seen, &ctx);
             if let Some(note) = h.note {
                 explanation.push_str("; ");
@@ -52,7 +66,12 @@ pub fn explain_with(captured: &Captured, now: u64, user: Option<&Parts>) -> Repo
             Candidate { id: h.id, confidence: h.confidence, explanation, fix: fix(h.id, &ctx) }
         })
         .collect();
-    Report { diagnoses, token: captured.claims.as_ref().map(|c| TokenSummary::of(c, now)), hop, hop_reason }
+    Report {
+        diagnoses,
+        token: captured.claims.as_ref().map(|c| TokenSummary::of(c, now)),
+        hop,
+        hop_reason,
+    }
 }
 
 /// The runner's fix, except for `unexplained`, whose generic fix points at a transcript that a
@@ -83,7 +102,9 @@ fn infer_hop(captured: &Captured) -> (Hop, String) {
     if let Some(hop) = captured.hop {
         return (hop, "given with --hop".into());
     }
-    if let Some((marker, hop)) = HOP_MARKERS.iter().find(|(marker, _)| captured.body.contains(marker)) {
+    if let Some((marker, hop)) =
+        HOP_MARKERS.iter().find(|(marker, _)| captured.body.contains(marker))
+    {
         return (*hop, format!("inferred: the body mentions {marker:?}"));
     }
     if captured.header("server").is_some_and(|s| s.eq_ignore_ascii_case("Kestrel")) {
@@ -92,10 +113,16 @@ fn infer_hop(captured: &Captured) -> (Hop, String) {
     }
     let body: Option<Value> = serde_json::from_str(&captured.body).ok();
     if body.as_ref().and_then(|b| b.pointer("/error/code")).is_some_and(Value::is_string) {
-        return (Hop::Pool, "inferred: the body has the session-pool error shape {\"error\":{\"code\":…}}".into());
+        return (
+            Hop::Pool,
+            "inferred: the body has the session-pool error shape {\"error\":{\"code\":…}}".into(),
+        );
     }
     if captured.header("x-ms-error-code").is_some() {
-        return (Hop::Pool, "inferred: the answer carries x-ms-error-code, which session pools send".into());
+        return (
+            Hop::Pool,
+            "inferred: the answer carries x-ms-error-code, which session pools send".into(),
+        );
     }
     (Hop::Pool, "assumed: nothing names a hop, and the pool is the hop people most often paste (give --hop to choose)".into())
 }
@@ -123,14 +150,18 @@ fn hypotheses(hop: Hop, captured: &Captured, now: u64) -> Vec<Hypothesis> {
         let id = classify(hop, None, "", Evidence::default()).unwrap_or(Diagnosis::Unexplained);
         let (confidence, note) = match captured.hop {
             Some(_) => (Confidence::Medium, None),
-            None => (Confidence::Low, Some("the text does not say which hop did not answer: pass --hop".to_owned())),
+            None => (
+                Confidence::Low,
+                Some("the text does not say which hop did not answer: pass --hop".to_owned()),
+            ),
         };
         return vec![Hypothesis::new(id, confidence, note)];
     }
     let mut found: Vec<Hypothesis> = match captured.status {
         Some(status) => {
             let judged = judge(hop, status, captured, now);
-            let mut found = vec![Hypothesis::new(judged.id, judged.confidence(true), judged.note())];
+            let mut found =
+                vec![Hypothesis::new(judged.id, judged.confidence(true), judged.note())];
             found.extend(look_alikes(hop, status, judged.id, captured, now));
             found
         }
@@ -138,7 +169,13 @@ fn hypotheses(hop: Hop, captured: &Captured, now: u64) -> Vec<Hypothesis> {
             .iter()
             .map(|&status| (status, judge(hop, status, captured, now)))
             .filter(|(_, j)| j.body_mattered || j.token_mattered)
-            .map(|(status, j)| Hypothesis::new(j.id, j.confidence(false), Some(format!("the status was not given: this is the cause if it was {status}"))))
+            .map(|(status, j)| {
+                Hypothesis::new(
+                    j.id,
+                    j.confidence(false),
+                    Some(format!("the status was not given: this is the cause if it was {status}")),
+                )
+            })
             .collect(),
     };
     found.sort_by_key(|h| std::cmp::Reverse(h.confidence));
@@ -151,7 +188,11 @@ fn hypotheses(hop: Hop, captured: &Captured, now: u64) -> Vec<Hypothesis> {
     if ranked.iter().any(|h| h.id != Diagnosis::Unexplained) {
         ranked.retain(|h| h.id != Diagnosis::Unexplained);
     } else {
-        let note = if captured.status.is_some() { "nothing in this evidence matches a failure the harness models" } else { "give --status (and --body, --token) for a firmer answer" };
+        let note = if captured.status.is_some() {
+            "nothing in this evidence matches a failure the harness models"
+        } else {
+            "give --status (and --body, --token) for a firmer answer"
+        };
         ranked = vec![Hypothesis::new(Diagnosis::Unexplained, Confidence::Low, Some(note.into()))];
     }
     ranked
@@ -195,8 +236,11 @@ fn judge(hop: Hop, status: u16, captured: &Captured, now: u64) -> Judgement {
     Judgement {
         id,
         body_mattered: verdict(hop, status, "", Evidence { via_imds: false, ..evidence }) != id,
-        token_mattered: captured.claims.is_some() && (verdict(hop, status, &text, Evidence { token_claims: None, ..evidence }) != id || token_corroborates(id, captured, now)),
-        assumed_no_token: captured.claims.is_none() && verdict(hop, status, &text, Evidence { had_authorization: true, ..evidence }) != id,
+        token_mattered: captured.claims.is_some()
+            && (verdict(hop, status, &text, Evidence { token_claims: None, ..evidence }) != id
+                || token_corroborates(id, captured, now)),
+        assumed_no_token: captured.claims.is_none()
+            && verdict(hop, status, &text, Evidence { had_authorization: true, ..evidence }) != id,
     }
 }
 
@@ -205,7 +249,11 @@ fn judge(hop: Hop, status: u16, captured: &Captured, now: u64) -> Judgement {
 fn verdict(hop: Hop, status: u16, text: &str, evidence: Evidence<'_>) -> Diagnosis {
     let success = (200..300).contains(&status);
     classify(hop, Some(status), text, evidence)
-        .or_else(|| (hop == Hop::Pool && !success).then(|| classify(Hop::Container, Some(status), text, evidence)).flatten())
+        .or_else(|| {
+            (hop == Hop::Pool && !success)
+                .then(|| classify(Hop::Container, Some(status), text, evidence))
+                .flatten()
+        })
         .unwrap_or(if success { Diagnosis::Ok } else { Diagnosis::Unexplained })
 }
 
@@ -214,7 +262,9 @@ fn verdict(hop: Hop, status: u16, text: &str, evidence: Evidence<'_>) -> Diagnos
 /// still gets e.g. `DynamicApisNotAllowed` recognised.
 fn answer_text(captured: &Captured) -> String {
     match captured.header("x-ms-error-code") {
-        Some(code) if !code.is_empty() && !captured.body.contains(code) => format!("{}\n{code}", captured.body),
+        Some(code) if !code.is_empty() && !captured.body.contains(code) => {
+            format!("{}\n{code}", captured.body)
+        }
         _ => captured.body.clone(),
     }
 }
@@ -236,7 +286,13 @@ fn token_corroborates(id: Diagnosis, captured: &Captured, now: u64) -> bool {
 }
 
 /// Other causes that produce the same answer, at low confidence.
-fn look_alikes(hop: Hop, status: u16, primary: Diagnosis, captured: &Captured, now: u64) -> Vec<Hypothesis> {
+fn look_alikes(
+    hop: Hop,
+    status: u16,
+    primary: Diagnosis,
+    captured: &Captured,
+    now: u64,
+) -> Vec<Hypothesis> {
     let low = |id, note: &str| Hypothesis::new(id, Confidence::Low, Some(note.to_owned()));
     let token = captured.claims.as_ref().map(|c| TokenSummary::of(c, now));
     match (hop, status) {
@@ -281,16 +337,28 @@ mod tests {
     use crate::tokens::{TokenSubject, access_token_claims};
 
     const NOW: u64 = 1_700_000_000;
-    const APP_ID: &str = "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.App/containerApps/app-1";
+    const APP_ID: &str =
+        "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.App/containerApps/app-1";
 
     fn claims(aud: &str, exp_in: i64) -> Value {
-        let subject = TokenSubject { tenant_id: TENANT, client_id: CLIENT_ID, principal_id: PRINCIPAL, resource_id: Some(APP_ID), appidacr: "2" };
+        let subject = TokenSubject {
+            tenant_id: TENANT,
+            client_id: CLIENT_ID,
+            principal_id: PRINCIPAL,
+            resource_id: Some(APP_ID),
+            appidacr: "2",
+        };
         let mut claims = access_token_claims(&subject, aud, NOW, 0);
         claims["exp"] = json!(NOW.checked_add_signed(exp_in).unwrap());
         claims
     }
 
-    fn captured(hop: Option<Hop>, status: Option<u16>, body: &str, claims: Option<Value>) -> Captured {
+    fn captured(
+        hop: Option<Hop>,
+        status: Option<u16>,
+        body: &str,
+        claims: Option<Value>,
+    ) -> Captured {
         Captured { hop, status, body: body.into(), headers: Vec::new(), claims, no_answer: false }
     }
 
@@ -300,12 +368,24 @@ mod tests {
 
     #[test]
     fn a_pool_403_to_a_good_token_is_missing_role_for_that_principal_then_maybe_propagation() {
-        let evidence = captured(Some(Hop::Pool), Some(403), "", Some(claims("https://dynamicsessions.io", 3600)));
+        let evidence = captured(
+            Some(Hop::Pool),
+            Some(403),
+            "",
+            Some(claims("https://dynamicsessions.io", 3600)),
+        );
 
         let report = explain(&evidence, NOW);
 
-        assert_eq!(ranked(&report), [("missing-role", Confidence::High), ("role-propagation-delay", Confidence::Low)]);
-        assert!(report.diagnoses[0].fix.contains(&format!("--assignee {PRINCIPAL} ")), "{}", report.diagnoses[0].fix);
+        assert_eq!(
+            ranked(&report),
+            [("missing-role", Confidence::High), ("role-propagation-delay", Confidence::Low)]
+        );
+        assert!(
+            report.diagnoses[0].fix.contains(&format!("--assignee {PRINCIPAL} ")),
+            "{}",
+            report.diagnoses[0].fix
+        );
         assert!(report.diagnoses[0].explanation.contains(&format!("principal {PRINCIPAL}")));
     }
 
@@ -320,12 +400,30 @@ mod tests {
 
     #[test]
     fn a_pool_401_is_told_apart_by_the_token_audience_and_expiry() {
-        let foreign = explain(&captured(Some(Hop::Pool), Some(401), "", Some(claims("https://management.azure.com", 3600))), NOW);
-        let expired = explain(&captured(Some(Hop::Pool), Some(401), "", Some(claims("https://dynamicsessions.io", -3600))), NOW);
+        let foreign = explain(
+            &captured(
+                Some(Hop::Pool),
+                Some(401),
+                "",
+                Some(claims("https://management.azure.com", 3600)),
+            ),
+            NOW,
+        );
+        let expired = explain(
+            &captured(
+                Some(Hop::Pool),
+                Some(401),
+                "",
+                Some(claims("https://dynamicsessions.io", -3600)),
+            ),
+            NOW,
+        );
 
         assert_eq!(ranked(&foreign), [("wrong-audience", Confidence::High)]);
         assert!(foreign.diagnoses[0].explanation.contains("https://management.azure.com"));
-        assert!(foreign.diagnoses[0].fix.contains("instead of https://management.azure.com/.default"));
+        assert!(
+            foreign.diagnoses[0].fix.contains("instead of https://management.azure.com/.default")
+        );
         assert_eq!(ranked(&expired), [("token-expired", Confidence::High)]);
     }
 
@@ -333,13 +431,28 @@ mod tests {
     fn a_bare_pool_401_lists_every_401_cause_at_low_confidence_and_asks_for_the_token() {
         let report = explain(&captured(Some(Hop::Pool), Some(401), "", None), NOW);
 
-        assert_eq!(ranked(&report), [("no-authorization-header", Confidence::Low), ("wrong-audience", Confidence::Low), ("token-expired", Confidence::Low)]);
+        assert_eq!(
+            ranked(&report),
+            [
+                ("no-authorization-header", Confidence::Low),
+                ("wrong-audience", Confidence::Low),
+                ("token-expired", Confidence::Low)
+            ]
+        );
         assert!(report.diagnoses.iter().all(|d| d.explanation.contains("pass --token")));
     }
 
     #[test]
     fn a_token_expired_within_the_clock_skew_is_only_a_low_candidate() {
-        let report = explain(&captured(Some(Hop::Pool), Some(401), "", Some(claims("https://dynamicsessions.io", -10))), NOW);
+        let report = explain(
+            &captured(
+                Some(Hop::Pool),
+                Some(401),
+                "",
+                Some(claims("https://dynamicsessions.io", -10)),
+            ),
+            NOW,
+        );
 
         assert_eq!(ranked(&report), [("token-expired", Confidence::Low)]);
     }
@@ -348,8 +461,14 @@ mod tests {
     fn the_hop_is_inferred_from_the_body_and_said_so() {
         let cases = [
             (r#"{"error":{"code":"DynamicApisNotAllowed","message":"x"}}"#, Hop::Pool),
-            (r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#, Hop::Entra),
-            (r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"c"}"#, Hop::Identity),
+            (
+                r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#,
+                Hop::Entra,
+            ),
+            (
+                r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"c"}"#,
+                Hop::Identity,
+            ),
             (r#"{"message":"ruby-3 runtime is unknown"}"#, Hop::Piston),
             (r#"{"error":{"code":"SessionWithIdentifierNotFound","message":"x"}}"#, Hop::Pool),
             ("", Hop::Pool),
@@ -358,22 +477,41 @@ mod tests {
             let report = explain(&captured(None, Some(400), body, None), NOW);
 
             assert_eq!(report.hop, hop, "{body}");
-            assert!(report.hop_reason.starts_with(if body.is_empty() { "assumed" } else { "inferred" }), "{}", report.hop_reason);
+            assert!(
+                report.hop_reason.starts_with(if body.is_empty() { "assumed" } else { "inferred" }),
+                "{}",
+                report.hop_reason
+            );
         }
     }
 
     #[test]
     fn an_imds_identity_not_found_is_an_app_without_identity_and_the_app_is_named_from_xms_mirid() {
         let body = r#"{"error":"invalid_request","error_description":"Identity not found"}"#;
-        let mut evidence = captured(Some(Hop::Identity), Some(400), body, Some(claims("https://dynamicsessions.io", 3600)));
+        let mut evidence = captured(
+            Some(Hop::Identity),
+            Some(400),
+            body,
+            Some(claims("https://dynamicsessions.io", 3600)),
+        );
 
         let report = explain(&evidence, NOW);
         evidence.body = r#"{"statusCode":400,"message":"Identity not found"}"#.into();
         let container_apps = explain(&evidence, NOW);
 
-        assert_eq!(ranked(&report), [("identity-not-enabled", Confidence::High), ("identity-not-found", Confidence::Low)]);
-        assert_eq!(report.diagnoses[0].fix, "az containerapp identity assign --name app-1 --resource-group rg-1 --system-assigned (or --user-assigned <identity resource id>)");
-        assert_eq!(ranked(&container_apps), [("identity-not-found", Confidence::High), ("identity-not-specified", Confidence::Low)], "one answer, two causes without the app");
+        assert_eq!(
+            ranked(&report),
+            [("identity-not-enabled", Confidence::High), ("identity-not-found", Confidence::Low)]
+        );
+        assert_eq!(
+            report.diagnoses[0].fix,
+            "az containerapp identity assign --name app-1 --resource-group rg-1 --system-assigned (or --user-assigned <identity resource id>)"
+        );
+        assert_eq!(
+            ranked(&container_apps),
+            [("identity-not-found", Confidence::High), ("identity-not-specified", Confidence::Low)],
+            "one answer, two causes without the app"
+        );
     }
 
     #[test]
@@ -392,7 +530,10 @@ mod tests {
 
         let report = explain(&captured(None, None, body, None), NOW);
 
-        assert_eq!(ranked(&report), [("pool-full", Confidence::Medium), ("container-not-ready", Confidence::Medium)]);
+        assert_eq!(
+            ranked(&report),
+            [("pool-full", Confidence::Medium), ("container-not-ready", Confidence::Medium)]
+        );
         assert!(report.diagnoses[0].explanation.contains("if it was 429"));
     }
 
@@ -409,9 +550,13 @@ mod tests {
     #[test]
     fn a_pool_404_names_both_sources_of_not_found_with_the_body_deciding_the_order() {
         let portless = explain(&captured(Some(Hop::Pool), Some(404), "Not Found", None), NOW);
-        let container = explain(&captured(Some(Hop::Pool), Some(404), r#"{"message":"Not Found"}"#, None), NOW);
+        let container =
+            explain(&captured(Some(Hop::Pool), Some(404), r#"{"message":"Not Found"}"#, None), NOW);
 
-        assert_eq!(ranked(&portless), [("no-target-port", Confidence::High), ("container-path-not-found", Confidence::Low)]);
+        assert_eq!(
+            ranked(&portless),
+            [("no-target-port", Confidence::High), ("container-path-not-found", Confidence::Low)]
+        );
         assert_eq!(container.diagnoses[0].id, Diagnosis::ContainerPathNotFound);
         assert_eq!(container.diagnoses[1].id, Diagnosis::NoTargetPort);
     }

@@ -12,7 +12,17 @@ use crate::transcript::Hop;
 /// Keys whose values are times.
 const TIME_KEYS: &[&str] = &["exp", "iat", "nbf", "expires_on", "not_before", "timestamp"];
 /// Keys whose values are random per run.
-const RANDOM_KEYS: &[&str] = &["id", "uti", "aio", "rh", "correlationId", "traceId", "trace_id", "correlation_id", "mise-correlation-id"];
+const RANDOM_KEYS: &[&str] = &[
+    "id",
+    "uti",
+    "aio",
+    "rh",
+    "correlationId",
+    "traceId",
+    "trace_id",
+    "correlation_id",
+    "mise-correlation-id",
+];
 
 /// Rewrites run-specific text. Build one per outcome.
 #[derive(Debug, Clone)]
@@ -28,7 +38,11 @@ impl Normalizer {
     pub fn new(endpoints: &[(String, Hop)]) -> Self {
         let ports = endpoints
             .iter()
-            .filter_map(|(url, hop)| url.rsplit_once(':').and_then(|(_, port)| port.trim_end_matches('/').parse().ok()).map(|port| (port, *hop)))
+            .filter_map(|(url, hop)| {
+                url.rsplit_once(':')
+                    .and_then(|(_, port)| port.trim_end_matches('/').parse().ok())
+                    .map(|port| (port, *hop))
+            })
             .collect();
         Self { ports, randoms: Vec::new() }
     }
@@ -41,7 +55,11 @@ impl Normalizer {
             Value::Object(map) => {
                 for (key, field) in map {
                     match field.as_str() {
-                        Some(random) if RANDOM_KEYS.contains(&key.as_str()) && random.len() >= 8 => self.randoms.push(random.to_owned()),
+                        Some(random)
+                            if RANDOM_KEYS.contains(&key.as_str()) && random.len() >= 8 =>
+                        {
+                            self.randoms.push(random.to_owned())
+                        }
                         _ => self.learn_randoms(field),
                     }
                 }
@@ -59,7 +77,10 @@ impl Normalizer {
             let after = &rest[at + HOST.len()..];
             let digits = after.chars().take_while(char::is_ascii_digit).count();
             out.push_str(&rest[..at]);
-            let known = after[..digits].parse::<u16>().ok().and_then(|port| self.ports.iter().find(|(p, _)| *p == port));
+            let known = after[..digits]
+                .parse::<u16>()
+                .ok()
+                .and_then(|port| self.ports.iter().find(|(p, _)| *p == port));
             match (known, digits) {
                 (Some((_, hop)), _) => out.push_str(&format!("[{hop}]")),
                 (None, 0) => out.push_str(HOST),
@@ -133,7 +154,9 @@ fn scrub_aadsts_trailer(text: &str) -> String {
     }
     text.split("\r\n")
         .map(|line| match line.split_once(": ") {
-            Some((label @ ("Trace ID" | "Correlation ID" | "Timestamp"), _)) => format!("{label}: [random]"),
+            Some((label @ ("Trace ID" | "Correlation ID" | "Timestamp"), _)) => {
+                format!("{label}: [random]")
+            }
             _ => line.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -145,23 +168,37 @@ mod tests {
     use super::*;
 
     fn normalizer() -> Normalizer {
-        Normalizer::new(&[("http://127.0.0.1:4100".into(), Hop::Pool), ("http://127.0.0.1:41001".into(), Hop::Backend)])
+        Normalizer::new(&[
+            ("http://127.0.0.1:4100".into(), Hop::Pool),
+            ("http://127.0.0.1:41001".into(), Hop::Backend),
+        ])
     }
 
     #[test]
     fn known_endpoints_become_hop_names_and_other_ports_are_masked() {
         let n = normalizer();
-        assert_eq!(n.text("POST http://127.0.0.1:41001/x then http://127.0.0.1:4100/y"), "POST http://[backend]/x then http://[pool]/y");
+        assert_eq!(
+            n.text("POST http://127.0.0.1:41001/x then http://127.0.0.1:4100/y"),
+            "POST http://[backend]/x then http://[pool]/y"
+        );
         assert_eq!(n.text("connect 127.0.0.1:9 refused"), "connect 127.0.0.1:[port] refused");
         assert_eq!(n.text("127.0.0.1: no port"), "127.0.0.1: no port");
-        assert_eq!(n.text("127.0.0.1:41005"), "127.0.0.1:[port]", "a known port's prefix is not that port");
+        assert_eq!(
+            n.text("127.0.0.1:41005"),
+            "127.0.0.1:[port]",
+            "a known port's prefix is not that port"
+        );
     }
 
     #[test]
     fn times_and_random_ids_become_markers_at_any_depth() {
-        let mut value = json!({"a": [{"exp": 1, "uti": "x", "oid": "kept"}], "expires_on": "1700000000"});
+        let mut value =
+            json!({"a": [{"exp": 1, "uti": "x", "oid": "kept"}], "expires_on": "1700000000"});
         normalizer().value(&mut value);
-        assert_eq!(value, json!({"a": [{"exp": "[timestamp]", "uti": "[random]", "oid": "kept"}], "expires_on": "[timestamp]"}));
+        assert_eq!(
+            value,
+            json!({"a": [{"exp": "[timestamp]", "uti": "[random]", "oid": "kept"}], "expires_on": "[timestamp]"})
+        );
     }
 
     #[test]
@@ -177,12 +214,18 @@ mod tests {
     fn strings_are_normalised_whatever_their_key_and_ids_stay() {
         let mut value = json!({"id": "missing-role", "explanation": "pool at http://127.0.0.1:4100 said no", "seq": 3});
         normalizer().strings(&mut value);
-        assert_eq!(value, json!({"id": "missing-role", "explanation": "pool at http://[pool] said no", "seq": 3}));
+        assert_eq!(
+            value,
+            json!({"id": "missing-role", "explanation": "pool at http://[pool] said no", "seq": 3})
+        );
     }
 
     #[test]
     fn aadsts_trailers_lose_their_random_parts() {
         let text = "AADSTS7000215: Invalid client secret.\r\nTrace ID: abc\r\nCorrelation ID: def\r\nTimestamp: 2026-01-01";
-        assert_eq!(scrub_aadsts_trailer(text), "AADSTS7000215: Invalid client secret.\r\nTrace ID: [random]\r\nCorrelation ID: [random]\r\nTimestamp: [random]");
+        assert_eq!(
+            scrub_aadsts_trailer(text),
+            "AADSTS7000215: Invalid client secret.\r\nTrace ID: [random]\r\nCorrelation ID: [random]\r\nTimestamp: [random]"
+        );
     }
 }

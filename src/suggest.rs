@@ -21,13 +21,21 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(2);
-    candidates.into_iter().map(|c| (levenshtein(word, c), c)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, c)| c)
+    candidates
+        .into_iter()
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 /// Add "did you mean" to a serde message of the form "unknown field `x`, expected one of `a`, `b`"
 /// (also "unknown variant"). Other messages are returned unchanged.
 pub fn with_suggestion(message: &str) -> String {
-    let Some(rest) = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `")) else {
+    let Some(rest) = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))
+    else {
         return message.to_owned();
     };
     let Some((unknown, expected)) = rest.split_once('`') else { return message.to_owned() };
@@ -44,12 +52,16 @@ mod tests {
 
     #[test]
     fn levenshtein_counts_edits() {
-        assert_eq!((levenshtein("kitten", "sitting"), levenshtein("", "ab"), levenshtein("same", "same")), (3, 2, 0));
+        assert_eq!(
+            (levenshtein("kitten", "sitting"), levenshtein("", "ab"), levenshtein("same", "same")),
+            (3, 2, 0)
+        );
     }
 
     #[test]
     fn an_unknown_field_gets_the_closest_valid_one() {
-        let message = "unknown field `target_prot`, expected one of `name`, `resource_id`, `target_port`";
+        let message =
+            "unknown field `target_prot`, expected one of `name`, `resource_id`, `target_port`";
         assert_eq!(with_suggestion(message), format!("{message}; did you mean `target_port`?"));
         let far = "unknown field `zzzzzz`, expected one of `name`, `resource_id`";
         assert_eq!(with_suggestion(far), far, "no suggestion when nothing is close");

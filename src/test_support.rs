@@ -9,9 +9,11 @@ use crate::world::World;
 pub const TENANT: &str = "tenant-0001";
 pub const CLIENT_ID: &str = "client-0001";
 pub const PRINCIPAL: &str = "principal-0001";
-pub const POOL_ID: &str = "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.App/sessionPools/pool-1";
+pub const POOL_ID: &str =
+    "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.App/sessionPools/pool-1";
 /// The line giving the app its system-assigned identity (remove it for an app without one).
-pub const SYSTEM_ASSIGNED: &str = "system_assigned = { client_id = \"client-0001\", principal_id = \"principal-0001\" }";
+pub const SYSTEM_ASSIGNED: &str =
+    "system_assigned = { client_id = \"client-0001\", principal_id = \"principal-0001\" }";
 /// A user-assigned identity the unit-test app can be given (`[[world.app.user_assigned]]`).
 pub const USER_CLIENT_ID: &str = "user-client-0002";
 pub const USER_PRINCIPAL: &str = "user-principal-0002";

@@ -33,10 +33,13 @@ impl std::fmt::Debug for TokenIssuer {
 impl TokenIssuer {
     /// The issuer backed by `fixtures/keys/` (compiled in, so the binary works from any directory).
     pub fn test_key() -> Self {
-        let encoding = EncodingKey::from_rsa_pem(TEST_KEY_PEM.as_bytes()).expect("fixtures/keys/signing-key.pem is a valid RSA key");
-        let jwk: Value = serde_json::from_str(TEST_KEY_JWK).expect("fixtures/keys/signing-key.jwk.json is valid JSON");
+        let encoding = EncodingKey::from_rsa_pem(TEST_KEY_PEM.as_bytes())
+            .expect("fixtures/keys/signing-key.pem is a valid RSA key");
+        let jwk: Value = serde_json::from_str(TEST_KEY_JWK)
+            .expect("fixtures/keys/signing-key.jwk.json is valid JSON");
         let kid = jwk["kid"].as_str().unwrap_or_default().to_owned();
-        let jwk_set = serde_json::from_value(json!({ "keys": [jwk] })).expect("fixtures/keys/signing-key.jwk.json is a JWK");
+        let jwk_set = serde_json::from_value(json!({ "keys": [jwk] }))
+            .expect("fixtures/keys/signing-key.jwk.json is a JWK");
         Self { encoding, jwk, jwk_set, kid }
     }
 
@@ -56,7 +59,8 @@ impl TokenIssuer {
         header.typ = Some("JWT".into());
         header.kid = Some(self.kid.clone());
         header.x5t = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing with an RSA key and JSON claims cannot fail")
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .expect("signing with an RSA key and JSON claims cannot fail")
     }
 }
 
@@ -73,7 +77,12 @@ pub struct TokenSubject<'a> {
 }
 
 /// Claims of a v1.0 access token for `resource`, issued `now`, valid `lifetime_secs`.
-pub fn access_token_claims(subject: &TokenSubject<'_>, resource: &str, now: u64, lifetime_secs: u64) -> Value {
+pub fn access_token_claims(
+    subject: &TokenSubject<'_>,
+    resource: &str,
+    now: u64,
+    lifetime_secs: u64,
+) -> Value {
     let issuer = format!("https://sts.windows.net/{}/", subject.tenant_id);
     let mut claims = json!({
         "aud": resource,
@@ -106,7 +115,9 @@ pub fn decode_claims(token: &str) -> Option<Value> {
     if parts.next().is_some() {
         return None;
     }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     claims.is_object().then_some(claims)
 }
@@ -126,7 +137,14 @@ pub enum TokenRejection {
 
 /// Verify a bearer token as a resource server does: signature against the JWKS (by `kid`),
 /// then `exp` (with `leeway_secs` of clock skew), `aud` and issuer tenant. Returns the claims.
-pub fn verify(token: &str, jwks: &JwkSet, audience: &str, tenant_id: &str, now: u64, leeway_secs: u64) -> Result<Value, TokenRejection> {
+pub fn verify(
+    token: &str,
+    jwks: &JwkSet,
+    audience: &str,
+    tenant_id: &str,
+    now: u64,
+    leeway_secs: u64,
+) -> Result<Value, TokenRejection> {
     let claims = signed_claims(token, jwks)?;
     let exp = claims["exp"].as_u64().unwrap_or(0);
     if exp + leeway_secs <= now {
@@ -134,12 +152,20 @@ pub fn verify(token: &str, jwks: &JwkSet, audience: &str, tenant_id: &str, now: 
     }
     let aud = claims["aud"].as_str().unwrap_or_default();
     if aud.trim_end_matches('/') != audience.trim_end_matches('/') {
-        return Err(TokenRejection::WrongAudience { found: aud.to_owned(), expected: audience.to_owned() });
+        return Err(TokenRejection::WrongAudience {
+            found: aud.to_owned(),
+            expected: audience.to_owned(),
+        });
     }
     let expected_issuer = format!("https://sts.windows.net/{tenant_id}/");
     let iss = claims["iss"].as_str().unwrap_or_default();
-    if iss != expected_issuer && iss != format!("https://login.microsoftonline.com/{tenant_id}/v2.0") {
-        return Err(TokenRejection::WrongIssuer { found: iss.to_owned(), expected: tenant_id.to_owned() });
+    if iss != expected_issuer
+        && iss != format!("https://login.microsoftonline.com/{tenant_id}/v2.0")
+    {
+        return Err(TokenRejection::WrongIssuer {
+            found: iss.to_owned(),
+            expected: tenant_id.to_owned(),
+        });
     }
     Ok(claims)
 }
@@ -159,7 +185,12 @@ impl Clock {
 
 /// Verify a client assertion (a federated token): signature against the JWKS, `exp` (no skew),
 /// `aud`. Returns the claims; issuer and subject are the caller's to match.
-pub fn verify_assertion(token: &str, jwks: &JwkSet, audience: &str, now: u64) -> Result<Value, TokenRejection> {
+pub fn verify_assertion(
+    token: &str,
+    jwks: &JwkSet,
+    audience: &str,
+    now: u64,
+) -> Result<Value, TokenRejection> {
     let claims = signed_claims(token, jwks)?;
     let exp = claims["exp"].as_u64().unwrap_or(0);
     if exp <= now {
@@ -167,7 +198,10 @@ pub fn verify_assertion(token: &str, jwks: &JwkSet, audience: &str, now: u64) ->
     }
     let aud = claims["aud"].as_str().unwrap_or_default();
     if aud != audience {
-        return Err(TokenRejection::WrongAudience { found: aud.to_owned(), expected: audience.to_owned() });
+        return Err(TokenRejection::WrongAudience {
+            found: aud.to_owned(),
+            expected: audience.to_owned(),
+        });
     }
     Ok(claims)
 }
@@ -197,7 +231,13 @@ mod tests {
     use super::*;
 
     fn subject() -> TokenSubject<'static> {
-        TokenSubject { tenant_id: "tenant-1", client_id: "client-1", principal_id: "oid-1", resource_id: None, appidacr: "2" }
+        TokenSubject {
+            tenant_id: "tenant-1",
+            client_id: "client-1",
+            principal_id: "oid-1",
+            resource_id: None,
+            appidacr: "2",
+        }
     }
 
     fn jwks() -> JwkSet {
@@ -208,7 +248,8 @@ mod tests {
     fn the_fixture_pem_and_jwk_are_one_key_pair() {
         let claims = access_token_claims(&subject(), "https://dynamicsessions.io", 1000, 3600);
         let token = TokenIssuer::test_key().mint(&claims);
-        let verified = verify(&token, &jwks(), "https://dynamicsessions.io", "tenant-1", 1001, 0).unwrap();
+        let verified =
+            verify(&token, &jwks(), "https://dynamicsessions.io", "tenant-1", 1001, 0).unwrap();
         assert_eq!(verified["oid"], "oid-1");
     }
 
@@ -229,12 +270,26 @@ mod tests {
     #[test]
     fn verification_rejects_wrong_audience_expiry_and_foreign_signatures() {
         let issuer = TokenIssuer::test_key();
-        let token = issuer.mint(&access_token_claims(&subject(), "https://cognitiveservices.azure.com", 1000, 3600));
-        assert!(matches!(verify(&token, &jwks(), "https://dynamicsessions.io", "tenant-1", 1001, 0), Err(TokenRejection::WrongAudience { .. })));
-        assert_eq!(verify(&token, &jwks(), "https://cognitiveservices.azure.com", "tenant-1", 4601, 0), Err(TokenRejection::Expired { exp: 4600 }));
+        let token = issuer.mint(&access_token_claims(
+            &subject(),
+            "https://cognitiveservices.azure.com",
+            1000,
+            3600,
+        ));
+        assert!(matches!(
+            verify(&token, &jwks(), "https://dynamicsessions.io", "tenant-1", 1001, 0),
+            Err(TokenRejection::WrongAudience { .. })
+        ));
+        assert_eq!(
+            verify(&token, &jwks(), "https://cognitiveservices.azure.com", "tenant-1", 4601, 0),
+            Err(TokenRejection::Expired { exp: 4600 })
+        );
         let mut tampered = token.clone();
         tampered.replace_range(tampered.len() - 4.., "AAAA");
-        assert!(matches!(verify(&tampered, &jwks(), "https://cognitiveservices.azure.com", "tenant-1", 1001, 0), Err(TokenRejection::BadSignature(_))));
+        assert!(matches!(
+            verify(&tampered, &jwks(), "https://cognitiveservices.azure.com", "tenant-1", 1001, 0),
+            Err(TokenRejection::BadSignature(_))
+        ));
     }
 
     #[test]

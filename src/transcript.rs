@@ -148,9 +148,11 @@ pub struct RawResponse<'a> {
 }
 
 /// Request headers worth showing; everything else is noise for diagnosis.
-const REQUEST_HEADERS: &[&str] = &["authorization", "metadata", "x-identity-header", "content-type"];
+const REQUEST_HEADERS: &[&str] =
+    &["authorization", "metadata", "x-identity-header", "content-type"];
 /// Response headers worth showing.
-const RESPONSE_HEADERS: &[&str] = &["www-authenticate", "x-ms-error-code", "mise-correlation-id", "server"];
+const RESPONSE_HEADERS: &[&str] =
+    &["www-authenticate", "x-ms-error-code", "mise-correlation-id", "server"];
 /// Body fields that hold secrets and are replaced (form or JSON).
 const SECRET_FIELDS: &[&str] = &["client_secret", "client_assertion", "refresh_token", "id_token"];
 
@@ -229,7 +231,13 @@ impl Recorder {
     }
 
     /// Record the answer with the contract violations found and a stand-in's note.
-    pub fn finish_checked(&self, pending: Pending, response: &RawResponse<'_>, violations: Vec<String>, note: Option<String>) {
+    pub fn finish_checked(
+        &self,
+        pending: Pending,
+        response: &RawResponse<'_>,
+        violations: Vec<String>,
+        note: Option<String>,
+    ) {
         self.update(pending, |exchange| {
             exchange.contract_violations.extend(violations);
             exchange.note = note;
@@ -298,10 +306,12 @@ fn is_loopback_host(host: &str) -> bool {
 /// `Authorization` shown as the token's claims, never the token itself.
 fn authorization_value(value: &str) -> Value {
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => match tokens::decode_claims(token.trim()) {
-            Some(claims) => serde_json::json!({ "bearer_claims": claims }),
-            None => Value::String(format!("Bearer [not a JWT: {} chars]", token.len())),
-        },
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            match tokens::decode_claims(token.trim()) {
+                Some(claims) => serde_json::json!({ "bearer_claims": claims }),
+                None => Value::String(format!("Bearer [not a JWT: {} chars]", token.len())),
+            }
+        }
         _ => Value::String(format!("[redacted {} chars]", value.len())),
     }
 }
@@ -323,7 +333,9 @@ fn body_value(body: &[u8]) -> Option<Value> {
 }
 
 fn looks_like_form(text: &str) -> bool {
-    text.contains('=') && !text.contains(char::is_whitespace) && text.split('&').all(|kv| kv.contains('='))
+    text.contains('=')
+        && !text.contains(char::is_whitespace)
+        && text.split('&').all(|kv| kv.contains('='))
 }
 
 fn form_value(text: &str) -> Value {
@@ -365,7 +377,8 @@ pub fn percent_decode(input: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2])) {
+            b'%' if i + 2 < bytes.len() => match (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2]))
+            {
                 (Some(high), Some(low)) => {
                     out.push(high << 4 | low);
                     i += 2;
@@ -389,7 +402,10 @@ mod tests {
 
     #[test]
     fn percent_decoding_handles_escapes_plus_and_stray_percent() {
-        assert_eq!(percent_decode("resource=https%3A%2F%2Fdynamicsessions.io"), "resource=https://dynamicsessions.io");
+        assert_eq!(
+            percent_decode("resource=https%3A%2F%2Fdynamicsessions.io"),
+            "resource=https://dynamicsessions.io"
+        );
         assert_eq!(percent_decode("a+b%2"), "a b%2");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%é1"), "%é1", "a multi-byte char after % is not an escape");
@@ -397,7 +413,9 @@ mod tests {
 
     #[test]
     fn client_secrets_in_a_form_body_are_redacted() {
-        let value = body_value(b"grant_type=client_credentials&client_secret=s3cret&scope=x%2F.default").unwrap();
+        let value =
+            body_value(b"grant_type=client_credentials&client_secret=s3cret&scope=x%2F.default")
+                .unwrap();
         assert_eq!(value["client_secret"], "[redacted]");
         assert_eq!(value["scope"], "x/.default");
         assert!(!value.to_string().contains("s3cret"));
@@ -407,7 +425,8 @@ mod tests {
     fn an_opaque_access_token_is_redacted_and_a_jwt_becomes_its_claims() {
         let value = body_value(br#"{"access_token":"opaque","token_type":"Bearer"}"#).unwrap();
         assert_eq!(value["access_token"], "[redacted]");
-        let jwt = tokens::TokenIssuer::test_key().mint(&serde_json::json!({"aud": "a", "oid": "o"}));
+        let jwt =
+            tokens::TokenIssuer::test_key().mint(&serde_json::json!({"aud": "a", "oid": "o"}));
         let value = body_value(format!(r#"{{"access_token":"{jwt}"}}"#).as_bytes()).unwrap();
         assert_eq!(value["access_token"]["decoded_claims"]["oid"], "o");
         assert!(!value.to_string().contains(&jwt));
@@ -434,7 +453,12 @@ mod tests {
     #[test]
     fn a_proxied_request_keeps_its_real_destination_host() {
         let recorder = Recorder::new();
-        let request = RawRequest { method: "GET", path: "/metadata/identity/oauth2/token", headers: vec![("host", "169.254.169.254")], ..Default::default() };
+        let request = RawRequest {
+            method: "GET",
+            path: "/metadata/identity/oauth2/token",
+            headers: vec![("host", "169.254.169.254")],
+            ..Default::default()
+        };
         let _pending = recorder.begin(Hop::Backend, Hop::Identity, &request);
         assert_eq!(recorder.exchanges()[0].request_headers["host"], "169.254.169.254");
     }

@@ -20,7 +20,9 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let trials = [("scenarios", ""), ("scenarios/python", "python-")]
         .iter()
-        .flat_map(|(dir, prefix)| scenario_files(dir).into_iter().map(move |file| trial(file, prefix)))
+        .flat_map(|(dir, prefix)| {
+            scenario_files(dir).into_iter().map(move |file| trial(file, prefix))
+        })
         .collect();
     libtest_mimic::run(&args, trials).exit_code()
 }
@@ -44,11 +46,27 @@ fn trial(file: PathBuf, prefix: &'static str) -> Trial {
 
 fn run_and_snapshot(file: &Path, prefix: &str) -> Result<(), Failed> {
     let scenario = Scenario::load(file).map_err(|e| format!("a shipped scenario is valid: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
-    let runner = if prefix.is_empty() { helpers::runner() } else { helpers::runner().with_python(python::python()) };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let runner = if prefix.is_empty() {
+        helpers::runner()
+    } else {
+        helpers::runner().with_python(python::python())
+    };
     let outcome = runtime.block_on(runner.run(&scenario));
-    std::panic::catch_unwind(|| assert_snapshot_and_expectations(&scenario, &outcome, &format!("{prefix}{}", scenario.name))).map_err(|panic| {
-        panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned())).unwrap_or_else(|| "the snapshot or an expectation failed".into()).into()
+    std::panic::catch_unwind(|| {
+        assert_snapshot_and_expectations(&scenario, &outcome, &format!("{prefix}{}", scenario.name))
+    })
+    .map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "the snapshot or an expectation failed".into())
+            .into()
     })
 }
 
@@ -61,6 +79,10 @@ fn assert_snapshot_and_expectations(scenario: &Scenario, outcome: &Outcome, snap
     assert!(outcome.passed, "{}", session_pool_harness::report::text(outcome));
     for exchange in &outcome.exchanges {
         let host = exchange.request_headers.get("host").and_then(|h| h.as_str());
-        assert!(host.is_none_or(|h| h == "169.254.169.254"), "#{} tried to leave loopback for {host:?}", exchange.seq);
+        assert!(
+            host.is_none_or(|h| h == "169.254.169.254"),
+            "#{} tried to leave loopback for {host:?}",
+            exchange.seq
+        );
     }
 }

@@ -53,18 +53,27 @@ pub fn import_command(files: &AzArgs, output: Option<&Path>) -> ExitCode {
         "To drive your own backend instead of the reference one, add [backend.process] (command, ready_path):".to_owned(),
         "it gets the app's settings above, with the stand-ins' addresses in place of the real endpoints.".to_owned(),
     ]);
-    let description = format!("Imported from az JSON: app {} and pool {} as Azure has them; one print(42) request.", world.app.name, world.pool.name);
+    let description = format!(
+        "Imported from az JSON: app {} and pool {} as Azure has them; one print(42) request.",
+        world.app.name, world.pool.name
+    );
     let text = scenario_text(world, &description, &header);
     // What import writes must load: a failure here is the harness's bug, said as such.
     let written_as = output.map_or_else(|| PathBuf::from("imported.toml"), Path::to_owned);
     if let Err(error) = Scenario::parse(&written_as, &text) {
-        eprintln!("error: the imported scenario does not load ({error}); please report this with your files' shapes");
+        eprintln!(
+            "error: the imported scenario does not load ({error}); please report this with your files' shapes"
+        );
         return ExitCode::from(2);
     }
     match output {
         Some(path) => match std::fs::write(path, &text) {
             Ok(()) => {
-                eprintln!("wrote {}: run it with `session-pool-harness run {}`", path.display(), path.display());
+                eprintln!(
+                    "wrote {}: run it with `session-pool-harness run {}`",
+                    path.display(),
+                    path.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(error) => {
@@ -92,16 +101,28 @@ pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
     match format {
         Format::Json => {
             let findings: Vec<serde_json::Value> = findings.iter().map(|f| serde_json::json!({ "id": f.id, "explanation": f.explanation, "fix": f.fix })).collect();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "findings": findings })).expect("findings serialise"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))
+                    .expect("findings serialise")
+            );
         }
         Format::Text if findings.is_empty() => {
-            println!("no findings: app {} and pool {} are configured as a working session-pool caller needs", imported.world.app.name, imported.world.pool.name);
+            println!(
+                "no findings: app {} and pool {} are configured as a working session-pool caller needs",
+                imported.world.app.name, imported.world.pool.name
+            );
         }
         Format::Text => {
             for finding in &findings {
                 println!("{}: {}\n  fix: {}", finding.id, finding.explanation, finding.fix);
             }
-            println!("\n{} finding(s) in app {} and pool {}", findings.len(), imported.world.app.name, imported.world.pool.name);
+            println!(
+                "\n{} finding(s) in app {} and pool {}",
+                findings.len(),
+                imported.world.app.name,
+                imported.world.pool.name
+            );
         }
     }
     if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }

@@ -91,27 +91,41 @@ pub fn explain_command(args: ExplainArgs) -> ExitCode {
         }
     };
     let user = match &args.app {
-        Some(app) => match crate::evidence::AzFiles::read(app, args.pool.as_deref(), args.roles.as_deref()).and_then(|f| crate::evidence::import::parts(&f)) {
-            Ok(parts) => Some(parts),
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::from(2);
+        Some(app) => {
+            match crate::evidence::AzFiles::read(app, args.pool.as_deref(), args.roles.as_deref())
+                .and_then(|f| crate::evidence::import::parts(&f))
+            {
+                Ok(parts) => Some(parts),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
         None => None,
     };
     let now = tokens::now_secs();
     let output = if pasted {
-        let report = explain::explain_text(&captured.body, captured.claims, captured.hop, now, user.as_ref());
+        let report = explain::explain_text(
+            &captured.body,
+            captured.claims,
+            captured.hop,
+            now,
+            user.as_ref(),
+        );
         match args.format {
             Format::Text => report.to_string(),
-            Format::Json => serde_json::to_string_pretty(&report).expect("a report serialises") + "\n",
+            Format::Json => {
+                serde_json::to_string_pretty(&report).expect("a report serialises") + "\n"
+            }
         }
     } else {
         let report = explain::explain_with(&captured, now, user.as_ref());
         match args.format {
             Format::Text => report.to_string(),
-            Format::Json => serde_json::to_string_pretty(&report).expect("a report serialises") + "\n",
+            Format::Json => {
+                serde_json::to_string_pretty(&report).expect("a report serialises") + "\n"
+            }
         }
     };
     emit(&output);

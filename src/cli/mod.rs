@@ -117,7 +117,8 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Run(args) => run::run_command(args).await,
         Command::List { paths } => list(&paths),
         Command::Bench { format, requests, concurrency, scenarios, load_scenario } => {
-            let options = crate::bench::BenchOptions { scenarios, load_scenario, requests, concurrency };
+            let options =
+                crate::bench::BenchOptions { scenarios, load_scenario, requests, concurrency };
             bench(&options, format).await
         }
         Command::Serve { scenario, duration } => serve_scenario(&scenario, duration).await,
@@ -125,7 +126,11 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Import { files, output } => evidence::import_command(&files, output.as_deref()),
         Command::Check { files, format } => evidence::check_command(&files, format),
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&scenario::json_schema()).expect("a schema serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&scenario::json_schema())
+                    .expect("a schema serialises")
+            );
             ExitCode::SUCCESS
         }
         Command::Backend => serve("backend", reference::backend::serve()).await,
@@ -133,7 +138,10 @@ async fn dispatch(command: Command) -> ExitCode {
     }
 }
 
-async fn serve(name: &str, server: impl Future<Output = Result<(), reference::StartError>>) -> ExitCode {
+async fn serve(
+    name: &str,
+    server: impl Future<Output = Result<(), reference::StartError>>,
+) -> ExitCode {
     init_tracing();
     match server.await {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,8 +153,10 @@ async fn serve(name: &str, server: impl Future<Output = Result<(), reference::St
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 async fn serve_scenario(path: &std::path::Path, duration: Option<std::time::Duration>) -> ExitCode {
@@ -163,18 +173,24 @@ async fn serve_scenario(path: &std::path::Path, duration: Option<std::time::Dura
     };
     let until = async {
         match duration {
-            Some(duration) => tokio::select! { _ = tokio::time::sleep(duration) => {}, _ = tokio::signal::ctrl_c() => {} },
+            Some(duration) => {
+                tokio::select! { _ = tokio::time::sleep(duration) => {}, _ = tokio::signal::ctrl_c() => {} }
+            }
             None => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
     };
     let print_exports = |env: &[(String, String)]| {
-        println!("# session-pool-harness: stand-ins for {} are up; run your backend with:", scenario.name);
+        println!(
+            "# session-pool-harness: stand-ins for {} are up; run your backend with:",
+            scenario.name
+        );
         for line in report::export_lines(env) {
             println!("{line}");
         }
-        let stop = duration.map_or_else(|| "Ctrl-C".to_owned(), |d| format!("{} ms or Ctrl-C", d.as_millis()));
+        let stop = duration
+            .map_or_else(|| "Ctrl-C".to_owned(), |d| format!("{} ms or Ctrl-C", d.as_millis()));
         println!("# serving until {stop}");
     };
     match runner.serve(&scenario, print_exports, until).await {
@@ -200,7 +216,10 @@ async fn bench(options: &crate::bench::BenchOptions, format: Format) -> ExitCode
     match crate::bench::run(&runner, options).await {
         Ok(report) => {
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises")),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("a report serialises")
+                ),
                 Format::Text => print!("{}", report::bench_text(&report)),
             }
             ExitCode::SUCCESS
@@ -216,7 +235,9 @@ async fn bench(options: &crate::bench::BenchOptions, format: Format) -> ExitCode
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &text[digits.len()..];
-    let value: u64 = digits.parse().map_err(|_| format!("'{text}' is not a duration: use e.g. 500ms, 5s, 2m, 1h"))?;
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: use e.g. 500ms, 5s, 2m, 1h"))?;
     let per_unit: u64 = match unit {
         "ms" => 1,
         "s" | "" => 1000,
@@ -224,7 +245,9 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "h" => 3_600_000,
         _ => return Err(format!("'{text}': unknown unit '{unit}': use ms, s, m or h")),
     };
-    let ms = value.checked_mul(per_unit).ok_or_else(|| format!("'{text}' is too long a duration: use at most {} h", u64::MAX / 3_600_000))?;
+    let ms = value.checked_mul(per_unit).ok_or_else(|| {
+        format!("'{text}' is too long a duration: use at most {} h", u64::MAX / 3_600_000)
+    })?;
     Ok(std::time::Duration::from_millis(ms))
 }
 
@@ -242,7 +265,6 @@ fn list(paths: &[PathBuf]) -> ExitCode {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -69,11 +69,16 @@ pub async fn run_command(args: RunArgs) -> ExitCode {
     let runner = match Runner::current_exe() {
         Ok(runner) => runner.allow_non_loopback(args.allow_non_loopback).count_into(done.clone()),
         Err(error) => {
-            eprintln!("error: cannot find this program's own executable to start the reference backend: {error}");
+            eprintln!(
+                "error: cannot find this program's own executable to start the reference backend: {error}"
+            );
             return ExitCode::from(2);
         }
     };
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)).max(1);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+        .max(1);
     let started = Instant::now();
     let progress = tokio::spawn(progress_line(done, scenarios.len()));
     // On Ctrl-C the runs are dropped, which kills every process they started, before exiting.
@@ -91,11 +96,18 @@ pub async fn run_command(args: RunArgs) -> ExitCode {
     }
     let output = match args.format {
         RunFormat::Text => {
-            let mut text: String = outcomes.iter().map(|o| format!("{}\n", report::text(o))).collect();
-            text.push_str(&format!("{}\n", report::summary(&outcomes, started.elapsed().as_millis())));
+            let mut text: String =
+                outcomes.iter().map(|o| format!("{}\n", report::text(o))).collect();
+            text.push_str(&format!(
+                "{}\n",
+                report::summary(&outcomes, started.elapsed().as_millis())
+            ));
             text
         }
-        RunFormat::Json => serde_json::to_string_pretty(&report::json(&outcomes)).expect("a report serialises") + "\n",
+        RunFormat::Json => {
+            serde_json::to_string_pretty(&report::json(&outcomes)).expect("a report serialises")
+                + "\n"
+        }
         RunFormat::Junit => report::junit::junit(&outcomes, started.elapsed().as_secs_f64()),
     };
     emit(&output);

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 /// Everything the harness can name. Add a variant here, in [`Diagnosis::ALL`] and in
 /// [`Diagnosis::describe`]; nothing else holds ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Diagnosis {
     Ok,
@@ -99,7 +101,8 @@ impl Diagnosis {
 
     /// Found only by `check` in the user's configuration: no run shows them (Azure refuses the
     /// configuration before any request, or the backend calls somewhere the harness is not).
-    pub const STATIC_ONLY: &'static [Diagnosis] = &[Diagnosis::EndpointMismatch, Diagnosis::ImageTagUppercase];
+    pub const STATIC_ONLY: &'static [Diagnosis] =
+        &[Diagnosis::EndpointMismatch, Diagnosis::ImageTagUppercase];
 
     /// The stable kebab-case id.
     pub fn id(self) -> &'static str {
@@ -110,7 +113,13 @@ impl Diagnosis {
     pub fn describe(self) -> Description {
         let d = |id, symptom, cause, source, fix| Description { id, symptom, cause, source, fix };
         match self {
-            Diagnosis::Ok => d("ok", "every hop answered 2xx and every execution's output reached the client intact", "nothing is wrong", "-", "nothing to fix"),
+            Diagnosis::Ok => d(
+                "ok",
+                "every hop answered 2xx and every execution's output reached the client intact",
+                "nothing is wrong",
+                "-",
+                "nothing to fix",
+            ),
             Diagnosis::MissingRole => d(
                 "missing-role",
                 "pool answers 403",
@@ -352,11 +361,19 @@ impl std::fmt::Display for Diagnosis {
 
 /// The failure-mode table (Markdown), generated from [`Diagnosis::ALL`].
 pub fn markdown_table() -> String {
-    let mut table = String::from("| id | symptom | cause | source | fix |\n|---|---|---|---|---|\n");
+    let mut table =
+        String::from("| id | symptom | cause | source | fix |\n|---|---|---|---|---|\n");
     for d in Diagnosis::ALL {
         let x = d.describe();
         let cell = |s: &str| s.replace('|', "\\|");
-        table.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", x.id, cell(x.symptom), cell(x.cause), x.source, cell(x.fix)));
+        table.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            x.id,
+            cell(x.symptom),
+            cell(x.cause),
+            x.source,
+            cell(x.fix)
+        ));
     }
     table
 }

@@ -5,14 +5,16 @@
 //! gets from the app's `AZURE_CLIENT_ID`, whether that identity holds Session Executor on the pool,
 //! whether the pool can forward at all, and whether the app's endpoint settings point at this pool.
 
-use super::{Diagnosis, FixContext, Finding, fixes};
+use super::{Diagnosis, Finding, FixContext, fixes};
 use crate::world::{ManagedIdentity, Selection, Selector, SettingValue, World};
 
 /// Every finding about `world`; empty when nothing is wrong.
 pub fn check(world: &World) -> Vec<Finding> {
     let ctx = FixContext::from_world(world);
     let mut findings = Vec::new();
-    let mut add = |id: Diagnosis, explanation: String, ctx: &FixContext| findings.push(Finding { id, hop: None, seq: None, explanation, fix: fixes::fix(id, ctx) });
+    let mut add = |id: Diagnosis, explanation: String, ctx: &FixContext| {
+        findings.push(Finding { id, hop: None, seq: None, explanation, fix: fixes::fix(id, ctx) })
+    };
     identity_findings(world, &ctx, &mut add);
     pool_findings(world, &ctx, &mut add);
     findings
@@ -24,15 +26,33 @@ type Add<'a> = dyn FnMut(Diagnosis, String, &FixContext) + 'a;
 fn identity_findings(world: &World, ctx: &FixContext, add: &mut Add<'_>) {
     let app = &world.app;
     if !app.has_identity() {
-        add(Diagnosis::IdentityNotEnabled, format!("app {} has no managed identity: the platform sets no IDENTITY_ENDPOINT and no token can be had", app.name), ctx);
+        add(
+            Diagnosis::IdentityNotEnabled,
+            format!(
+                "app {} has no managed identity: the platform sets no IDENTITY_ENDPOINT and no token can be had",
+                app.name
+            ),
+            ctx,
+        );
         return;
     }
     let setting = app.client_id_setting();
     let selector = match setting {
         Some(SettingValue::Plain(id)) if !id.is_empty() => Selector::ClientId(id),
         Some(SettingValue::Plain(_)) => {
-            let consequence = if app.system_assigned.is_some() { "SDKs that ignore an empty value use the system-assigned identity" } else { "SDKs that ignore an empty value name no identity, and the app has no system-assigned one" };
-            add(Diagnosis::EmptyClientId, format!("app {} sets AZURE_CLIENT_ID to an empty string: {consequence}; a client that sends client_id= gets 500 invalid_scope", app.name), ctx);
+            let consequence = if app.system_assigned.is_some() {
+                "SDKs that ignore an empty value use the system-assigned identity"
+            } else {
+                "SDKs that ignore an empty value name no identity, and the app has no system-assigned one"
+            };
+            add(
+                Diagnosis::EmptyClientId,
+                format!(
+                    "app {} sets AZURE_CLIENT_ID to an empty string: {consequence}; a client that sends client_id= gets 500 invalid_scope",
+                    app.name
+                ),
+                ctx,
+            );
             Selector::None
         }
         // A secret's value is never read: the identity it names is unknown.
@@ -44,13 +64,29 @@ fn identity_findings(world: &World, ctx: &FixContext, add: &mut Add<'_>) {
         Selection::NotFound => {
             let requested = selector.value().unwrap_or_default();
             let ctx = FixContext { requested_client_id: Some(requested.to_owned()), ..ctx.clone() };
-            add(Diagnosis::IdentityNotFound, format!("AZURE_CLIENT_ID={requested} names no identity of app {}: the identity endpoint will answer 400 \"Unable to load the proper Managed Identity.\"", app.name), &ctx);
+            add(
+                Diagnosis::IdentityNotFound,
+                format!(
+                    "AZURE_CLIENT_ID={requested} names no identity of app {}: the identity endpoint will answer 400 \"Unable to load the proper Managed Identity.\"",
+                    app.name
+                ),
+                &ctx,
+            );
             return missing_role_anywhere(world, &ctx, add);
         }
         Selection::NotSpecified | Selection::Ambiguous => {
             if setting.is_none() {
-                let users: Vec<String> = app.user_assigned.iter().map(ManagedIdentity::short_name).collect();
-                add(Diagnosis::IdentityNotSpecified, format!("app {} has no system-assigned identity and sets no AZURE_CLIENT_ID: token requests name no identity, so the endpoint cannot choose among {}", app.name, users.join(", ")), ctx);
+                let users: Vec<String> =
+                    app.user_assigned.iter().map(ManagedIdentity::short_name).collect();
+                add(
+                    Diagnosis::IdentityNotSpecified,
+                    format!(
+                        "app {} has no system-assigned identity and sets no AZURE_CLIENT_ID: token requests name no identity, so the endpoint cannot choose among {}",
+                        app.name,
+                        users.join(", ")
+                    ),
+                    ctx,
+                );
             }
             return missing_role_anywhere(world, ctx, add);
         }
@@ -59,23 +95,49 @@ fn identity_findings(world: &World, ctx: &FixContext, add: &mut Add<'_>) {
     if world.executor_assignments_on_pool(&used.principal_id).next().is_some() {
         return;
     }
-    let ctx = FixContext { principal_id: Some(used.principal_id.clone()), used: Some(used.clone()), ..ctx.clone() };
+    let ctx = FixContext {
+        principal_id: Some(used.principal_id.clone()),
+        used: Some(used.clone()),
+        ..ctx.clone()
+    };
     let empty_setting = matches!(setting, Some(SettingValue::Plain(v)) if v.is_empty());
     match ctx.other_holder() {
         // The empty AZURE_CLIENT_ID finding already names the identity to set.
         Some(_) if empty_setting => {}
         Some(holder) => {
-            let explanation = format!("token requests get {}, which holds no Session Executor role on pool {}; {} of the same app does", used.short_name(), world.pool.name, holder.short_name());
+            let explanation = format!(
+                "token requests get {}, which holds no Session Executor role on pool {}; {} of the same app does",
+                used.short_name(),
+                world.pool.name,
+                holder.short_name()
+            );
             add(Diagnosis::RoleOnOtherIdentity, explanation, &ctx);
         }
-        None => add(Diagnosis::MissingRole, format!("token requests get {} (principal {}), and no identity of app {} holds Session Executor on pool {} or an enclosing scope", used.short_name(), used.principal_id, world.app.name, world.pool.name), &ctx),
+        None => add(
+            Diagnosis::MissingRole,
+            format!(
+                "token requests get {} (principal {}), and no identity of app {} holds Session Executor on pool {} or an enclosing scope",
+                used.short_name(),
+                used.principal_id,
+                world.app.name,
+                world.pool.name
+            ),
+            &ctx,
+        ),
     }
 }
 
 /// When the identity in use is unknown: a missing role is still worth saying if no identity has it.
 fn missing_role_anywhere(world: &World, ctx: &FixContext, add: &mut Add<'_>) {
     if ctx.holders.is_empty() {
-        add(Diagnosis::MissingRole, format!("no identity of app {} holds Session Executor on pool {} or an enclosing scope", world.app.name, world.pool.name), ctx);
+        add(
+            Diagnosis::MissingRole,
+            format!(
+                "no identity of app {} holds Session Executor on pool {} or an enclosing scope",
+                world.app.name, world.pool.name
+            ),
+            ctx,
+        );
     }
 }
 
@@ -83,20 +145,48 @@ fn missing_role_anywhere(world: &World, ctx: &FixContext, add: &mut Add<'_>) {
 fn pool_findings(world: &World, ctx: &FixContext, add: &mut Add<'_>) {
     let pool = &world.pool;
     if pool.is_custom() && pool.target_port.is_none() {
-        add(Diagnosis::NoTargetPort, format!("custom-container pool {} has no ingress target port: every call will get 404 \"Not Found\"", pool.name), ctx);
+        add(
+            Diagnosis::NoTargetPort,
+            format!(
+                "custom-container pool {} has no ingress target port: every call will get 404 \"Not Found\"",
+                pool.name
+            ),
+            ctx,
+        );
     }
     if let Some(image) = &pool.image
         && image_tag(image).is_some_and(|tag| tag.chars().any(|c| c.is_ascii_uppercase()))
     {
-        add(Diagnosis::ImageTagUppercase, format!("pool {} runs image {image}, whose tag has uppercase letters: the resource provider lowercases image references, so the pool cannot pull it", pool.name), ctx);
+        add(
+            Diagnosis::ImageTagUppercase,
+            format!(
+                "pool {} runs image {image}, whose tag has uppercase letters: the resource provider lowercases image references, so the pool cannot pull it",
+                pool.name
+            ),
+            ctx,
+        );
     }
     for (name, value) in world.app.settings.iter() {
         let SettingValue::Plain(value) = value else { continue };
         if value.starts_with("{regional_pool_endpoint}") && pool.is_custom() {
-            add(Diagnosis::WrongEndpointShape, format!("setting {name} holds the regional code-interpreter form of the endpoint, but pool {} is a custom-container pool: calls get 400 DynamicApisNotAllowed", pool.name), ctx);
+            add(
+                Diagnosis::WrongEndpointShape,
+                format!(
+                    "setting {name} holds the regional code-interpreter form of the endpoint, but pool {} is a custom-container pool: calls get 400 DynamicApisNotAllowed",
+                    pool.name
+                ),
+                ctx,
+            );
         } else if is_pool_endpoint_url(value) {
             let real = pool.management_endpoint.as_deref().unwrap_or("unknown");
-            add(Diagnosis::EndpointMismatch, format!("setting {name} = {value} is a session-pool endpoint, but not pool {}'s poolManagementEndpoint ({real})", pool.name), ctx);
+            add(
+                Diagnosis::EndpointMismatch,
+                format!(
+                    "setting {name} = {value} is a session-pool endpoint, but not pool {}'s poolManagementEndpoint ({real})",
+                    pool.name
+                ),
+                ctx,
+            );
         }
     }
 }
@@ -131,12 +221,19 @@ mod tests {
 
     #[test]
     fn a_role_on_the_other_identity_is_found_and_setting_its_client_id_fixes_it() {
-        let moved = |s: String| s.replace(SYSTEM_ASSIGNED, &format!("{SYSTEM_ASSIGNED}\n{USER_ASSIGNED}")).replace("principal_id = \"principal-0001\"\nrole", "principal_id = \"user-principal-0002\"\nrole");
+        let moved = |s: String| {
+            s.replace(SYSTEM_ASSIGNED, &format!("{SYSTEM_ASSIGNED}\n{USER_ASSIGNED}")).replace(
+                "principal_id = \"principal-0001\"\nrole",
+                "principal_id = \"user-principal-0002\"\nrole",
+            )
+        };
         let without = world(moved);
         assert_eq!(ids(&without), [Diagnosis::RoleOnOtherIdentity]);
         assert!(check(&without)[0].fix.contains(&format!("AZURE_CLIENT_ID={USER_CLIENT_ID}")));
 
-        let with = world(|s| moved(s).replace("target_port = 2000", &format!("target_port = 2000\n[world.app.settings]\nAZURE_CLIENT_ID = \"{USER_CLIENT_ID}\"")));
+        let with = world(|s| {
+            moved(s).replace("target_port = 2000", &format!("target_port = 2000\n[world.app.settings]\nAZURE_CLIENT_ID = \"{USER_CLIENT_ID}\""))
+        });
         assert_eq!(ids(&with), []);
     }
 

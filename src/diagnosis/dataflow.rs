@@ -47,7 +47,8 @@ pub fn executions(exchanges: &[Exchange]) -> Vec<(&Exchange, Flow)> {
         .filter(|(_, step)| step.method == "POST" && step.path.ends_with("/execute"))
         .map(|(i, step)| {
             let end = steps.get(i + 1).map_or(u64::MAX, |next| next.seq);
-            let window: Vec<&Exchange> = exchanges.iter().filter(|e| e.seq > step.seq && e.seq < end).collect();
+            let window: Vec<&Exchange> =
+                exchanges.iter().filter(|e| e.seq > step.seq && e.seq < end).collect();
             (*step, flow(step, &window))
         })
         .collect()
@@ -56,15 +57,24 @@ pub fn executions(exchanges: &[Exchange]) -> Vec<(&Exchange, Flow)> {
 /// The engine's answer in a step's window: the last successful Piston run, else the last
 /// successful code-interpreter execution the pool ran itself.
 fn engine<'a>(window: &[&'a Exchange]) -> Option<(&'a Exchange, &'static str)> {
-    let piston = window.iter().rev().find(|e| e.to == Hop::Piston && e.path == "/api/v2/execute" && e.succeeded() && e.response_body.as_ref().is_some_and(|b| b["run"].is_object()));
+    let piston = window.iter().rev().find(|e| {
+        e.to == Hop::Piston
+            && e.path == "/api/v2/execute"
+            && e.succeeded()
+            && e.response_body.as_ref().is_some_and(|b| b["run"].is_object())
+    });
     if let Some(e) = piston {
         return Some((e, "run"));
     }
     window.iter().rev().find_map(|e| {
-        let interpreter = e.to == Hop::Pool && e.succeeded() && (e.path.ends_with("/code/execute") || e.path.ends_with("/executions"));
+        let interpreter = e.to == Hop::Pool
+            && e.succeeded()
+            && (e.path.ends_with("/code/execute") || e.path.ends_with("/executions"));
         let body = e.response_body.as_ref()?;
         match () {
-            _ if interpreter && body["properties"]["stdout"].is_string() => Some((*e, "properties")),
+            _ if interpreter && body["properties"]["stdout"].is_string() => {
+                Some((*e, "properties"))
+            }
             _ if interpreter && body["result"]["stdout"].is_string() => Some((*e, "result")),
             _ => None,
         }
@@ -81,7 +91,12 @@ fn flow(step: &Exchange, window: &[&Exchange]) -> Flow {
     // The value to follow: stdout, else stderr, else the exit code (a code interpreter has none).
     let followed = ["stdout", "stderr"]
         .iter()
-        .find_map(|f| produced[*f].as_str().filter(|s| !s.is_empty()).map(|s| (*f, Output::Text(s.to_owned()))))
+        .find_map(|f| {
+            produced[*f]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| (*f, Output::Text(s.to_owned())))
+        })
         .or_else(|| produced["code"].as_i64().map(|c| ("code", Output::Code(c))));
     let intact = step.succeeded()
         && ["stdout", "stderr"].iter().all(|f| produced[*f] == received[*f])
@@ -94,31 +109,57 @@ fn flow(step: &Exchange, window: &[&Exchange]) -> Flow {
 }
 
 /// Follow `value` from the engine's answer through each hop's answer to the client's.
-fn trace(step: &Exchange, window: &[&Exchange], source: &Exchange, prefix: &str, field: &str, value: &Output) -> Flow {
+fn trace(
+    step: &Exchange,
+    window: &[&Exchange],
+    source: &Exchange,
+    prefix: &str,
+    field: &str,
+    value: &Output,
+) -> Flow {
     // The answers between the engine and the client, engine first: the container's to the pool,
     // then the pool's to the backend (for a code interpreter the pool is the engine itself).
     let mut carriers: Vec<&Exchange> = Vec::new();
     if source.to == Hop::Piston {
-        let container = window.iter().rev().find(|e| e.to == Hop::Container && e.method == "POST" && e.seq < source.seq).copied();
+        let container = window
+            .iter()
+            .rev()
+            .find(|e| e.to == Hop::Container && e.method == "POST" && e.seq < source.seq)
+            .copied();
         let before = container.map_or(source.seq, |c| c.seq);
         carriers.extend(container);
-        carriers.extend(window.iter().rev().find(|e| e.to == Hop::Pool && e.method == "POST" && e.seq < before).copied());
+        carriers.extend(
+            window
+                .iter()
+                .rev()
+                .find(|e| e.to == Hop::Pool && e.method == "POST" && e.seq < before)
+                .copied(),
+        );
     }
     carriers.push(step);
-    let mut story = vec![format!("{} produced {prefix}.{field} = {}", engine_name(source), value.show())];
+    let mut story =
+        vec![format!("{} produced {prefix}.{field} = {}", engine_name(source), value.show())];
     let mut last_seen = format!("{prefix}.{field}");
     for carrier in carriers {
         let answer = carrier.response_body.clone().unwrap_or_default();
         match find(&answer, value) {
             Some(Found::Same(path)) => {
-                story.push(format!("{} answered {} with it in {path}", answerer(carrier), carrier.status.map_or("no status".into(), |s| s.to_string())));
+                story.push(format!(
+                    "{} answered {} with it in {path}",
+                    answerer(carrier),
+                    carrier.status.map_or("no status".into(), |s| s.to_string())
+                ));
                 last_seen = path;
             }
             found => {
                 let got = match (carrier.to, &found) {
                     (_, Some(Found::Cut(path, len))) => format!("{path} cut to {len} bytes"),
                     (Hop::Backend, None) => describe_client_answer(carrier, field),
-                    (_, None) => format!("{} without it (keys: {})", carrier.status.map_or("no answer".into(), |s| s.to_string()), keys(&answer)),
+                    (_, None) => format!(
+                        "{} without it (keys: {})",
+                        carrier.status.map_or("no answer".into(), |s| s.to_string()),
+                        keys(&answer)
+                    ),
                     (_, Some(Found::Same(_))) => unreachable!("handled above"),
                 };
                 let explanation = format!(
@@ -152,7 +193,10 @@ fn describe_client_answer(step: &Exchange, field: &str) -> String {
     let status = step.status.map_or("no answer".to_owned(), |s| s.to_string());
     match step.response_body.as_ref().map(|b| &b["run"][field]) {
         Some(Value::String(s)) => format!("{status} with run.{field} = {s:?}"),
-        Some(Value::Null) | None => format!("{status} without run.{field} ({})", crate::diagnosis::excerpt(&step.response_text())),
+        Some(Value::Null) | None => format!(
+            "{status} without run.{field} ({})",
+            crate::diagnosis::excerpt(&step.response_text())
+        ),
         Some(other) => format!("{status} with run.{field} = {other}"),
     }
 }
@@ -171,22 +215,37 @@ fn find(answer: &Value, value: &Output) -> Option<Found> {
             cut.get_or_insert((path.to_owned(), s.len()));
             None
         }
-        (Output::Code(code), Value::Number(n)) if n.as_i64() == Some(*code) && path.to_ascii_lowercase().contains("code") => Some(path.to_owned()),
+        (Output::Code(code), Value::Number(n))
+            if n.as_i64() == Some(*code) && path.to_ascii_lowercase().contains("code") =>
+        {
+            Some(path.to_owned())
+        }
         _ => None,
     });
     found.map(Found::Same).or(cut.map(|(path, len)| Found::Cut(path, len)))
 }
 
-fn walk(value: &Value, path: String, visit: &mut dyn FnMut(&str, &Value) -> Option<String>) -> Option<String> {
+fn walk(
+    value: &Value,
+    path: String,
+    visit: &mut dyn FnMut(&str, &Value) -> Option<String>,
+) -> Option<String> {
     match value {
-        Value::Object(map) => map.iter().find_map(|(k, v)| walk(v, if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, visit)),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| walk(v, format!("{path}[{i}]"), visit)),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            walk(v, if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, visit)
+        }),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| walk(v, format!("{path}[{i}]"), visit))
+        }
         leaf => visit(&path, leaf),
     }
 }
 
 fn keys(answer: &Value) -> String {
-    answer.as_object().map_or_else(|| "not a JSON object".into(), |o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+    answer.as_object().map_or_else(
+        || "not a JSON object".into(),
+        |o| o.keys().cloned().collect::<Vec<_>>().join(", "),
+    )
 }
 
 #[cfg(test)]
@@ -195,24 +254,52 @@ mod tests {
     use crate::transcript::{RawRequest, RawResponse, Recorder};
 
     fn hop(recorder: &Recorder, from: Hop, to: Hop, path: &str, status: u16, body: &str) {
-        let request = RawRequest { method: "POST", path, query: None, headers: vec![("content-type", "application/json")], body: b"{}" };
+        let request = RawRequest {
+            method: "POST",
+            path,
+            query: None,
+            headers: vec![("content-type", "application/json")],
+            body: b"{}",
+        };
         let pending = recorder.begin(from, to, &request);
-        recorder.finish(pending, &RawResponse { status, body: body.as_bytes(), ..Default::default() });
+        recorder
+            .finish(pending, &RawResponse { status, body: body.as_bytes(), ..Default::default() });
     }
 
     /// client → backend → pool → container → Piston, each answering its body.
     fn chain(container: &str, pool: &str, client: (u16, &str)) -> Vec<Exchange> {
         let recorder = Recorder::new();
-        let step = recorder.begin(Hop::Client, Hop::Backend, &RawRequest { method: "POST", path: "/api/v2/execute", query: None, headers: vec![], body: b"{}" });
+        let step = recorder.begin(
+            Hop::Client,
+            Hop::Backend,
+            &RawRequest {
+                method: "POST",
+                path: "/api/v2/execute",
+                query: None,
+                headers: vec![],
+                body: b"{}",
+            },
+        );
         hop(&recorder, Hop::Backend, Hop::Pool, "/python/execute", 200, pool);
         hop(&recorder, Hop::Pool, Hop::Container, "/python/execute", 200, container);
-        hop(&recorder, Hop::Container, Hop::Piston, "/api/v2/execute", 200, r#"{"language":"python","version":"3.10.0","run":{"stdout":"42\n","stderr":"","code":0}}"#);
-        recorder.finish(step, &RawResponse { status: client.0, body: client.1.as_bytes(), ..Default::default() });
+        hop(
+            &recorder,
+            Hop::Container,
+            Hop::Piston,
+            "/api/v2/execute",
+            200,
+            r#"{"language":"python","version":"3.10.0","run":{"stdout":"42\n","stderr":"","code":0}}"#,
+        );
+        recorder.finish(
+            step,
+            &RawResponse { status: client.0, body: client.1.as_bytes(), ..Default::default() },
+        );
         // The pool and container answers end after Piston's: order them as the recorder does.
         recorder.exchanges()
     }
 
-    const PISTON: &str = r#"{"language":"python","version":"3.10.0","run":{"stdout":"42\n","stderr":"","code":0}}"#;
+    const PISTON: &str =
+        r#"{"language":"python","version":"3.10.0","run":{"stdout":"42\n","stderr":"","code":0}}"#;
     const PROPERTIES: &str = r#"{"properties":{"stdout":"42\n","stderr":"","exitCode":0}}"#;
 
     #[test]
@@ -223,16 +310,24 @@ mod tests {
 
     #[test]
     fn output_the_backend_does_not_read_is_lost_at_the_backend_naming_both_fields() {
-        let exchanges = chain(PROPERTIES, PROPERTIES, (200, r#"{"run":{"stdout":"","stderr":"","code":0}}"#));
-        let Flow::Lost { hop, explanation, .. } = &executions(&exchanges)[0].1 else { panic!("{:?}", executions(&exchanges)) };
+        let exchanges =
+            chain(PROPERTIES, PROPERTIES, (200, r#"{"run":{"stdout":"","stderr":"","code":0}}"#));
+        let Flow::Lost { hop, explanation, .. } = &executions(&exchanges)[0].1 else {
+            panic!("{:?}", executions(&exchanges))
+        };
         assert_eq!(*hop, Hop::Backend);
         assert!(explanation.contains("Piston produced run.stdout = \"42\\n\""), "{explanation}");
-        assert!(explanation.contains("with it in properties.stdout") && explanation.contains("run.stdout = \"\""), "{explanation}");
+        assert!(
+            explanation.contains("with it in properties.stdout")
+                && explanation.contains("run.stdout = \"\""),
+            "{explanation}"
+        );
     }
 
     #[test]
     fn output_dropped_by_the_container_is_lost_at_the_container() {
-        let exchanges = chain(r#"{"ok":true}"#, r#"{"ok":true}"#, (502, r#"{"message":"pool hop failed"}"#));
+        let exchanges =
+            chain(r#"{"ok":true}"#, r#"{"ok":true}"#, (502, r#"{"message":"pool hop failed"}"#));
         let Flow::Lost { hop, explanation, .. } = &executions(&exchanges)[0].1 else { panic!() };
         assert_eq!(*hop, Hop::Container, "{explanation}");
         assert!(explanation.contains("keys: ok"), "{explanation}");
@@ -241,9 +336,22 @@ mod tests {
     #[test]
     fn a_success_without_any_engine_run_is_no_engine() {
         let recorder = Recorder::new();
-        let step = recorder.begin(Hop::Client, Hop::Backend, &RawRequest { method: "POST", path: "/api/v2/execute", query: None, headers: vec![], body: b"{}" });
+        let step = recorder.begin(
+            Hop::Client,
+            Hop::Backend,
+            &RawRequest {
+                method: "POST",
+                path: "/api/v2/execute",
+                query: None,
+                headers: vec![],
+                body: b"{}",
+            },
+        );
         hop(&recorder, Hop::Backend, Hop::Pool, "/python/execute", 200, PISTON);
-        recorder.finish(step, &RawResponse { status: 200, body: PISTON.as_bytes(), ..Default::default() });
+        recorder.finish(
+            step,
+            &RawResponse { status: 200, body: PISTON.as_bytes(), ..Default::default() },
+        );
         assert_eq!(executions(&recorder.exchanges())[0].1, Flow::NoEngine);
     }
 }

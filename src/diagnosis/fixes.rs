@@ -5,7 +5,10 @@ use serde_json::Value;
 
 use super::Diagnosis;
 use crate::transcript::{Exchange, Hop};
-use crate::world::{App, DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, IdentityProtocol, ManagedIdentity, Pool, RoleAssignment, SESSION_EXECUTOR_ROLE, World};
+use crate::world::{
+    App, DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, IdentityProtocol, ManagedIdentity, Pool,
+    RoleAssignment, SESSION_EXECUTOR_ROLE, World,
+};
 
 /// The ids a fix needs; `None` renders as a `<placeholder>`.
 #[derive(Debug, Clone, Default)]
@@ -42,23 +45,43 @@ pub struct FixContext {
 impl FixContext {
     /// Everything a world knows, before any token: the identity the app would use by default.
     pub fn from_world(world: &World) -> Self {
-        Self::for_app(&world.app, &world.role_assignments, true, Some(&world.pool), world.identity_endpoint.protocol)
+        Self::for_app(
+            &world.app,
+            &world.role_assignments,
+            true,
+            Some(&world.pool),
+            world.identity_endpoint.protocol,
+        )
     }
 
     /// What the user's app, its role assignments (`roles_known`: whether they were given at all) and
     /// (when known) its pool tell.
-    pub fn for_app(app: &App, assignments: &[RoleAssignment], roles_known: bool, pool: Option<&Pool>, protocol: IdentityProtocol) -> Self {
+    pub fn for_app(
+        app: &App,
+        assignments: &[RoleAssignment],
+        roles_known: bool,
+        pool: Option<&Pool>,
+        protocol: IdentityProtocol,
+    ) -> Self {
         let used = app.default_identity(protocol).cloned();
         Self {
             principal_id: used.as_ref().map(|i| i.principal_id.clone()),
             identity_client_id: used.as_ref().map(|i| i.client_id.clone()),
             used,
-            holders: crate::world::executor_holders(app, assignments, pool.map(|p| &p.resource_id)).into_iter().cloned().collect(),
+            holders: crate::world::executor_holders(app, assignments, pool.map(|p| &p.resource_id))
+                .into_iter()
+                .cloned()
+                .collect(),
             user_assigned: app.user_assigned.clone(),
-            client_id_setting: app.settings.plain(crate::world::app::AZURE_CLIENT_ID).map(str::to_owned),
+            client_id_setting: app
+                .settings
+                .plain(crate::world::app::AZURE_CLIENT_ID)
+                .map(str::to_owned),
             pool_id: pool.map(|p| p.resource_id.to_string()),
             pool_name: pool.map(|p| p.name.clone()),
-            pool_resource_group: pool.and_then(|p| p.resource_id.segment("resourceGroups")).map(str::to_owned),
+            pool_resource_group: pool
+                .and_then(|p| p.resource_id.segment("resourceGroups"))
+                .map(str::to_owned),
             pool_endpoint: pool.and_then(|p| p.management_endpoint.clone()),
             app_name: Some(app.name.clone()),
             app_resource_group: app.resource_id.segment("resourceGroups").map(str::to_owned),
@@ -109,7 +132,9 @@ impl FixContext {
 
     /// An app identity holding the role that is not the one in use.
     pub fn other_holder(&self) -> Option<&ManagedIdentity> {
-        self.holders.iter().find(|h| self.used.as_ref().is_none_or(|u| u.principal_id != h.principal_id))
+        self.holders
+            .iter()
+            .find(|h| self.used.as_ref().is_none_or(|u| u.principal_id != h.principal_id))
     }
 }
 
@@ -133,15 +158,31 @@ fn or<'a>(value: &'a Option<String>, placeholder: &'a str) -> &'a str {
 pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
     let principal = or(&ctx.principal_id, "<principal-id>");
     let pool_id = or(&ctx.pool_id, "<pool resource id>");
-    let (app, app_rg) = (or(&ctx.app_name, "<app>"), or(&ctx.app_resource_group, "<resource-group>"));
-    let assign = |assignee: &str| format!("az role assignment create --assignee {assignee} --role \"{SESSION_EXECUTOR_ROLE}\" --scope {pool_id}");
-    let set_client_id = |client_id: &str| format!("az containerapp update --name {app} --resource-group {app_rg} --set-env-vars AZURE_CLIENT_ID={client_id}");
+    let (app, app_rg) =
+        (or(&ctx.app_name, "<app>"), or(&ctx.app_resource_group, "<resource-group>"));
+    let assign = |assignee: &str| {
+        format!(
+            "az role assignment create --assignee {assignee} --role \"{SESSION_EXECUTOR_ROLE}\" --scope {pool_id}"
+        )
+    };
+    let set_client_id = |client_id: &str| {
+        format!(
+            "az containerapp update --name {app} --resource-group {app_rg} --set-env-vars AZURE_CLIENT_ID={client_id}"
+        )
+    };
     match diagnosis {
         Diagnosis::MissingRole => {
-            let whose = ctx.used.as_ref().map_or_else(String::new, |used| format!("{principal} is {} of app {app}; ", used.short_name()));
-            format!("{}  ({whose}then allow 30-60 s for the assignment to propagate)", assign(principal))
+            let whose = ctx.used.as_ref().map_or_else(String::new, |used| {
+                format!("{principal} is {} of app {app}; ", used.short_name())
+            });
+            format!(
+                "{}  ({whose}then allow 30-60 s for the assignment to propagate)",
+                assign(principal)
+            )
         }
-        Diagnosis::RoleOnOtherIdentity | Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId => select_identity_fix(diagnosis, ctx, &assign, &set_client_id),
+        Diagnosis::RoleOnOtherIdentity
+        | Diagnosis::IdentityNotSpecified
+        | Diagnosis::EmptyClientId => select_identity_fix(diagnosis, ctx, &assign, &set_client_id),
         Diagnosis::RolePropagationDelay => format!(
             "nothing is missing: the role of {principal} on {pool_id} became effective a little later; retry 403 with backoff for about a minute after a new assignment"
         ),
@@ -154,19 +195,35 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
             or(&ctx.pool_name, "<pool>"),
             or(&ctx.pool_resource_group, "<resource-group>")
         ),
-        Diagnosis::WrongEndpointShape | Diagnosis::EndpointMismatch if ctx.pool_endpoint.is_some() => {
-            format!("point the backend's endpoint setting at the pool's properties.poolManagementEndpoint: {}", or(&ctx.pool_endpoint, ""))
+        Diagnosis::WrongEndpointShape | Diagnosis::EndpointMismatch
+            if ctx.pool_endpoint.is_some() =>
+        {
+            format!(
+                "point the backend's endpoint setting at the pool's properties.poolManagementEndpoint: {}",
+                or(&ctx.pool_endpoint, "")
+            )
         }
-        Diagnosis::IdentityNotEnabled => format!("az containerapp identity assign --name {app} --resource-group {app_rg} --system-assigned (or --user-assigned <identity resource id>)"),
+        Diagnosis::IdentityNotEnabled => format!(
+            "az containerapp identity assign --name {app} --resource-group {app_rg} --system-assigned (or --user-assigned <identity resource id>)"
+        ),
         Diagnosis::IdentityNotFound => {
             let requested = or(&ctx.requested_client_id, "the requested identity");
-            let assign_identity = format!("or assign {requested} to the app: az containerapp identity assign --name {app} --resource-group {app_rg} --user-assigned <its resource id>");
-            let users: Vec<String> = ctx.user_assigned.iter().map(|i| format!("{} ({})", i.client_id, i.short_name())).collect();
+            let assign_identity = format!(
+                "or assign {requested} to the app: az containerapp identity assign --name {app} --resource-group {app_rg} --user-assigned <its resource id>"
+            );
+            let users: Vec<String> = ctx
+                .user_assigned
+                .iter()
+                .map(|i| format!("{} ({})", i.client_id, i.short_name()))
+                .collect();
             match (users.is_empty(), ctx.has_system_assigned) {
                 _ if !ctx.app_known => format!(
                     "set AZURE_CLIENT_ID to the client id of an identity assigned to the app (az containerapp identity show --name {app} --resource-group {app_rg} lists them), {assign_identity}"
                 ),
-                (false, _) => format!("set the app setting AZURE_CLIENT_ID to the client id of an identity the app has: {}; {assign_identity}", users.join(", ")),
+                (false, _) => format!(
+                    "set the app setting AZURE_CLIENT_ID to the client id of an identity the app has: {}; {assign_identity}",
+                    users.join(", ")
+                ),
                 (true, true) => format!(
                     "the app has only its system-assigned identity: remove AZURE_CLIENT_ID (az containerapp update --name {app} --resource-group {app_rg} --remove-env-vars AZURE_CLIENT_ID), {assign_identity}"
                 ),
@@ -178,7 +235,12 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
 }
 
 /// Fixes for "the backend named the wrong identity, or none": name the right one and how to set it.
-fn select_identity_fix(diagnosis: Diagnosis, ctx: &FixContext, assign: &dyn Fn(&str) -> String, set_client_id: &dyn Fn(&str) -> String) -> String {
+fn select_identity_fix(
+    diagnosis: Diagnosis,
+    ctx: &FixContext,
+    assign: &dyn Fn(&str) -> String,
+    set_client_id: &dyn Fn(&str) -> String,
+) -> String {
     let app = or(&ctx.app_name, "<app>");
     let option = "(or pass it as the credential's client-id option, e.g. ManagedIdentityCredential(client_id=...))";
     match (ctx.other_holder().or(ctx.holders.first()), diagnosis) {
@@ -192,12 +254,25 @@ fn select_identity_fix(diagnosis: Diagnosis, ctx: &FixContext, assign: &dyn Fn(&
             holder.client_id,
             holder.short_name(),
             set_client_id(&holder.client_id),
-            ctx.used.as_ref().map_or_else(|| or(&ctx.principal_id, "the identity in use").to_owned(), ManagedIdentity::describe),
+            ctx.used.as_ref().map_or_else(
+                || or(&ctx.principal_id, "the identity in use").to_owned(),
+                ManagedIdentity::describe
+            ),
             assign(or(&ctx.principal_id, "<principal-id>"))
         ),
-        (Some(holder), _) => format!("set the app setting AZURE_CLIENT_ID={} ({}, which holds the role): {} {option}", holder.client_id, holder.short_name(), set_client_id(&holder.client_id)),
+        (Some(holder), _) => format!(
+            "set the app setting AZURE_CLIENT_ID={} ({}, which holds the role): {} {option}",
+            holder.client_id,
+            holder.short_name(),
+            set_client_id(&holder.client_id)
+        ),
         (None, _) => match ctx.user_assigned.first() {
-            Some(identity) if !ctx.roles_known => format!("set the app setting AZURE_CLIENT_ID={} ({}): {} {option}", identity.client_id, identity.short_name(), set_client_id(&identity.client_id)),
+            Some(identity) if !ctx.roles_known => format!(
+                "set the app setting AZURE_CLIENT_ID={} ({}): {} {option}",
+                identity.client_id,
+                identity.short_name(),
+                set_client_id(&identity.client_id)
+            ),
             Some(identity) => format!(
                 "set the app setting AZURE_CLIENT_ID={} ({}): {} {option}; it holds no \"{SESSION_EXECUTOR_ROLE}\" role on the pool yet: {}",
                 identity.client_id,
@@ -205,13 +280,21 @@ fn select_identity_fix(diagnosis: Diagnosis, ctx: &FixContext, assign: &dyn Fn(&
                 set_client_id(&identity.client_id),
                 assign(&identity.principal_id)
             ),
-            None => format!("set the app setting AZURE_CLIENT_ID to the client id of the identity that should call the pool {option}, and give it the role: {}", assign("<principal-id>")),
+            None => format!(
+                "set the app setting AZURE_CLIENT_ID to the client id of the identity that should call the pool {option}, and give it the role: {}",
+                assign("<principal-id>")
+            ),
         },
     }
 }
 
 /// One sentence on what the evidence shows, beginning with the hop and its answer.
-pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, world: Option<&World>) -> String {
+pub fn explanation(
+    diagnosis: Diagnosis,
+    exchange: &Exchange,
+    ctx: &FixContext,
+    world: Option<&World>,
+) -> String {
     let status = exchange.status.map_or("no answer".to_owned(), |s| s.to_string());
     let claims = exchange.bearer_claims();
     let principal = or(&ctx.principal_id, "the caller");
@@ -219,26 +302,47 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
     match diagnosis {
         Diagnosis::MissingRole => {
             let mut text = missing_role_text(ctx.principal_id.as_deref(), &status, pool_id);
-            let elsewhere: Vec<&str> = world.map(|w| w.executor_assignments_elsewhere(principal).map(|a| a.scope.as_str()).collect()).unwrap_or_default();
+            let elsewhere: Vec<&str> = world
+                .map(|w| {
+                    w.executor_assignments_elsewhere(principal).map(|a| a.scope.as_str()).collect()
+                })
+                .unwrap_or_default();
             if !elsewhere.is_empty() {
-                text.push_str(&format!("; it does hold the role on {}, which does not contain this pool", elsewhere.join(", ")));
+                text.push_str(&format!(
+                    "; it does hold the role on {}, which does not contain this pool",
+                    elsewhere.join(", ")
+                ));
             }
             text
         }
-        Diagnosis::RoleOnOtherIdentity | Diagnosis::EmptyClientId if exchange.to == Hop::Pool => other_identity_text(&status, ctx),
+        Diagnosis::RoleOnOtherIdentity | Diagnosis::EmptyClientId if exchange.to == Hop::Pool => {
+            other_identity_text(&status, ctx)
+        }
         Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId => {
             let asked = match exchange.query_param("client_id") {
                 Some("") => "a request with an empty client_id",
                 _ => "a request naming no identity",
             };
-            not_specified_text(&format!("{status} \"{}\" to {asked}", answer_message(exchange)), ctx)
+            not_specified_text(
+                &format!("{status} \"{}\" to {asked}", answer_message(exchange)),
+                ctx,
+            )
         }
         Diagnosis::WrongAudience => wrong_audience_text(&status, claims),
-        Diagnosis::TokenExpired => token_expired_text(&status, claims, "the pool's clock", exchange.clock),
-        Diagnosis::NoTargetPort => format!("the pool answered {status} Not Found: pool {} has no ingress target port, so the request reaches no container", or(&ctx.pool_name, "?")),
+        Diagnosis::TokenExpired => {
+            token_expired_text(&status, claims, "the pool's clock", exchange.clock)
+        }
+        Diagnosis::NoTargetPort => format!(
+            "the pool answered {status} Not Found: pool {} has no ingress target port, so the request reaches no container",
+            or(&ctx.pool_name, "?")
+        ),
         Diagnosis::IdentityNotEnabled => format!(
             "no identity variables were set, so the SDK asked IMDS ({}), which answered {status} \"Identity not found\": no managed identity is enabled on the app",
-            exchange.request_headers.get("host").and_then(Value::as_str).unwrap_or("169.254.169.254")
+            exchange
+                .request_headers
+                .get("host")
+                .and_then(Value::as_str)
+                .unwrap_or("169.254.169.254")
         ),
         Diagnosis::IdentityNotFound => format!(
             "the identity endpoint answered {status} \"{}\" to a request for client_id {}: no identity with that id is assigned to the app",
@@ -256,7 +360,10 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             } else {
                 "the client could not be authenticated"
             };
-            format!("Entra answered {status} for client_id {}: {why}", exchange.request_body.as_ref().and_then(|b| b["client_id"].as_str()).unwrap_or("?"))
+            format!(
+                "Entra answered {status} for client_id {}: {why}",
+                exchange.request_body.as_ref().and_then(|b| b["client_id"].as_str()).unwrap_or("?")
+            )
         }
         Diagnosis::ContractMismatch => format!(
             "{} → {} answered {status}, but the body breaks the hop's contract: {}",
@@ -264,23 +371,44 @@ pub fn explanation(diagnosis: Diagnosis, exchange: &Exchange, ctx: &FixContext, 
             exchange.to,
             exchange.contract_violations.join("; ")
         ),
-        Diagnosis::Unexplained if exchange.to == Hop::Container && exchange.status.is_some() => format!(
-            "the session container itself answered {status} ({}), and the pool passed it back as it is: no Azure service refused the call, so the cause is in the container; read its answer and its logs",
-            super::excerpt(&exchange.response_text())
-        ),
+        Diagnosis::Unexplained if exchange.to == Hop::Container && exchange.status.is_some() => {
+            format!(
+                "the session container itself answered {status} ({}), and the pool passed it back as it is: no Azure service refused the call, so the cause is in the container; read its answer and its logs",
+                super::excerpt(&exchange.response_text())
+            )
+        }
         other => {
-            let answered = if exchange.status.is_some() { format!("answered {status}") } else { "got no answer".to_owned() };
-            format!("{} → {} {} {} {answered}: {}", exchange.from, exchange.to, exchange.method, exchange.path, other.describe().cause)
+            let answered = if exchange.status.is_some() {
+                format!("answered {status}")
+            } else {
+                "got no answer".to_owned()
+            };
+            format!(
+                "{} → {} {} {} {answered}: {}",
+                exchange.from,
+                exchange.to,
+                exchange.method,
+                exchange.path,
+                other.describe().cause
+            )
         }
     }
 }
 
 /// The pool refused one identity of the app while another holds the role.
 fn other_identity_text(status: &str, ctx: &FixContext) -> String {
-    let used = ctx.used.as_ref().map_or_else(|| format!("principal {}", or(&ctx.principal_id, "?")), ManagedIdentity::describe);
-    let holder = ctx.other_holder().map_or_else(|| "another identity of the app".to_owned(), ManagedIdentity::describe);
+    let used = ctx.used.as_ref().map_or_else(
+        || format!("principal {}", or(&ctx.principal_id, "?")),
+        ManagedIdentity::describe,
+    );
+    let holder = ctx
+        .other_holder()
+        .map_or_else(|| "another identity of the app".to_owned(), ManagedIdentity::describe);
     let pool_id = or(&ctx.pool_id, "the pool");
-    format!("the pool refused {used} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id}, but {holder} of the same app does{}", client_id_note(ctx))
+    format!(
+        "the pool refused {used} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id}, but {holder} of the same app does{}",
+        client_id_note(ctx)
+    )
 }
 
 /// The identity endpoint found no identity to default to; `answered` is e.g. `400 "…" to a request…`.
@@ -296,13 +424,18 @@ fn not_specified_text(answered: &str, ctx: &FixContext) -> String {
 
 /// The message of an identity endpoint's error answer.
 fn answer_message(exchange: &Exchange) -> &str {
-    exchange.response_str("/message").or_else(|| exchange.response_str("/error_description")).unwrap_or("Identity not found")
+    exchange
+        .response_str("/message")
+        .or_else(|| exchange.response_str("/error_description"))
+        .unwrap_or("Identity not found")
 }
 
 /// Why the SDK named no identity, when the app's setting says.
 fn client_id_note(ctx: &FixContext) -> String {
     match ctx.client_id_setting.as_deref() {
-        Some("") => "; the app sets AZURE_CLIENT_ID to an empty string, so the SDK named no identity".into(),
+        Some("") => {
+            "; the app sets AZURE_CLIENT_ID to an empty string, so the SDK named no identity".into()
+        }
         None => "; the app sets no AZURE_CLIENT_ID, so the SDK named no identity".into(),
         Some(_) => String::new(),
     }
@@ -324,19 +457,29 @@ pub struct Observed<'a> {
 pub fn explanation_of(diagnosis: Diagnosis, seen: &Observed<'_>, ctx: &FixContext) -> String {
     let status = seen.status.map_or("an error".to_owned(), |s| s.to_string());
     match diagnosis {
-        Diagnosis::MissingRole => missing_role_text(ctx.principal_id.as_deref(), &status, or(&ctx.pool_id, "the pool")),
+        Diagnosis::MissingRole => {
+            missing_role_text(ctx.principal_id.as_deref(), &status, or(&ctx.pool_id, "the pool"))
+        }
         Diagnosis::RoleOnOtherIdentity => other_identity_text(&status, ctx),
         Diagnosis::EmptyClientId if seen.hop == Hop::Pool => other_identity_text(&status, ctx),
-        Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId if ctx.app_name.is_some() => not_specified_text(&status, ctx),
-        Diagnosis::WrongAudience if seen.claims.is_some() => wrong_audience_text(&status, seen.claims),
-        Diagnosis::TokenExpired if seen.claims.is_some() => token_expired_text(&status, seen.claims, "this machine's clock", Some(seen.now)),
+        Diagnosis::IdentityNotSpecified | Diagnosis::EmptyClientId if ctx.app_name.is_some() => {
+            not_specified_text(&status, ctx)
+        }
+        Diagnosis::WrongAudience if seen.claims.is_some() => {
+            wrong_audience_text(&status, seen.claims)
+        }
+        Diagnosis::TokenExpired if seen.claims.is_some() => {
+            token_expired_text(&status, seen.claims, "this machine's clock", Some(seen.now))
+        }
         other => format!("the {} hop answered {status}: {}", seen.hop, other.describe().cause),
     }
 }
 
 fn missing_role_text(principal: Option<&str>, status: &str, pool_id: &str) -> String {
     let who = principal.map_or("the caller".to_owned(), |p| format!("principal {p}"));
-    format!("the pool refused {who} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id} or an enclosing scope")
+    format!(
+        "the pool refused {who} with {status}: it holds no \"{SESSION_EXECUTOR_ROLE}\" role on {pool_id} or an enclosing scope"
+    )
 }
 
 fn wrong_audience_text(status: &str, claims: Option<&Value>) -> String {
@@ -346,11 +489,18 @@ fn wrong_audience_text(status: &str, claims: Option<&Value>) -> String {
     )
 }
 
-fn token_expired_text(status: &str, claims: Option<&Value>, clock_name: &str, clock: Option<u64>) -> String {
+fn token_expired_text(
+    status: &str,
+    claims: Option<&Value>,
+    clock_name: &str,
+    clock: Option<u64>,
+) -> String {
     // Minutes, not epoch seconds: explanations end up in snapshots, which hold no timestamps.
     let late = match (claims.and_then(|c| c["exp"].as_u64()), clock) {
         (Some(exp), Some(clock)) => format!("about {} min", (clock.saturating_sub(exp) + 30) / 60),
         _ => "some time".into(),
     };
-    format!("the pool answered {status}: by {clock_name} the token had expired {late} earlier (its exp claim is in the past, beyond the 5 min skew allowed)")
+    format!(
+        "the pool answered {status}: by {clock_name} the token had expired {late} earlier (its exp claim is in the past, beyond the 5 min skew allowed)"
+    )
 }

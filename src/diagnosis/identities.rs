@@ -13,14 +13,29 @@ use crate::world::{App, RoleAssignment, Scope, Selector, SettingValue, World, ex
 
 /// The diagnosis of `exchange`, refined with what the world knows.
 pub fn refine(diagnosis: Diagnosis, exchange: &Exchange, world: &World) -> Diagnosis {
-    let empty_setting = matches!(world.app.client_id_setting(), Some(SettingValue::Plain(v)) if v.is_empty());
+    let empty_setting =
+        matches!(world.app.client_id_setting(), Some(SettingValue::Plain(v)) if v.is_empty());
     match (exchange.to, diagnosis) {
-        (Hop::Identity, d) if d != Diagnosis::Ok && selector(exchange) == Selector::ClientId("") => Diagnosis::EmptyClientId,
-        (Hop::Identity, Diagnosis::IdentityNotFound | Diagnosis::IdentityNotSpecified) if selector(exchange) == Selector::None && world.app.system_assigned.is_none() => {
-            if empty_setting { Diagnosis::EmptyClientId } else { Diagnosis::IdentityNotSpecified }
+        (Hop::Identity, d)
+            if d != Diagnosis::Ok && selector(exchange) == Selector::ClientId("") =>
+        {
+            Diagnosis::EmptyClientId
+        }
+        (Hop::Identity, Diagnosis::IdentityNotFound | Diagnosis::IdentityNotSpecified)
+            if selector(exchange) == Selector::None && world.app.system_assigned.is_none() =>
+        {
+            if empty_setting {
+                Diagnosis::EmptyClientId
+            } else {
+                Diagnosis::IdentityNotSpecified
+            }
         }
         (Hop::Pool, Diagnosis::MissingRole) if held_by_another_identity(exchange, world) => {
-            if empty_setting { Diagnosis::EmptyClientId } else { Diagnosis::RoleOnOtherIdentity }
+            if empty_setting {
+                Diagnosis::EmptyClientId
+            } else {
+                Diagnosis::RoleOnOtherIdentity
+            }
         }
         (_, d) => d,
     }
@@ -28,17 +43,33 @@ pub fn refine(diagnosis: Diagnosis, exchange: &Exchange, world: &World) -> Diagn
 
 /// The same, for an answer captured outside the harness, from the user's own files: no request to
 /// read the selector from, so the app's `AZURE_CLIENT_ID` setting says what was asked.
-pub fn refine_by_app(diagnosis: Diagnosis, claims: Option<&Value>, app: &App, assignments: &[RoleAssignment], pool: Option<&Scope>) -> Diagnosis {
+pub fn refine_by_app(
+    diagnosis: Diagnosis,
+    claims: Option<&Value>,
+    app: &App,
+    assignments: &[RoleAssignment],
+    pool: Option<&Scope>,
+) -> Diagnosis {
     let setting = app.client_id_setting();
     let empty_setting = matches!(setting, Some(SettingValue::Plain(v)) if v.is_empty());
     let names_one = matches!(setting, Some(SettingValue::Plain(v)) if !v.is_empty());
     match diagnosis {
-        Diagnosis::IdentityNotFound | Diagnosis::IdentityNotSpecified if app.system_assigned.is_none() && !names_one && !matches!(setting, Some(SettingValue::SecretRef(_))) => {
-            if empty_setting { Diagnosis::EmptyClientId } else { Diagnosis::IdentityNotSpecified }
+        Diagnosis::IdentityNotFound | Diagnosis::IdentityNotSpecified
+            if app.system_assigned.is_none()
+                && !names_one
+                && !matches!(setting, Some(SettingValue::SecretRef(_))) =>
+        {
+            if empty_setting {
+                Diagnosis::EmptyClientId
+            } else {
+                Diagnosis::IdentityNotSpecified
+            }
         }
         Diagnosis::MissingRole => {
             let Some(oid) = claims.and_then(|c| c["oid"].as_str()) else { return diagnosis };
-            let others = executor_holders(app, assignments, pool).into_iter().any(|i| !i.principal_id.eq_ignore_ascii_case(oid));
+            let others = executor_holders(app, assignments, pool)
+                .into_iter()
+                .any(|i| !i.principal_id.eq_ignore_ascii_case(oid));
             match (app.identity_with_principal(oid).is_some() && others, empty_setting) {
                 (true, true) => Diagnosis::EmptyClientId,
                 (true, false) => Diagnosis::RoleOnOtherIdentity,
@@ -56,7 +87,8 @@ fn selector(exchange: &Exchange) -> Selector<'_> {
 /// The token came from one identity of the app and another one holds the role on the pool.
 fn held_by_another_identity(exchange: &Exchange, world: &World) -> bool {
     let Some(oid) = exchange.bearer_claims().and_then(|c| c["oid"].as_str()) else { return false };
-    world.app.identity_with_principal(oid).is_some() && world.executor_identities().any(|i| !i.principal_id.eq_ignore_ascii_case(oid))
+    world.app.identity_with_principal(oid).is_some()
+        && world.executor_identities().any(|i| !i.principal_id.eq_ignore_ascii_case(oid))
 }
 
 #[cfg(test)]
@@ -67,7 +99,13 @@ mod tests {
 
     fn identity_answer(query: &str, status: u16) -> Exchange {
         let recorder = Recorder::new();
-        let request = RawRequest { method: "GET", path: "/msi/token", query: Some(query), headers: Vec::new(), body: b"" };
+        let request = RawRequest {
+            method: "GET",
+            path: "/msi/token",
+            query: Some(query),
+            headers: Vec::new(),
+            body: b"",
+        };
         let pending = recorder.begin(Hop::Backend, Hop::Identity, &request);
         recorder.finish(pending, &RawResponse { status, body: b"{}", ..Default::default() });
         recorder.exchanges().remove(0)
@@ -77,8 +115,15 @@ mod tests {
     fn a_failed_token_request_with_an_empty_client_id_is_the_empty_setting() {
         let world = world(|s| s);
         let exchange = identity_answer("api-version=2019-08-01&resource=r&client_id=", 500);
-        assert_eq!(refine(Diagnosis::IdentityEndpointUnavailable, &exchange, &world), Diagnosis::EmptyClientId);
+        assert_eq!(
+            refine(Diagnosis::IdentityEndpointUnavailable, &exchange, &world),
+            Diagnosis::EmptyClientId
+        );
         let named = identity_answer("api-version=2019-08-01&resource=r&client_id=x", 400);
-        assert_eq!(refine(Diagnosis::IdentityNotFound, &named, &world), Diagnosis::IdentityNotFound, "a named identity the app lacks stays not-found");
+        assert_eq!(
+            refine(Diagnosis::IdentityNotFound, &named, &world),
+            Diagnosis::IdentityNotFound,
+            "a named identity the app lacks stays not-found"
+        );
     }
 }

@@ -56,7 +56,9 @@ impl RunProblem {
     fn finding(&self, context: &FixContext) -> Finding {
         let (id, hop, detail) = match self {
             Self::BackendNotStarted(d) => (Diagnosis::BackendNotStarted, Some(Hop::Backend), d),
-            Self::ContainerNotStarted(d) => (Diagnosis::ContainerNotStarted, Some(Hop::Container), d),
+            Self::ContainerNotStarted(d) => {
+                (Diagnosis::ContainerNotStarted, Some(Hop::Container), d)
+            }
             Self::Harness(d) => (Diagnosis::HarnessError, None, d),
         };
         Finding { id, hop, seq: None, explanation: detail.clone(), fix: fixes::fix(id, context) }
@@ -72,7 +74,11 @@ pub fn diagnose(exchanges: &[Exchange], world: &World) -> Vec<Finding> {
 /// order its request started, then each execution whose output did not arrive as the engine
 /// produced it. When nothing explains a failed backend answer, the backend's own claim
 /// (`(diagnosis: <id>)`) is used if it made one. `ok` only when none of these holds.
-pub fn diagnose_run(exchanges: &[Exchange], world: &World, problems: &[RunProblem]) -> Vec<Finding> {
+pub fn diagnose_run(
+    exchanges: &[Exchange],
+    world: &World,
+    problems: &[RunProblem],
+) -> Vec<Finding> {
     let context = FixContext::from_world(world);
     let mut findings: Vec<Finding> = problems.iter().map(|p| p.finding(&context)).collect();
     for hit in rules::find(exchanges) {
@@ -118,18 +124,33 @@ pub fn diagnose_run(exchanges: &[Exchange], world: &World, problems: &[RunProble
 }
 
 /// Executions whose output was lost on the way, and successes no execution engine produced.
-fn data_flow_findings(exchanges: &[Exchange], known: &[Finding], context: &FixContext) -> Vec<Finding> {
+fn data_flow_findings(
+    exchanges: &[Exchange],
+    known: &[Finding],
+    context: &FixContext,
+) -> Vec<Finding> {
     let mut found: Vec<Finding> = Vec::new();
     for (step, flow) in dataflow::executions(exchanges) {
         let finding = match flow {
             // The hop that dropped it already failed: that failure says why.
-            dataflow::Flow::Lost { seq, .. } if known.iter().any(|f| f.seq == Some(seq)) => continue,
-            dataflow::Flow::Lost { hop, seq, explanation } => Finding { id: Diagnosis::OutputLost, hop: Some(hop), seq: Some(seq), explanation, fix: fixes::fix(Diagnosis::OutputLost, context) },
+            dataflow::Flow::Lost { seq, .. } if known.iter().any(|f| f.seq == Some(seq)) => {
+                continue;
+            }
+            dataflow::Flow::Lost { hop, seq, explanation } => Finding {
+                id: Diagnosis::OutputLost,
+                hop: Some(hop),
+                seq: Some(seq),
+                explanation,
+                fix: fixes::fix(Diagnosis::OutputLost, context),
+            },
             dataflow::Flow::NoEngine if known.is_empty() => Finding {
                 id: Diagnosis::Unexplained,
                 hop: Some(Hop::Backend),
                 seq: Some(step.seq),
-                explanation: format!("the backend answered {} to an execution that reached the pool, but no execution engine (Piston, a code interpreter) ran for it: the output did not come from running the code", step.status.unwrap_or_default()),
+                explanation: format!(
+                    "the backend answered {} to an execution that reached the pool, but no execution engine (Piston, a code interpreter) ran for it: the output did not come from running the code",
+                    step.status.unwrap_or_default()
+                ),
                 fix: fixes::fix(Diagnosis::Unexplained, context),
             },
             _ => continue,
@@ -180,7 +201,10 @@ mod tests {
         for d in Diagnosis::ALL {
             let id = d.id();
             assert!(seen.insert(id), "duplicate id {id}");
-            assert!(id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{id} is not kebab-case");
+            assert!(
+                id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{id} is not kebab-case"
+            );
             assert_eq!(serde_json::to_value(d).unwrap(), json!(id));
             assert_eq!(serde_json::from_value::<Diagnosis>(json!(id)).unwrap(), *d);
         }
@@ -189,58 +213,134 @@ mod tests {
     #[test]
     fn a_401_with_a_foreign_audience_is_wrong_audience() {
         let claims = json!({"aud": "https://cognitiveservices.azure.com"});
-        let evidence = Evidence { token_claims: Some(&claims), had_authorization: true, ..Default::default() };
+        let evidence =
+            Evidence { token_claims: Some(&claims), had_authorization: true, ..Default::default() };
         assert_eq!(classify(Hop::Pool, Some(401), "", evidence), Some(Diagnosis::WrongAudience));
         let right = json!({"aud": "https://dynamicsessions.io/", "exp": 1000});
-        let fresh = Evidence { token_claims: Some(&right), had_authorization: true, via_imds: false, now: Some(1000) };
+        let fresh = Evidence {
+            token_claims: Some(&right),
+            had_authorization: true,
+            via_imds: false,
+            now: Some(1000),
+        };
         assert_eq!(classify(Hop::Pool, Some(401), "", fresh), Some(Diagnosis::Unexplained));
         let expired = Evidence { now: Some(1000 + rules::CLOCK_SKEW_SECS), ..fresh };
         assert_eq!(classify(Hop::Pool, Some(401), "", expired), Some(Diagnosis::TokenExpired));
-        assert_eq!(classify(Hop::Pool, Some(401), "", Evidence::default()), Some(Diagnosis::NoAuthorizationHeader));
+        assert_eq!(
+            classify(Hop::Pool, Some(401), "", Evidence::default()),
+            Some(Diagnosis::NoAuthorizationHeader)
+        );
     }
 
     #[test]
     fn identity_errors_are_told_apart_by_body_and_protocol() {
         let aca = r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"x"}"#;
-        assert_eq!(classify(Hop::Identity, Some(400), aca, Evidence::default()), Some(Diagnosis::IdentityNotFound));
+        assert_eq!(
+            classify(Hop::Identity, Some(400), aca, Evidence::default()),
+            Some(Diagnosis::IdentityNotFound)
+        );
         let imds = r#"{"error":"invalid_request","error_description":"Identity not found"}"#;
-        assert_eq!(classify(Hop::Identity, Some(400), imds, Evidence { via_imds: true, ..Default::default() }), Some(Diagnosis::IdentityNotEnabled));
-        assert_eq!(classify(Hop::Identity, Some(403), "", Evidence::default()), Some(Diagnosis::IdentityHeaderMismatch));
-        assert_eq!(classify(Hop::Identity, Some(500), "", Evidence::default()), Some(Diagnosis::IdentityEndpointUnavailable));
-        assert_eq!(classify(Hop::Identity, None, "", Evidence::default()), Some(Diagnosis::IdentityEndpointUnavailable));
+        assert_eq!(
+            classify(
+                Hop::Identity,
+                Some(400),
+                imds,
+                Evidence { via_imds: true, ..Default::default() }
+            ),
+            Some(Diagnosis::IdentityNotEnabled)
+        );
+        assert_eq!(
+            classify(Hop::Identity, Some(403), "", Evidence::default()),
+            Some(Diagnosis::IdentityHeaderMismatch)
+        );
+        assert_eq!(
+            classify(Hop::Identity, Some(500), "", Evidence::default()),
+            Some(Diagnosis::IdentityEndpointUnavailable)
+        );
+        assert_eq!(
+            classify(Hop::Identity, None, "", Evidence::default()),
+            Some(Diagnosis::IdentityEndpointUnavailable)
+        );
     }
 
     #[test]
     fn only_the_bare_not_found_of_a_portless_pool_is_no_target_port() {
-        assert_eq!(classify(Hop::Pool, Some(404), "Not Found", Evidence::default()), Some(Diagnosis::NoTargetPort));
-        assert_eq!(classify(Hop::Pool, Some(404), r#"{"message":"Not Found"}"#, Evidence::default()), None, "the container's own 404 speaks for itself");
-        assert_eq!(classify(Hop::Container, Some(404), r#"{"message":"Not Found"}"#, Evidence::default()), Some(Diagnosis::ContainerPathNotFound));
+        assert_eq!(
+            classify(Hop::Pool, Some(404), "Not Found", Evidence::default()),
+            Some(Diagnosis::NoTargetPort)
+        );
+        assert_eq!(
+            classify(Hop::Pool, Some(404), r#"{"message":"Not Found"}"#, Evidence::default()),
+            None,
+            "the container's own 404 speaks for itself"
+        );
+        assert_eq!(
+            classify(Hop::Container, Some(404), r#"{"message":"Not Found"}"#, Evidence::default()),
+            Some(Diagnosis::ContainerPathNotFound)
+        );
         assert_eq!(classify(Hop::Pool, Some(200), "", Evidence::default()), None);
     }
 
     #[test]
     fn pool_allocation_errors_are_told_apart_by_status() {
         let body = r#"{"error":{"code":"x","message":"Error happened when allocating pod for identifier abcd in pool p"}}"#;
-        assert_eq!(classify(Hop::Pool, Some(429), body, Evidence::default()), Some(Diagnosis::PoolFull));
-        assert_eq!(classify(Hop::Pool, Some(500), body, Evidence::default()), Some(Diagnosis::ContainerNotReady));
+        assert_eq!(
+            classify(Hop::Pool, Some(429), body, Evidence::default()),
+            Some(Diagnosis::PoolFull)
+        );
+        assert_eq!(
+            classify(Hop::Pool, Some(500), body, Evidence::default()),
+            Some(Diagnosis::ContainerNotReady)
+        );
         let dynamic = r#"{"error":{"code":"DynamicApisNotAllowed","message":"Dynamic API calls are not allowed for session pool 'p': 'the pool is not dynamic'."}}"#;
-        assert_eq!(classify(Hop::Pool, Some(400), dynamic, Evidence::default()), Some(Diagnosis::WrongEndpointShape));
+        assert_eq!(
+            classify(Hop::Pool, Some(400), dynamic, Evidence::default()),
+            Some(Diagnosis::WrongEndpointShape)
+        );
         let missing = r#"{"error":{"code":"BadRequest","message":"Missing required parameter 'identifier'"}}"#;
-        assert_eq!(classify(Hop::Pool, Some(400), missing, Evidence::default()), Some(Diagnosis::MissingIdentifier));
-        assert_ne!(classify(Hop::Pool, Some(400), body, Evidence::default()), Some(Diagnosis::MissingIdentifier), "the allocation message names an identifier that is there");
+        assert_eq!(
+            classify(Hop::Pool, Some(400), missing, Evidence::default()),
+            Some(Diagnosis::MissingIdentifier)
+        );
+        assert_ne!(
+            classify(Hop::Pool, Some(400), body, Evidence::default()),
+            Some(Diagnosis::MissingIdentifier),
+            "the allocation message names an identifier that is there"
+        );
     }
 
     #[test]
     fn piston_runtime_and_timeout_answers_are_named() {
-        assert_eq!(classify(Hop::Piston, Some(400), r#"{"message":"ruby-3 runtime is unknown"}"#, Evidence::default()), Some(Diagnosis::RuntimeUnknown));
-        let timeout = r#"{"run":{"stdout":"","stderr":"","code":null,"signal":"SIGKILL","status":"TO"}}"#;
-        assert_eq!(classify(Hop::Piston, Some(200), timeout, Evidence::default()), Some(Diagnosis::ExecutionTimeout));
-        assert_eq!(classify(Hop::Piston, Some(200), r#"{"run":{"status":null}}"#, Evidence::default()), None);
+        assert_eq!(
+            classify(
+                Hop::Piston,
+                Some(400),
+                r#"{"message":"ruby-3 runtime is unknown"}"#,
+                Evidence::default()
+            ),
+            Some(Diagnosis::RuntimeUnknown)
+        );
+        let timeout =
+            r#"{"run":{"stdout":"","stderr":"","code":null,"signal":"SIGKILL","status":"TO"}}"#;
+        assert_eq!(
+            classify(Hop::Piston, Some(200), timeout, Evidence::default()),
+            Some(Diagnosis::ExecutionTimeout)
+        );
+        assert_eq!(
+            classify(Hop::Piston, Some(200), r#"{"run":{"status":null}}"#, Evidence::default()),
+            None
+        );
     }
 
     #[test]
     fn entra_errors_are_named_by_their_error_field() {
-        assert_eq!(classify(Hop::Entra, Some(401), r#"{"error":"invalid_client"}"#, Evidence::default()), Some(Diagnosis::EntraInvalidClient));
-        assert_eq!(classify(Hop::Entra, Some(400), r#"{"error":"invalid_resource"}"#, Evidence::default()), Some(Diagnosis::EntraUnknownResource));
+        assert_eq!(
+            classify(Hop::Entra, Some(401), r#"{"error":"invalid_client"}"#, Evidence::default()),
+            Some(Diagnosis::EntraInvalidClient)
+        );
+        assert_eq!(
+            classify(Hop::Entra, Some(400), r#"{"error":"invalid_resource"}"#, Evidence::default()),
+            Some(Diagnosis::EntraUnknownResource)
+        );
     }
 }

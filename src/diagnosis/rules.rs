@@ -28,7 +28,12 @@ pub struct Evidence<'a> {
 
 /// Name the cause of one answer of `hop`. `status` `None` means no HTTP answer came.
 /// Returns `None` for an answer that is not a failure.
-pub fn classify(hop: Hop, status: Option<u16>, body: &str, evidence: Evidence<'_>) -> Option<Diagnosis> {
+pub fn classify(
+    hop: Hop,
+    status: Option<u16>,
+    body: &str,
+    evidence: Evidence<'_>,
+) -> Option<Diagnosis> {
     // A URL in a body (an error message quoting the request) is a location: words in it
     // (`identifier=`, `/token`, `AADSTS…`) never name a cause.
     let without_urls = strip_urls(body);
@@ -57,7 +62,8 @@ pub fn classify(hop: Hop, status: Option<u16>, body: &str, evidence: Evidence<'_
 
 /// `text` with every `http(s)://…` URL removed.
 pub fn strip_urls(text: &str) -> std::borrow::Cow<'_, str> {
-    static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| regex::Regex::new(r#"https?://[^\s"'<>]+"#).expect("a regex"));
+    static URL: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r#"https?://[^\s"'<>]+"#).expect("a regex"));
     URL.replace_all(text, "<url>")
 }
 
@@ -69,14 +75,22 @@ fn classify_identity(status: u16, body: &str, evidence: Evidence<'_>) -> Option<
     Some(match status {
         s if is_success(s) => return None,
         403 if body.trim().is_empty() => Diagnosis::IdentityHeaderMismatch,
-        400 if body.contains("Unable to load the proper Managed Identity") => Diagnosis::IdentityNotFound,
-        400 if body.contains("Identity not found") && evidence.via_imds => Diagnosis::IdentityNotEnabled,
+        400 if body.contains("Unable to load the proper Managed Identity") => {
+            Diagnosis::IdentityNotFound
+        }
+        400 if body.contains("Identity not found") && evidence.via_imds => {
+            Diagnosis::IdentityNotEnabled
+        }
         400 if body.contains("Identity not found") => Diagnosis::IdentityNotFound,
         // REP: IMDS with several user-assigned identities and no selector.
-        400 if body.contains("Multiple user assigned identities exist") => Diagnosis::IdentityNotSpecified,
+        400 if body.contains("Multiple user assigned identities exist") => {
+            Diagnosis::IdentityNotSpecified
+        }
         400 if body.contains("AADSTS500011") => Diagnosis::EntraUnknownResource,
         // REP (spelling as observed): the platform's identity service could not reach Entra.
-        500 if body.contains("An unexpected error occured while fetching the AAD Token") => Diagnosis::IdentityEgressBlocked,
+        500 if body.contains("An unexpected error occured while fetching the AAD Token") => {
+            Diagnosis::IdentityEgressBlocked
+        }
         404 | 408 | 410 | 429 | 500..=599 => Diagnosis::IdentityEndpointUnavailable,
         _ => Diagnosis::Unexplained,
     })
@@ -92,8 +106,16 @@ fn classify_entra(status: u16, body: &str) -> Option<Diagnosis> {
 /// Name an Entra error from its text: the `error` field or the AADSTS code (FIDELITY §3, DOC). Works
 /// on a body and on an SDK message that quotes one.
 pub fn classify_aadsts(text: &str) -> Option<Diagnosis> {
-    const INVALID_CLIENT: &[&str] = &["invalid_client", "unauthorized_client", "AADSTS7000215", "AADSTS700016", "AADSTS700024", "AADSTS7000222"];
-    const UNKNOWN_RESOURCE: &[&str] = &["invalid_resource", "invalid_scope", "AADSTS500011", "AADSTS1002012"];
+    const INVALID_CLIENT: &[&str] = &[
+        "invalid_client",
+        "unauthorized_client",
+        "AADSTS7000215",
+        "AADSTS700016",
+        "AADSTS700024",
+        "AADSTS7000222",
+    ];
+    const UNKNOWN_RESOURCE: &[&str] =
+        &["invalid_resource", "invalid_scope", "AADSTS500011", "AADSTS1002012"];
     if INVALID_CLIENT.iter().any(|marker| text.contains(marker)) {
         Some(Diagnosis::EntraInvalidClient)
     } else if UNKNOWN_RESOURCE.iter().any(|marker| text.contains(marker)) {
@@ -111,7 +133,9 @@ fn classify_pool(status: u16, body: &str, evidence: Evidence<'_>) -> Option<Diag
         400 if body.contains("DynamicApisNotAllowed") => Diagnosis::WrongEndpointShape,
         400 if body.contains("SessionPropertiesMissing") => Diagnosis::ContractMismatch,
         // REP (weak) for the wording; the allocation message names the identifier too.
-        400 if body.contains("identifier") && !body.contains("allocating pod") => Diagnosis::MissingIdentifier,
+        400 if body.contains("identifier") && !body.contains("allocating pod") => {
+            Diagnosis::MissingIdentifier
+        }
         404 if body.trim() == "Not Found" => Diagnosis::NoTargetPort,
         429 if body.contains("allocating pod") => Diagnosis::PoolFull,
         500 | 502 | 503 if body.contains("allocating pod") => Diagnosis::ContainerNotReady,
@@ -123,7 +147,11 @@ fn classify_pool(status: u16, body: &str, evidence: Evidence<'_>) -> Option<Diag
 /// Why a pool refused a request with 401, from the token it carried.
 fn classify_unauthorized(evidence: Evidence<'_>) -> Diagnosis {
     let Some(claims) = evidence.token_claims else {
-        return if evidence.had_authorization { Diagnosis::Unexplained } else { Diagnosis::NoAuthorizationHeader };
+        return if evidence.had_authorization {
+            Diagnosis::Unexplained
+        } else {
+            Diagnosis::NoAuthorizationHeader
+        };
     };
     let aud = claims["aud"].as_str().unwrap_or_default();
     if aud.trim_end_matches('/') != DYNAMIC_SESSIONS_AUDIENCE {
@@ -140,7 +168,8 @@ fn classify_piston(status: u16, body: &str) -> Option<Diagnosis> {
         400 if body.contains("runtime is unknown") => Some(Diagnosis::RuntimeUnknown),
         s if is_success(s) => {
             let answer: Value = serde_json::from_str(body).ok()?;
-            (answer.pointer("/run/status").and_then(Value::as_str) == Some("TO")).then_some(Diagnosis::ExecutionTimeout)
+            (answer.pointer("/run/status").and_then(Value::as_str) == Some("TO"))
+                .then_some(Diagnosis::ExecutionTimeout)
         }
         _ => Some(Diagnosis::Unexplained),
     }
@@ -156,20 +185,26 @@ pub struct Hit<'a> {
 /// Every cause the transcript shows, in the order the requests started, one per id.
 pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
     let mut hits: Vec<Hit<'_>> = Vec::new();
-    for exchange in exchanges.iter().filter(|e| e.from != Hop::Client && !is_imds_probe(exchanges, e)) {
+    for exchange in
+        exchanges.iter().filter(|e| e.from != Hop::Client && !is_imds_probe(exchanges, e))
+    {
         let diagnosis = if !exchange.contract_violations.is_empty() {
             Some(Diagnosis::ContractMismatch)
         } else if forwarded_from_below(exchanges, exchange) {
             // The pool (or container) passed on the answer of the hop below it: that hop speaks.
             None
-        } else if exchange.to == Hop::Container && exchange.status.is_some_and(|s| (400..500).contains(&s) && s != 404) {
+        } else if exchange.to == Hop::Container
+            && exchange.status.is_some_and(|s| (400..500).contains(&s) && s != 404)
+        {
             // A refusal of the container's own: nothing Azure or Piston defines names it.
             Some(Diagnosis::Unexplained)
         } else {
             classify(exchange.to, exchange.status, &exchange.response_text(), evidence_of(exchange))
         };
         let Some(mut diagnosis) = diagnosis else { continue };
-        if diagnosis == Diagnosis::MissingRole && later_success_for_same_principal(exchanges, exchange) {
+        if diagnosis == Diagnosis::MissingRole
+            && later_success_for_same_principal(exchanges, exchange)
+        {
             diagnosis = Diagnosis::RolePropagationDelay;
         }
         if !hits.iter().any(|h| h.diagnosis == diagnosis) {
@@ -190,10 +225,17 @@ fn forwarded_from_below(exchanges: &[Exchange], exchange: &Exchange) -> bool {
         _ => return false,
     };
     let Some(status) = exchange.status.filter(|s| !(200..300).contains(s)) else { return false };
-    let next_same = exchanges.iter().filter(|e| e.to == exchange.to && e.seq > exchange.seq).map(|e| e.seq).min().unwrap_or(u64::MAX);
+    let next_same = exchanges
+        .iter()
+        .filter(|e| e.to == exchange.to && e.seq > exchange.seq)
+        .map(|e| e.seq)
+        .min()
+        .unwrap_or(u64::MAX);
     exchanges
         .iter()
-        .filter(|e| e.to == below && e.from == exchange.to && e.seq > exchange.seq && e.seq < next_same)
+        .filter(|e| {
+            e.to == below && e.from == exchange.to && e.seq > exchange.seq && e.seq < next_same
+        })
         .min_by_key(|e| e.seq)
         .is_some_and(|e| e.status == Some(status))
 }
@@ -205,7 +247,8 @@ pub fn evidence_of(exchange: &Exchange) -> Evidence<'_> {
         had_authorization: exchange.request_headers.contains_key("authorization"),
         via_imds: exchange.to == Hop::Identity
             && exchange.path.starts_with("/metadata/identity/")
-            && crate::world::Selector::from_query(|k| exchange.query_param(k)) == crate::world::Selector::None,
+            && crate::world::Selector::from_query(|k| exchange.query_param(k))
+                == crate::world::Selector::None,
         now: exchange.clock,
     }
 }
@@ -218,7 +261,8 @@ pub fn execution_without_pool(exchanges: &[Exchange]) -> Option<&Exchange> {
     steps.iter().enumerate().find_map(|(i, step)| {
         let end = steps.get(i + 1).map_or(u64::MAX, |next| next.seq);
         let is_execution = step.method == "POST" && step.path.ends_with("/execute");
-        let reached_pool = exchanges.iter().any(|e| e.to == Hop::Pool && e.seq > step.seq && e.seq < end);
+        let reached_pool =
+            exchanges.iter().any(|e| e.to == Hop::Pool && e.seq > step.seq && e.seq < end);
         (is_execution && step.succeeded() && !reached_pool).then_some(*step)
     })
 }
@@ -230,14 +274,19 @@ fn is_imds_probe(exchanges: &[Exchange], probe: &Exchange) -> bool {
     let is_imds = |e: &Exchange| e.to == Hop::Identity && e.path.starts_with("/metadata/identity/");
     is_imds(probe)
         && !probe.request_headers.contains_key("metadata")
-        && exchanges.iter().any(|e| e.seq > probe.seq && is_imds(e) && e.request_headers.contains_key("metadata"))
+        && exchanges
+            .iter()
+            .any(|e| e.seq > probe.seq && is_imds(e) && e.request_headers.contains_key("metadata"))
 }
 
 /// A 403 followed by a success for the same principal means the role arrived late.
 fn later_success_for_same_principal(exchanges: &[Exchange], refused: &Exchange) -> bool {
-    let principal = |e: &Exchange| e.bearer_claims().and_then(|c| c["oid"].as_str().map(str::to_owned));
+    let principal =
+        |e: &Exchange| e.bearer_claims().and_then(|c| c["oid"].as_str().map(str::to_owned));
     let who = principal(refused);
-    exchanges.iter().any(|e| e.seq > refused.seq && e.to == Hop::Pool && e.succeeded() && principal(e) == who)
+    exchanges
+        .iter()
+        .any(|e| e.seq > refused.seq && e.to == Hop::Pool && e.succeeded() && principal(e) == who)
 }
 
 /// The diagnosis a backend claimed in its own error message: `(diagnosis: <id>)`.
@@ -256,13 +305,23 @@ mod tests {
     use crate::transcript::{RawRequest, RawResponse, Recorder};
 
     const NO_METADATA: &str = r#"{"error":"invalid_request","error_description":"Required metadata header not specified"}"#;
-    const NOT_FOUND: &str = r#"{"error":"invalid_request","error_description":"Identity not found"}"#;
+    const NOT_FOUND: &str =
+        r#"{"error":"invalid_request","error_description":"Identity not found"}"#;
 
     fn imds(recorder: &Recorder, metadata: bool, answer: &str) {
         let headers = if metadata { vec![("metadata", "true")] } else { Vec::new() };
-        let request = RawRequest { method: "GET", path: "/metadata/identity/oauth2/token", query: Some("api-version=2018-02-01"), headers, body: b"" };
+        let request = RawRequest {
+            method: "GET",
+            path: "/metadata/identity/oauth2/token",
+            query: Some("api-version=2018-02-01"),
+            headers,
+            body: b"",
+        };
         let pending = recorder.begin(Hop::Backend, Hop::Identity, &request);
-        recorder.finish(pending, &RawResponse { status: 400, body: answer.as_bytes(), ..Default::default() });
+        recorder.finish(
+            pending,
+            &RawResponse { status: 400, body: answer.as_bytes(), ..Default::default() },
+        );
     }
 
     fn ids(recorder: &Recorder) -> Vec<Diagnosis> {
@@ -279,13 +338,27 @@ mod tests {
     }
 
     fn step(recorder: &Recorder, path: &str, status: u16) {
-        let request = RawRequest { method: "POST", path, query: None, headers: Vec::new(), body: b"{}" };
+        let request =
+            RawRequest { method: "POST", path, query: None, headers: Vec::new(), body: b"{}" };
         let pending = recorder.begin(Hop::Client, Hop::Backend, &request);
-        recorder.finish(pending, &RawResponse { status, body: br#"{"run":{"stdout":"","stderr":"no token","code":1}}"#, ..Default::default() });
+        recorder.finish(
+            pending,
+            &RawResponse {
+                status,
+                body: br#"{"run":{"stdout":"","stderr":"no token","code":1}}"#,
+                ..Default::default()
+            },
+        );
     }
 
     fn pool_call(recorder: &Recorder) {
-        let request = RawRequest { method: "POST", path: "/python/execute", query: None, headers: Vec::new(), body: b"{}" };
+        let request = RawRequest {
+            method: "POST",
+            path: "/python/execute",
+            query: None,
+            headers: Vec::new(),
+            body: b"{}",
+        };
         let pending = recorder.begin(Hop::Backend, Hop::Pool, &request);
         recorder.finish(pending, &RawResponse { status: 200, body: b"{}", ..Default::default() });
     }
@@ -298,7 +371,11 @@ mod tests {
         step(&recorder, "/api/v2/execute", 200);
 
         let exchanges = recorder.exchanges();
-        assert_eq!(execution_without_pool(&exchanges).map(|e| e.seq), Some(3), "the first step reached the pool, the second did not");
+        assert_eq!(
+            execution_without_pool(&exchanges).map(|e| e.seq),
+            Some(3),
+            "the first step reached the pool, the second did not"
+        );
     }
 
     #[test]

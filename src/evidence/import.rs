@@ -8,7 +8,10 @@
 use std::path::Path;
 
 use super::az::{self, AzError, AzFiles, ContainerApp, SessionPool, app, pool, roles};
-use crate::world::{self, App, IdentityEndpoint, IdentityKind, ManagedIdentity, Piston, Pool, RoleAssignment, Scope, SettingValue, Settings, World};
+use crate::world::{
+    self, App, IdentityEndpoint, IdentityKind, ManagedIdentity, Piston, Pool, RoleAssignment,
+    Scope, SettingValue, Settings, World,
+};
 
 /// The tenant written when the files do not say (only a system-assigned identity carries it): the
 /// stand-ins accept any id.
@@ -45,7 +48,16 @@ pub fn import(files: &AzFiles) -> Result<Imported, AzError> {
         notes.push(format!("tenant: not in these files (only a system-assigned identity carries it); {UNKNOWN_TENANT} stands in"));
         UNKNOWN_TENANT.to_owned()
     });
-    let piston = Piston { programs: vec![world::Program { code: "print(42)".into(), stdout: "42\n".into(), stderr: String::new(), exit_code: 0, times_out: false }], ..Piston::default() };
+    let piston = Piston {
+        programs: vec![world::Program {
+            code: "print(42)".into(),
+            stdout: "42\n".into(),
+            stderr: String::new(),
+            exit_code: 0,
+            times_out: false,
+        }],
+        ..Piston::default()
+    };
     let world = World {
         tenant_id,
         app: parts.app,
@@ -71,16 +83,28 @@ pub fn parts(files: &AzFiles) -> Result<Parts, AzError> {
         Some(file) => files.roles.assignments(file)?,
         None => Vec::new(),
     };
-    let (app, tenant_id) = app_of(&files.app, &files.app_file, &assignments, pool.as_ref(), &mut notes)?;
+    let (app, tenant_id) =
+        app_of(&files.app, &files.app_file, &assignments, pool.as_ref(), &mut notes)?;
     let mut role_assignments = Vec::new();
     for a in &assignments {
-        let is_executor = RoleAssignment::new(&a.principal_id, &a.role, Scope::parse("/subscriptions/x").expect("a scope")).is_session_executor();
+        let is_executor = RoleAssignment::new(
+            &a.principal_id,
+            &a.role,
+            Scope::parse("/subscriptions/x").expect("a scope"),
+        )
+        .is_session_executor();
         if !is_executor || app.identity_with_principal(&a.principal_id).is_none() {
             continue;
         }
         let file = files.roles_file.as_deref().unwrap_or(Path::new("roles"));
-        let scope = Scope::parse(&a.scope).map_err(|m| AzError::field(file, roles::COMMAND, &format!("{}.scope", a.json_path), m))?;
-        role_assignments.push(RoleAssignment::new(&a.principal_id, world::SESSION_EXECUTOR_ROLE, scope));
+        let scope = Scope::parse(&a.scope).map_err(|m| {
+            AzError::field(file, roles::COMMAND, &format!("{}.scope", a.json_path), m)
+        })?;
+        role_assignments.push(RoleAssignment::new(
+            &a.principal_id,
+            world::SESSION_EXECUTOR_ROLE,
+            scope,
+        ));
     }
     if files.roles_file.is_some() {
         notes.push(format!(
@@ -89,47 +113,101 @@ pub fn parts(files: &AzFiles) -> Result<Parts, AzError> {
             assignments.len()
         ));
     }
-    Ok(Parts { tenant_id, app, role_assignments, pool, roles_given: files.roles_file.is_some(), notes })
+    Ok(Parts {
+        tenant_id,
+        app,
+        role_assignments,
+        pool,
+        roles_given: files.roles_file.is_some(),
+        notes,
+    })
 }
 
-fn app_of(file: &ContainerApp, path: &Path, assignments: &[az::Assignment], pool: Option<&Pool>, notes: &mut Vec<String>) -> Result<(App, Option<String>), AzError> {
-    let field = |json_path: &str, message: String| AzError::field(path, app::COMMAND, json_path, message);
+fn app_of(
+    file: &ContainerApp,
+    path: &Path,
+    assignments: &[az::Assignment],
+    pool: Option<&Pool>,
+    notes: &mut Vec<String>,
+) -> Result<(App, Option<String>), AzError> {
+    let field =
+        |json_path: &str, message: String| AzError::field(path, app::COMMAND, json_path, message);
     let resource_id = Scope::parse(&file.id).map_err(|m| field("$.id", m))?;
     let identity = file.identity.as_ref();
     let kind = identity.map(|i| i.kind);
-    let system_assigned = match (kind.is_some_and(|k| k.system_assigned), identity.and_then(|i| i.principal_id.as_ref())) {
+    let system_assigned = match (
+        kind.is_some_and(|k| k.system_assigned),
+        identity.and_then(|i| i.principal_id.as_ref()),
+    ) {
         (false, _) => None,
-        (true, None) => return Err(field("$.identity.principalId", "identity.type includes SystemAssigned, but principalId is missing".into())),
+        (true, None) => {
+            return Err(field(
+                "$.identity.principalId",
+                "identity.type includes SystemAssigned, but principalId is missing".into(),
+            ));
+        }
         (true, Some(principal)) => {
             // ARM does not show the system-assigned identity's client id; a CLI role list names it
             // as principalName (the service principal's appId).
-            let named = assignments.iter().find(|a| a.principal_id.eq_ignore_ascii_case(principal)).and_then(|a| a.principal_name.clone()).filter(|n| is_guid(n));
+            let named = assignments
+                .iter()
+                .find(|a| a.principal_id.eq_ignore_ascii_case(principal))
+                .and_then(|a| a.principal_name.clone())
+                .filter(|n| is_guid(n));
             if named.is_none() {
                 notes.push("system-assigned identity: its client id is not in these files; its principal id stands in (tokens carry it as appid)".into());
             }
-            Some(ManagedIdentity { kind: IdentityKind::SystemAssigned, name: "system-assigned".into(), client_id: named.unwrap_or_else(|| principal.clone()), principal_id: principal.clone(), resource_id: resource_id.to_string() })
+            Some(ManagedIdentity {
+                kind: IdentityKind::SystemAssigned,
+                name: "system-assigned".into(),
+                client_id: named.unwrap_or_else(|| principal.clone()),
+                principal_id: principal.clone(),
+                resource_id: resource_id.to_string(),
+            })
         }
     };
     let listed = identity.and_then(|i| i.user_assigned.as_ref());
     if kind.is_some_and(|k| k.user_assigned) && listed.is_none_or(|l| l.is_empty()) {
-        return Err(field("$.identity.userAssignedIdentities", "identity.type includes UserAssigned, but no user-assigned identity is listed".into()));
+        return Err(field(
+            "$.identity.userAssignedIdentities",
+            "identity.type includes UserAssigned, but no user-assigned identity is listed".into(),
+        ));
     }
     let user_assigned = listed
         .into_iter()
         .flatten()
         .map(|(id, ids)| {
-            let scope = Scope::parse(id).map_err(|m| field(&format!("$.identity.userAssignedIdentities[\"{id}\"]"), m))?;
-            Ok(ManagedIdentity { kind: IdentityKind::UserAssigned, name: scope.name().to_owned(), client_id: ids.client_id.clone(), principal_id: ids.principal_id.clone(), resource_id: id.clone() })
+            let scope = Scope::parse(id)
+                .map_err(|m| field(&format!("$.identity.userAssignedIdentities[\"{id}\"]"), m))?;
+            Ok(ManagedIdentity {
+                kind: IdentityKind::UserAssigned,
+                name: scope.name().to_owned(),
+                client_id: ids.client_id.clone(),
+                principal_id: ids.principal_id.clone(),
+                resource_id: id.clone(),
+            })
         })
         .collect::<Result<Vec<_>, AzError>>()?;
     let containers = file.containers();
     if containers.len() > 1 {
         let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
-        notes.push(format!("settings: from the first container, {} (the app has {}: {})", names[0], names.len(), names.join(", ")));
+        notes.push(format!(
+            "settings: from the first container, {} (the app has {}: {})",
+            names[0],
+            names.len(),
+            names.join(", ")
+        ));
     }
     let env = containers.first().and_then(|c| c.env.as_deref()).unwrap_or_default();
-    let settings = env.iter().map(|var| (var.name.clone(), setting_value(var, pool, notes))).collect();
-    let app = App { name: file.name.clone(), resource_id, system_assigned, user_assigned, settings: Settings::new(settings) };
+    let settings =
+        env.iter().map(|var| (var.name.clone(), setting_value(var, pool, notes))).collect();
+    let app = App {
+        name: file.name.clone(),
+        resource_id,
+        system_assigned,
+        user_assigned,
+        settings: Settings::new(settings),
+    };
     Ok((app, identity.and_then(|i| i.tenant_id.clone())))
 }
 
@@ -142,7 +220,10 @@ fn setting_value(var: &app::EnvVar, pool: Option<&Pool>, notes: &mut Vec<String>
     let value = var.value.clone().unwrap_or_default();
     match placeholder_for(&value, pool) {
         Some(placeholder) => {
-            notes.push(format!("setting {}: the endpoint it held is played by a stand-in: {placeholder}", var.name));
+            notes.push(format!(
+                "setting {}: the endpoint it held is played by a stand-in: {placeholder}",
+                var.name
+            ));
             SettingValue::Plain(placeholder)
         }
         None => SettingValue::Plain(value),
@@ -155,17 +236,26 @@ pub fn placeholder_for(value: &str, pool: Option<&Pool>) -> Option<String> {
     let lower = trimmed.to_ascii_lowercase();
     let prefixed = |base: &str, placeholder: &str| {
         let base = base.trim_end_matches('/').to_ascii_lowercase();
-        (lower == base || lower.starts_with(&format!("{base}/"))).then(|| format!("{{{placeholder}}}{}", &trimmed[base.len()..]))
+        (lower == base || lower.starts_with(&format!("{base}/")))
+            .then(|| format!("{{{placeholder}}}{}", &trimmed[base.len()..]))
     };
     if let Some(pool) = pool {
-        if let Some(found) = pool.management_endpoint.as_deref().and_then(|e| prefixed(e, "pool_endpoint")) {
+        if let Some(found) =
+            pool.management_endpoint.as_deref().and_then(|e| prefixed(e, "pool_endpoint"))
+        {
             return Some(found);
         }
-        if let Some(found) = regional_endpoint_prefix(&lower, pool).and_then(|base| prefixed(&base, "regional_pool_endpoint")) {
+        if let Some(found) = regional_endpoint_prefix(&lower, pool)
+            .and_then(|base| prefixed(&base, "regional_pool_endpoint"))
+        {
             return Some(found);
         }
     }
-    const AUTHORITIES: &[(&str, &str)] = &[("https://login.microsoftonline.com", "entra_authority"), ("http://169.254.169.254", "imds_authority"), ("http://localhost:42356/msi/token", "identity_endpoint")];
+    const AUTHORITIES: &[(&str, &str)] = &[
+        ("https://login.microsoftonline.com", "entra_authority"),
+        ("http://169.254.169.254", "imds_authority"),
+        ("http://localhost:42356/msi/token", "identity_endpoint"),
+    ];
     AUTHORITIES.iter().find_map(|(base, placeholder)| prefixed(base, placeholder))
 }
 
@@ -175,12 +265,14 @@ fn regional_endpoint_prefix(value: &str, pool: &Pool) -> Option<String> {
     let rest = value.strip_prefix("https://")?;
     let (host, _) = rest.split_once('/')?;
     let region = host.strip_suffix(".dynamicsessions.io")?;
-    let (sub, rg) = (pool.resource_id.segment("subscriptions")?, pool.resource_id.segment("resourceGroups")?);
+    let (sub, rg) =
+        (pool.resource_id.segment("subscriptions")?, pool.resource_id.segment("resourceGroups")?);
     Some(format!("https://{region}.dynamicsessions.io/subscriptions/{sub}/resourceGroups/{rg}/sessionPools/{}", pool.name).to_ascii_lowercase())
 }
 
 fn pool_of(file: &SessionPool, path: &Path) -> Result<Pool, AzError> {
-    let resource_id = Scope::parse(&file.id).map_err(|m| AzError::field(path, pool::COMMAND, "$.id", m))?;
+    let resource_id =
+        Scope::parse(&file.id).map_err(|m| AzError::field(path, pool::COMMAND, "$.id", m))?;
     let container_type = crate::scenario::validate::container_type(file.properties.container_type);
     let custom = container_type == world::ContainerType::CustomContainer;
     Ok(Pool {
@@ -196,7 +288,8 @@ fn pool_of(file: &SessionPool, path: &Path) -> Result<Pool, AzError> {
 
 fn is_guid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -205,7 +298,12 @@ mod tests {
 
     fn fixture(case: &str) -> AzFiles {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/az").join(case);
-        AzFiles::read(&dir.join("app.json"), Some(&dir.join("pool.json")), Some(&dir.join("roles.json"))).unwrap()
+        AzFiles::read(
+            &dir.join("app.json"),
+            Some(&dir.join("pool.json")),
+            Some(&dir.join("roles.json")),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -214,11 +312,20 @@ mod tests {
         let world = &imported.world;
 
         assert_eq!(world.app.name, "coding-engine");
-        assert_eq!(world.app.system_assigned.as_ref().map(|s| s.principal_id.as_str()), Some("d2789eb9-74d3-4569-a64b-d7eb79a11024"));
+        assert_eq!(
+            world.app.system_assigned.as_ref().map(|s| s.principal_id.as_str()),
+            Some("d2789eb9-74d3-4569-a64b-d7eb79a11024")
+        );
         assert_eq!(world.app.user_assigned[0].name, "coding-engine-id");
-        assert_eq!(world.executor_identities().map(|i| i.client_id.as_str()).collect::<Vec<_>>(), ["3ceb0525-0db1-4486-8d8d-5fc0bb0d46db"]);
+        assert_eq!(
+            world.executor_identities().map(|i| i.client_id.as_str()).collect::<Vec<_>>(),
+            ["3ceb0525-0db1-4486-8d8d-5fc0bb0d46db"]
+        );
         assert_eq!(world.app.settings.plain("POOL_MANAGEMENT_ENDPOINT"), Some("{pool_endpoint}"));
-        assert_eq!(world.app.settings.get("DB_PASSWORD"), Some(&SettingValue::SecretRef("db-password".into())));
+        assert_eq!(
+            world.app.settings.get("DB_PASSWORD"),
+            Some(&SettingValue::SecretRef("db-password".into()))
+        );
         assert_eq!(world.app.client_id_setting(), None);
         assert_eq!((world.pool.name.as_str(), world.pool.target_port), ("codingpool", Some(2000)));
     }
@@ -229,7 +336,11 @@ mod tests {
 
         assert!(world.app.system_assigned.is_none());
         assert_eq!(world.pool.target_port, None);
-        assert_eq!(world.executor_identities().count(), 1, "the resource-group assignment covers the pool");
+        assert_eq!(
+            world.executor_identities().count(),
+            1,
+            "the resource-group assignment covers the pool"
+        );
     }
 
     #[test]
@@ -239,20 +350,46 @@ mod tests {
         assert_eq!(world.app.user_assigned.len(), 2);
         assert!(world.app.system_assigned.is_some());
         assert_eq!(world.app.settings.plain("AZURE_CLIENT_ID"), Some(""));
-        assert_eq!(world.app.settings.plain("SESSION_POOL_ENDPOINT"), Some("{regional_pool_endpoint}"));
+        assert_eq!(
+            world.app.settings.plain("SESSION_POOL_ENDPOINT"),
+            Some("{regional_pool_endpoint}")
+        );
         assert_eq!(world.pool.image.as_deref(), Some("graderacr.azurecr.io/coding-adapter:V2"));
     }
 
     #[test]
     fn endpoints_become_placeholders_with_their_path_kept_and_other_urls_stay() {
-        let mut pool = Pool::new(Scope::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/sessionPools/p").unwrap(), Some(2000));
+        let mut pool = Pool::new(
+            Scope::parse(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/sessionPools/p",
+            )
+            .unwrap(),
+            Some(2000),
+        );
         pool.management_endpoint = Some("https://p.env.westeurope.azurecontainerapps.io".into());
         let at = |v: &str| placeholder_for(v, Some(&pool));
-        assert_eq!(at("https://P.env.westeurope.azurecontainerapps.io/").as_deref(), Some("{pool_endpoint}"));
-        assert_eq!(at("https://p.env.westeurope.azurecontainerapps.io/python/execute").as_deref(), Some("{pool_endpoint}/python/execute"));
-        assert_eq!(at("https://eastus.dynamicsessions.io/subscriptions/s/resourceGroups/rg/sessionPools/p").as_deref(), Some("{regional_pool_endpoint}"));
+        assert_eq!(
+            at("https://P.env.westeurope.azurecontainerapps.io/").as_deref(),
+            Some("{pool_endpoint}")
+        );
+        assert_eq!(
+            at("https://p.env.westeurope.azurecontainerapps.io/python/execute").as_deref(),
+            Some("{pool_endpoint}/python/execute")
+        );
+        assert_eq!(
+            at(
+                "https://eastus.dynamicsessions.io/subscriptions/s/resourceGroups/rg/sessionPools/p"
+            )
+            .as_deref(),
+            Some("{regional_pool_endpoint}")
+        );
         assert_eq!(at("https://login.microsoftonline.com/").as_deref(), Some("{entra_authority}"));
         assert_eq!(at("https://other.env.westeurope.azurecontainerapps.io"), None);
-        assert_eq!(at("https://eastus.dynamicsessions.io/subscriptions/s/resourceGroups/rg/sessionPools/other"), None);
+        assert_eq!(
+            at(
+                "https://eastus.dynamicsessions.io/subscriptions/s/resourceGroups/rg/sessionPools/other"
+            ),
+            None
+        );
     }
 }

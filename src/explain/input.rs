@@ -15,13 +15,13 @@ pub enum ExplainError {
         "the token is not a JWT (three base64url parts separated by dots, the middle one a JSON object): pass the access token exactly as it was sent, with or without \"Bearer \""
     )]
     NotAJwt,
-    #[error("cannot read the {what} from {path}: {source}; check the path, or pass - to read it from standard input")]
-    Unreadable {
-        what: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("--header {0:?} is not name:value; write it as e.g. --header x-ms-error-code:PermissionDenied")]
+    #[error(
+        "cannot read the {what} from {path}: {source}; check the path, or pass - to read it from standard input"
+    )]
+    Unreadable { what: &'static str, path: String, source: std::io::Error },
+    #[error(
+        "--header {0:?} is not name:value; write it as e.g. --header x-ms-error-code:PermissionDenied"
+    )]
     MalformedHeader(String),
     #[error("--body - and --token-file - both ask for standard input; put one of them in a file")]
     StdinTwice,
@@ -64,7 +64,11 @@ impl Captured {
         if request.body.as_deref() == Some("-") && request.token_file.as_deref() == Some("-") {
             return Err(ExplainError::StdinTwice);
         }
-        let body = request.body.as_deref().map(|path| read_source(path, "body", &mut stdin)).transpose()?;
+        let body = request
+            .body
+            .as_deref()
+            .map(|path| read_source(path, "body", &mut stdin))
+            .transpose()?;
         let token = match (request.token, request.token_file.as_deref()) {
             (Some(token), _) => Some(token),
             (None, Some(path)) => Some(read_source(path, "token", &mut stdin)?),
@@ -85,7 +89,11 @@ impl Captured {
     }
 }
 
-fn read_source(path: &str, what: &'static str, stdin: &mut impl Read) -> Result<String, ExplainError> {
+fn read_source(
+    path: &str,
+    what: &'static str,
+    stdin: &mut impl Read,
+) -> Result<String, ExplainError> {
     let unreadable = |source| ExplainError::Unreadable { what, path: path.to_owned(), source };
     if path == "-" {
         let mut text = String::new();
@@ -98,7 +106,9 @@ fn read_source(path: &str, what: &'static str, stdin: &mut impl Read) -> Result<
 /// `name:value` → (lower-cased name, trimmed value).
 pub fn parse_header(raw: &str) -> Result<(String, String), ExplainError> {
     match raw.split_once(':') {
-        Some((name, value)) if !name.trim().is_empty() && !name.trim().contains(char::is_whitespace) => {
+        Some((name, value))
+            if !name.trim().is_empty() && !name.trim().contains(char::is_whitespace) =>
+        {
             Ok((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         }
         _ => Err(ExplainError::MalformedHeader(raw.to_owned())),
@@ -132,7 +142,13 @@ mod tests {
     fn a_token_is_read_bare_after_bearer_or_as_a_whole_authorization_header() {
         let jwt = token();
 
-        for pasted in [jwt.clone(), format!("Bearer {jwt}"), format!("  bearer {jwt}\n"), format!("Authorization: Bearer {jwt}"), format!("Bearer\u{a0}{jwt}")] {
+        for pasted in [
+            jwt.clone(),
+            format!("Bearer {jwt}"),
+            format!("  bearer {jwt}\n"),
+            format!("Authorization: Bearer {jwt}"),
+            format!("Bearer\u{a0}{jwt}"),
+        ] {
             let claims = decode_token(&pasted).unwrap_or_else(|e| panic!("{pasted}: {e}"));
 
             assert_eq!(claims["oid"], "o-1");
@@ -141,7 +157,9 @@ mod tests {
 
     #[test]
     fn a_value_that_is_not_a_jwt_is_an_error_saying_what_to_pass() {
-        for pasted in ["", "Bearer", "not-a-jwt", "a.b.c", "Bearer eyJ.e30", "Bearer\u{a0}", "Bé\u{a0}x"] {
+        for pasted in
+            ["", "Bearer", "not-a-jwt", "a.b.c", "Bearer eyJ.e30", "Bearer\u{a0}", "Bé\u{a0}x"]
+        {
             let error = decode_token(pasted).unwrap_err();
 
             assert!(matches!(error, ExplainError::NotAJwt), "{pasted}");
@@ -151,8 +169,14 @@ mod tests {
 
     #[test]
     fn headers_are_name_colon_value_with_the_name_lower_cased() {
-        assert_eq!(parse_header("x-ms-error-code:PermissionDenied").unwrap(), ("x-ms-error-code".into(), "PermissionDenied".into()));
-        assert_eq!(parse_header("WWW-Authenticate: Bearer error=\"invalid_token\"").unwrap().1, "Bearer error=\"invalid_token\"");
+        assert_eq!(
+            parse_header("x-ms-error-code:PermissionDenied").unwrap(),
+            ("x-ms-error-code".into(), "PermissionDenied".into())
+        );
+        assert_eq!(
+            parse_header("WWW-Authenticate: Bearer error=\"invalid_token\"").unwrap().1,
+            "Bearer error=\"invalid_token\""
+        );
         for bad in ["x-ms-error-code", ":value", "two words:x"] {
             assert!(matches!(parse_header(bad), Err(ExplainError::MalformedHeader(_))), "{bad}");
         }
@@ -181,12 +205,17 @@ mod tests {
     #[test]
     fn unusable_sources_are_errors_that_name_the_input() {
         let missing = Request { body: Some("/no/such/body.json".into()), ..Request::default() };
-        let twice = Request { body: Some("-".into()), token_file: Some("-".into()), ..Request::default() };
+        let twice =
+            Request { body: Some("-".into()), token_file: Some("-".into()), ..Request::default() };
 
         let missing = Captured::gather(missing, std::io::empty()).unwrap_err().to_string();
         let twice = Captured::gather(twice, std::io::empty()).unwrap_err();
 
-        assert!(missing.contains("cannot read the body from /no/such/body.json") && missing.contains("pass - to read it from standard input"), "{missing}");
+        assert!(
+            missing.contains("cannot read the body from /no/such/body.json")
+                && missing.contains("pass - to read it from standard input"),
+            "{missing}"
+        );
         assert!(matches!(twice, ExplainError::StdinTwice));
     }
 }

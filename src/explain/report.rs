@@ -75,7 +75,9 @@ impl TokenSummary {
 
     /// Whether session pools accept the audience (FIDELITY §5, DOC).
     pub fn is_for_session_pools(&self) -> bool {
-        self.aud.as_deref().is_some_and(|aud| aud.trim_end_matches('/') == DYNAMIC_SESSIONS_AUDIENCE)
+        self.aud
+            .as_deref()
+            .is_some_and(|aud| aud.trim_end_matches('/') == DYNAMIC_SESSIONS_AUDIENCE)
     }
 }
 
@@ -109,9 +111,19 @@ impl fmt::Display for Report {
 impl fmt::Display for TokenSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-        let verdict = if self.is_for_session_pools() { "the session-pool audience" } else { "NOT https://dynamicsessions.io: session pools refuse it" };
+        let verdict = if self.is_for_session_pools() {
+            "the session-pool audience"
+        } else {
+            "NOT https://dynamicsessions.io: session pools refuse it"
+        };
         writeln!(f, "token: aud {} ({verdict})", or_dash(&self.aud))?;
-        writeln!(f, "  principal (oid) {}, app id (appid) {}, tenant (tid) {}", or_dash(&self.oid), or_dash(&self.appid), or_dash(&self.tid))?;
+        writeln!(
+            f,
+            "  principal (oid) {}, app id (appid) {}, tenant (tid) {}",
+            or_dash(&self.oid),
+            or_dash(&self.appid),
+            or_dash(&self.tid)
+        )?;
         writeln!(f, "  issuer {}", or_dash(&self.iss))?;
         match (self.exp, self.seconds_to_expiry) {
             (Some(exp), Some(s)) if s <= 0 => writeln!(f, "  exp {exp} (expired {} s ago)", -s),
@@ -154,7 +166,12 @@ mod tests {
     #[test]
     fn the_json_report_has_exactly_diagnoses_and_token() {
         let report = Report {
-            diagnoses: vec![Candidate { id: Diagnosis::MissingRole, confidence: Confidence::High, explanation: "e".into(), fix: "f".into() }],
+            diagnoses: vec![Candidate {
+                id: Diagnosis::MissingRole,
+                confidence: Confidence::High,
+                explanation: "e".into(),
+                fix: "f".into(),
+            }],
             token: Some(TokenSummary::of(&json!({"exp": 5}), 10)),
             hop: Hop::Pool,
             hop_reason: "given with --hop".into(),
@@ -164,21 +181,35 @@ mod tests {
 
         let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["diagnoses", "token"]);
-        assert_eq!(value["diagnoses"][0], json!({"id": "missing-role", "confidence": "high", "explanation": "e", "fix": "f"}));
+        assert_eq!(
+            value["diagnoses"][0],
+            json!({"id": "missing-role", "confidence": "high", "explanation": "e", "fix": "f"})
+        );
         assert_eq!(value["token"]["seconds_to_expiry"], -5);
         let token_keys: Vec<&String> = value["token"].as_object().unwrap().keys().collect();
-        assert_eq!(token_keys, ["aud", "oid", "appid", "tid", "iss", "exp", "expired", "seconds_to_expiry"]);
+        assert_eq!(
+            token_keys,
+            ["aud", "oid", "appid", "tid", "iss", "exp", "expired", "seconds_to_expiry"]
+        );
     }
 
     #[test]
     fn the_text_report_says_the_hop_then_each_diagnosis_with_its_fix() {
         let report = Report {
-            diagnoses: vec![Candidate { id: Diagnosis::WrongAudience, confidence: Confidence::Medium, explanation: "why".into(), fix: "how".into() }],
+            diagnoses: vec![Candidate {
+                id: Diagnosis::WrongAudience,
+                confidence: Confidence::Medium,
+                explanation: "why".into(),
+                fix: "how".into(),
+            }],
             token: None,
             hop: Hop::Pool,
             hop_reason: "given with --hop".into(),
         };
 
-        assert_eq!(report.to_string(), "hop: pool (given with --hop)\nwrong-audience (medium): why\n  fix: how\n");
+        assert_eq!(
+            report.to_string(),
+            "hop: pool (given with --hop)\nwrong-audience (medium): why\n  fix: how\n"
+        );
     }
 }

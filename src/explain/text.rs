@@ -56,18 +56,47 @@ pub struct TextReport {
 
 /// Diagnose every error in `text`; `claims` of the token the user says was sent; `hop` for errors
 /// whose text does not say which hop answered (`--hop`).
-pub fn explain_text(text: &str, claims: Option<Value>, hop: Option<Hop>, now: u64, user: Option<&Parts>) -> TextReport {
-    let errors = pasted::read(text).iter().map(|p| explain_one(p, claims.as_ref(), hop, now, user)).collect();
+pub fn explain_text(
+    text: &str,
+    claims: Option<Value>,
+    hop: Option<Hop>,
+    now: u64,
+    user: Option<&Parts>,
+) -> TextReport {
+    let errors = pasted::read(text)
+        .iter()
+        .map(|p| explain_one(p, claims.as_ref(), hop, now, user))
+        .collect();
     TextReport { errors, token: claims.as_ref().map(|c| TokenSummary::of(c, now)) }
 }
 
-fn explain_one(pasted: &Pasted, claims: Option<&Value>, given: Option<Hop>, now: u64, user: Option<&Parts>) -> TextError {
+fn explain_one(
+    pasted: &Pasted,
+    claims: Option<&Value>,
+    given: Option<Hop>,
+    now: u64,
+    user: Option<&Parts>,
+) -> TextError {
     let located = pasted.url.as_deref().and_then(location::locate);
     let mi = pasted.attempts.iter().find(|a| a.got_an_answer());
     let hop = located.as_ref().map(|l| l.hop).or(mi.map(|_| Hop::Identity)).or(given);
     let captured = match mi {
-        Some(attempt) => Captured { hop, status: attempt.status, body: attempt.body.clone(), headers: Vec::new(), claims: claims.cloned(), no_answer: false },
-        None => Captured { hop, status: pasted.status, body: pasted.body.clone(), headers: pasted.headers.clone(), claims: claims.cloned(), no_answer: pasted.format == PastedFormat::NoAnswer },
+        Some(attempt) => Captured {
+            hop,
+            status: attempt.status,
+            body: attempt.body.clone(),
+            headers: Vec::new(),
+            claims: claims.cloned(),
+            no_answer: false,
+        },
+        None => Captured {
+            hop,
+            status: pasted.status,
+            body: pasted.body.clone(),
+            headers: pasted.headers.clone(),
+            claims: claims.cloned(),
+            no_answer: pasted.format == PastedFormat::NoAnswer,
+        },
     };
     let report = explain_with(&captured, now, user);
     let hop_reason = match (&located, mi) {
@@ -75,10 +104,16 @@ fn explain_one(pasted: &Pasted, claims: Option<&Value>, given: Option<Hop>, now:
         (None, Some(a)) => format!("{} quotes the identity endpoint's answer", a.credential),
         (None, None) => report.hop_reason.clone(),
     };
-    let mut diagnoses = if pasted.attempts.is_empty() || mi.is_some() { report.diagnoses } else { Vec::new() };
+    let mut diagnoses =
+        if pasted.attempts.is_empty() || mi.is_some() { report.diagnoses } else { Vec::new() };
     add_credential_findings(&mut diagnoses, &pasted.attempts, mi.is_some(), user);
     if diagnoses.is_empty() {
-        diagnoses.push(Candidate { id: Diagnosis::Unexplained, confidence: Confidence::Low, explanation: "no credential in the text got an answer or names a known cause".into(), fix: fix(Diagnosis::Unexplained, &FixContext::default()) });
+        diagnoses.push(Candidate {
+            id: Diagnosis::Unexplained,
+            confidence: Confidence::Low,
+            explanation: "no credential in the text got an answer or names a known cause".into(),
+            fix: fix(Diagnosis::Unexplained, &FixContext::default()),
+        });
     }
     let status = if mi.is_some() { captured.status } else { pasted.status };
     TextError {
@@ -87,38 +122,84 @@ fn explain_one(pasted: &Pasted, claims: Option<&Value>, given: Option<Hop>, now:
             first_line: pasted.lines.start + 1,
             last_line: pasted.lines.end.max(pasted.lines.start + 1),
             status,
-            status_implied_by: if mi.is_some() && status.is_some() && pasted.status.is_none() { Some(format!("the {} message", mi.map_or("", |a| a.credential.as_str()))) } else { pasted.status_implied_by.clone() },
+            status_implied_by: if mi.is_some() && status.is_some() && pasted.status.is_none() {
+                Some(format!("the {} message", mi.map_or("", |a| a.credential.as_str())))
+            } else {
+                pasted.status_implied_by.clone()
+            },
             url: pasted.url.clone(),
             error_code: pasted.error_code.clone(),
             hop: report.hop,
             hop_reason,
         },
-        credentials: pasted.attempts.iter().map(|a| CredentialLine { credential: a.credential.clone(), meaning: meaning(a) }).collect(),
+        credentials: pasted
+            .attempts
+            .iter()
+            .map(|a| CredentialLine { credential: a.credential.clone(), meaning: meaning(a) })
+            .collect(),
         diagnoses,
     }
 }
 
 /// A chain whose developer tool is missing: the cause when no credential got an answer; beside an
 /// answer, a note that it matters only where no managed identity is expected.
-fn add_credential_findings(diagnoses: &mut Vec<Candidate>, attempts: &[Attempt], answered: bool, user: Option<&Parts>) {
+fn add_credential_findings(
+    diagnoses: &mut Vec<Candidate>,
+    attempts: &[Attempt],
+    answered: bool,
+    user: Option<&Parts>,
+) {
     let Some(cli) = attempts.iter().find(|a| a.tool_missing) else { return };
-    let ctx = user.map_or_else(FixContext::default, |u| FixContext::for_app(&u.app, &u.role_assignments, u.roles_given, u.pool.as_ref(), crate::world::IdentityProtocol::ContainerApps));
+    let ctx = user.map_or_else(FixContext::default, |u| {
+        FixContext::for_app(
+            &u.app,
+            &u.role_assignments,
+            u.roles_given,
+            u.pool.as_ref(),
+            crate::world::IdentityProtocol::ContainerApps,
+        )
+    });
     let (confidence, explanation) = if answered {
-        (Confidence::Low, format!("{} also failed ({}): it matters only where no managed identity is expected, e.g. on a developer machine", cli.credential, cli.message))
+        (
+            Confidence::Low,
+            format!(
+                "{} also failed ({}): it matters only where no managed identity is expected, e.g. on a developer machine",
+                cli.credential, cli.message
+            ),
+        )
     } else {
-        (Confidence::High, format!("no credential of the chain reached an endpoint, and {} says: {}", cli.credential, cli.message))
+        (
+            Confidence::High,
+            format!(
+                "no credential of the chain reached an endpoint, and {} says: {}",
+                cli.credential, cli.message
+            ),
+        )
     };
-    diagnoses.push(Candidate { id: Diagnosis::CredentialChainUnavailable, confidence, explanation, fix: fix(Diagnosis::CredentialChainUnavailable, &ctx) });
+    diagnoses.push(Candidate {
+        id: Diagnosis::CredentialChainUnavailable,
+        confidence,
+        explanation,
+        fix: fix(Diagnosis::CredentialChainUnavailable, &ctx),
+    });
 }
 
 fn meaning(attempt: &Attempt) -> String {
     match (attempt.kind, attempt.got_an_answer(), attempt.tool_missing) {
-        (CredentialKind::ManagedIdentity, true, _) => match (attempt.status, attempt.body.is_empty()) {
-            (Some(status), true) => format!("the identity endpoint answered {status} with an empty body"),
-            (Some(status), false) => format!("the identity endpoint answered {status}: {}", attempt.body),
-            (None, _) => format!("the identity endpoint answered: {}", attempt.body),
-        },
-        (CredentialKind::ManagedIdentity, false, _) => format!("no answer from an identity endpoint: {}", attempt.message),
+        (CredentialKind::ManagedIdentity, true, _) => {
+            match (attempt.status, attempt.body.is_empty()) {
+                (Some(status), true) => {
+                    format!("the identity endpoint answered {status} with an empty body")
+                }
+                (Some(status), false) => {
+                    format!("the identity endpoint answered {status}: {}", attempt.body)
+                }
+                (None, _) => format!("the identity endpoint answered: {}", attempt.body),
+            }
+        }
+        (CredentialKind::ManagedIdentity, false, _) => {
+            format!("no answer from an identity endpoint: {}", attempt.message)
+        }
         (_, _, true) => "the Azure CLI is not installed or not signed in".into(),
         _ => "not configured here (a chain tries it and moves on)".into(),
     }
@@ -127,7 +208,10 @@ fn meaning(attempt: &Attempt) -> String {
 impl fmt::Display for TextReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.errors.is_empty() {
-            return writeln!(f, "no error found in the text: paste the whole message (status line, body, or credential chain), or use --status/--body");
+            return writeln!(
+                f,
+                "no error found in the text: paste the whole message (status line, body, or credential chain), or use --status/--body"
+            );
         }
         if let Some(token) = &self.token {
             write!(f, "{token}")?;
@@ -135,14 +219,25 @@ impl fmt::Display for TextReport {
         let count = self.errors.len();
         for (n, error) in self.errors.iter().enumerate() {
             let x = &error.extracted;
-            let lines = if x.first_line == x.last_line { format!("line {}", x.first_line) } else { format!("lines {}-{}", x.first_line, x.last_line) };
+            let lines = if x.first_line == x.last_line {
+                format!("line {}", x.first_line)
+            } else {
+                format!("lines {}-{}", x.first_line, x.last_line)
+            };
             let status = match (x.status, &x.status_implied_by) {
                 (Some(s), Some(why)) => format!("status {s} (implied by {why})"),
                 (Some(s), None) => format!("status {s}"),
                 (None, _) => "no status".into(),
             };
-            let numbering = if count > 1 { format!("error {} of {count}: ", n + 1) } else { String::new() };
-            writeln!(f, "{numbering}{status} from {} ({lines}); hop {} ({})", x.format.describe(), x.hop, x.hop_reason)?;
+            let numbering =
+                if count > 1 { format!("error {} of {count}: ", n + 1) } else { String::new() };
+            writeln!(
+                f,
+                "{numbering}{status} from {} ({lines}); hop {} ({})",
+                x.format.describe(),
+                x.hop,
+                x.hop_reason
+            )?;
             for line in &error.credentials {
                 writeln!(f, "  {}: {}", line.credential, line.meaning)?;
             }

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use super::{StartError, piston_error};
 
 /// The adapter's routes (its contract), for near-miss notes on the `pool -> container` hop.
-pub const ROUTES: &[(&str, &str)] = &[("POST", "/{language}/execute"), ("GET", "/runtimes"), ("GET", "/health")];
+pub const ROUTES: &[(&str, &str)] =
+    &[("POST", "/{language}/execute"), ("GET", "/runtimes"), ("GET", "/health")];
 
 /// The adapter's configuration.
 #[derive(Debug, Clone)]
@@ -44,11 +45,18 @@ pub enum AnswerEnvelope {
 
 impl AdapterConfig {
     pub fn from_env() -> Result<Self, StartError> {
-        let piston_url = super::required_var("PISTON_URL", "Piston's base URL, e.g. http://127.0.0.1:2000")?;
+        let piston_url =
+            super::required_var("PISTON_URL", "Piston's base URL, e.g. http://127.0.0.1:2000")?;
         let envelope = match std::env::var("ADAPTER_ENVELOPE").as_deref() {
             Err(_) | Ok("" | "piston") => AnswerEnvelope::Piston,
             Ok("properties") => AnswerEnvelope::Properties,
-            Ok(other) => return Err(StartError::InvalidVar { name: "ADAPTER_ENVELOPE", value: other.to_owned(), hint: "piston (Piston's answer as it is) or properties ({\"properties\":{stdout,stderr,exitCode}})" }),
+            Ok(other) => {
+                return Err(StartError::InvalidVar {
+                    name: "ADAPTER_ENVELOPE",
+                    value: other.to_owned(),
+                    hint: "piston (Piston's answer as it is) or properties ({\"properties\":{stdout,stderr,exitCode}})",
+                });
+            }
         };
         Ok(Self { piston_url: piston_url.trim_end_matches('/').to_owned(), envelope })
     }
@@ -95,11 +103,20 @@ struct Properties {
     version: Option<String>,
 }
 
-async fn execute(State(state): State<Arc<AdapterState>>, Path(language): Path<String>, body: Bytes) -> Response {
+async fn execute(
+    State(state): State<Arc<AdapterState>>,
+    Path(language): Path<String>,
+    body: Bytes,
+) -> Response {
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(envelope) => envelope,
         Err(error) => {
-            return piston_error(StatusCode::BAD_REQUEST, format!("expected {{\"properties\":{{\"code\":<string>,\"stdin\"?:<string>,\"version\"?:<string>}}}}: {error}"));
+            return piston_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected {{\"properties\":{{\"code\":<string>,\"stdin\"?:<string>,\"version\"?:<string>}}}}: {error}"
+                ),
+            );
         }
     };
     let props = envelope.properties;
@@ -139,7 +156,9 @@ async fn runtimes(State(state): State<Arc<AdapterState>>) -> Response {
 async fn pass_through(answer: reqwest::Result<reqwest::Response>) -> Response {
     let answer = match answer {
         Ok(answer) => answer,
-        Err(error) => return piston_error(StatusCode::BAD_GATEWAY, format!("piston unreachable: {error}")),
+        Err(error) => {
+            return piston_error(StatusCode::BAD_GATEWAY, format!("piston unreachable: {error}"));
+        }
     };
     let status = answer.status();
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
@@ -152,7 +171,11 @@ async fn pass_through(answer: reqwest::Result<reqwest::Response>) -> Response {
             }
             response
         }
-        Err(error) => piston_error(StatusCode::BAD_GATEWAY, format!("piston closed the connection mid-answer: {error}")).into_response(),
+        Err(error) => piston_error(
+            StatusCode::BAD_GATEWAY,
+            format!("piston closed the connection mid-answer: {error}"),
+        )
+        .into_response(),
     }
 }
 
@@ -163,7 +186,12 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     async fn adapter_for(piston: &MockServer) -> crate::standins::Server {
-        crate::standins::Server::start(app(AdapterConfig { piston_url: piston.uri(), envelope: AnswerEnvelope::Piston })).await.unwrap()
+        crate::standins::Server::start(app(AdapterConfig {
+            piston_url: piston.uri(),
+            envelope: AnswerEnvelope::Piston,
+        }))
+        .await
+        .unwrap()
     }
 
     #[tokio::test]
@@ -171,10 +199,21 @@ mod tests {
         let piston = MockServer::start().await;
         let expected = json!({"language": "python", "version": "*", "files": [{"content": "print(42)"}], "stdin": ""});
         let answer = json!({"language": "python", "version": "3.10.0", "run": {"stdout": "42\n"}});
-        Mock::given(method("POST")).and(path("/api/v2/execute")).and(body_json(&expected)).respond_with(ResponseTemplate::new(200).set_body_json(&answer)).expect(1).mount(&piston).await;
+        Mock::given(method("POST"))
+            .and(path("/api/v2/execute"))
+            .and(body_json(&expected))
+            .respond_with(ResponseTemplate::new(200).set_body_json(&answer))
+            .expect(1)
+            .mount(&piston)
+            .await;
 
         let adapter = adapter_for(&piston).await;
-        let got = reqwest::Client::new().post(format!("{}/python/execute", adapter.url())).json(&json!({"properties": {"code": "print(42)"}})).send().await.unwrap();
+        let got = reqwest::Client::new()
+            .post(format!("{}/python/execute", adapter.url()))
+            .json(&json!({"properties": {"code": "print(42)"}}))
+            .send()
+            .await
+            .unwrap();
 
         assert_eq!(got.status(), 200);
         assert_eq!(got.json::<serde_json::Value>().await.unwrap(), answer);
@@ -184,7 +223,12 @@ mod tests {
     async fn a_flat_body_is_refused_with_a_piston_style_message() {
         let piston = MockServer::start().await;
         let adapter = adapter_for(&piston).await;
-        let got = reqwest::Client::new().post(format!("{}/python/execute", adapter.url())).json(&json!({"code": "print(42)"})).send().await.unwrap();
+        let got = reqwest::Client::new()
+            .post(format!("{}/python/execute", adapter.url()))
+            .json(&json!({"code": "print(42)"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(got.status(), 400);
         let body: serde_json::Value = got.json().await.unwrap();
         assert!(body["message"].as_str().unwrap().contains("properties"), "{body}");

@@ -37,7 +37,11 @@ pub enum StartError {
 /// Bind `127.0.0.1:$PORT` (0 when unset): loopback only, so nothing is reachable from outside.
 pub async fn bind_from_env() -> Result<TcpListener, StartError> {
     let port = match std::env::var("PORT") {
-        Ok(value) => value.parse::<u16>().map_err(|_| StartError::InvalidVar { name: "PORT", value, hint: "a port number, or unset for any free port" })?,
+        Ok(value) => value.parse::<u16>().map_err(|_| StartError::InvalidVar {
+            name: "PORT",
+            value,
+            hint: "a port number, or unset for any free port",
+        })?,
         Err(_) => 0,
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -64,7 +68,11 @@ pub fn required_var(name: &'static str, hint: &'static str) -> Result<String, St
 /// An optional millisecond setting.
 pub fn millis_var(name: &'static str, default: u64) -> Result<std::time::Duration, StartError> {
     let ms = match std::env::var(name) {
-        Ok(value) => value.parse::<u64>().map_err(|_| StartError::InvalidVar { name, value, hint: "a whole number of milliseconds" })?,
+        Ok(value) => value.parse::<u64>().map_err(|_| StartError::InvalidVar {
+            name,
+            value,
+            hint: "a whole number of milliseconds",
+        })?,
         Err(_) => default,
     };
     Ok(std::time::Duration::from_millis(ms))
@@ -73,7 +81,11 @@ pub fn millis_var(name: &'static str, default: u64) -> Result<std::time::Duratio
 /// An optional whole-number setting.
 pub fn count_var(name: &'static str, default: u32) -> Result<u32, StartError> {
     match std::env::var(name) {
-        Ok(value) => value.parse::<u32>().map_err(|_| StartError::InvalidVar { name, value, hint: "a whole number" }),
+        Ok(value) => value.parse::<u32>().map_err(|_| StartError::InvalidVar {
+            name,
+            value,
+            hint: "a whole number",
+        }),
         Err(_) => Ok(default),
     }
 }

@@ -11,7 +11,9 @@ use crate::runner::Outcome;
 /// The JUnit XML document of a run.
 pub fn junit(outcomes: &[Outcome], total_secs: f64) -> String {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-    let write = |writer: &mut Writer<Vec<u8>>, event: Event<'_>| writer.write_event(event).expect("writing XML to memory cannot fail");
+    let write = |writer: &mut Writer<Vec<u8>>, event: Event<'_>| {
+        writer.write_event(event).expect("writing XML to memory cannot fail")
+    };
     write(&mut writer, Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
     let failures = outcomes.iter().filter(|o| !o.passed).count();
     let mut root = BytesStart::new("testsuites");
@@ -29,8 +31,15 @@ pub fn junit(outcomes: &[Outcome], total_secs: f64) -> String {
         let mut suite = BytesStart::new("testsuite");
         suite.push_attribute(("name", name.as_str()));
         suite.push_attribute(("tests", members.len().to_string().as_str()));
-        suite.push_attribute(("failures", members.iter().filter(|o| !o.passed).count().to_string().as_str()));
-        suite.push_attribute(("time", format!("{:.3}", members.iter().map(|o| o.duration.as_secs_f64()).sum::<f64>()).as_str()));
+        suite.push_attribute((
+            "failures",
+            members.iter().filter(|o| !o.passed).count().to_string().as_str(),
+        ));
+        suite.push_attribute((
+            "time",
+            format!("{:.3}", members.iter().map(|o| o.duration.as_secs_f64()).sum::<f64>())
+                .as_str(),
+        ));
         write(&mut writer, Event::Start(suite));
         for outcome in members {
             testcase(&mut writer, outcome, &name);
@@ -42,20 +51,32 @@ pub fn junit(outcomes: &[Outcome], total_secs: f64) -> String {
 }
 
 fn folder(outcome: &Outcome) -> String {
-    outcome.file.parent().map(|p| p.display().to_string()).filter(|p| !p.is_empty()).unwrap_or_else(|| ".".into())
+    outcome
+        .file
+        .parent()
+        .map(|p| p.display().to_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| ".".into())
 }
 
 fn testcase(writer: &mut Writer<Vec<u8>>, outcome: &Outcome, classname: &str) {
-    let write = |writer: &mut Writer<Vec<u8>>, event: Event<'_>| writer.write_event(event).expect("writing XML to memory cannot fail");
+    let write = |writer: &mut Writer<Vec<u8>>, event: Event<'_>| {
+        writer.write_event(event).expect("writing XML to memory cannot fail")
+    };
     let mut case = BytesStart::new("testcase");
     case.push_attribute(("classname", classname));
     case.push_attribute(("name", outcome.name.as_str()));
     case.push_attribute(("time", format!("{:.3}", outcome.duration.as_secs_f64()).as_str()));
     write(writer, Event::Start(case));
     if !outcome.passed {
-        let diagnoses: Vec<String> = outcome.findings.iter().map(|f| format!("diagnosis: {}: {}\nfix: {}", f.id, f.explanation, f.fix)).collect();
+        let diagnoses: Vec<String> = outcome
+            .findings
+            .iter()
+            .map(|f| format!("diagnosis: {}: {}\nfix: {}", f.id, f.explanation, f.fix))
+            .collect();
         let mut failure = BytesStart::new("failure");
-        failure.push_attribute(("message", outcome.failures.first().map_or("failed", String::as_str)));
+        failure
+            .push_attribute(("message", outcome.failures.first().map_or("failed", String::as_str)));
         failure.push_attribute(("type", "expectation"));
         write(writer, Event::Start(failure));
         let body = format!("{}\n{}", outcome.failures.join("\n"), diagnoses.join("\n"));

@@ -14,7 +14,13 @@ use crate::transcript::Exchange;
 pub fn text(outcome: &Outcome) -> String {
     let mut out = String::new();
     let verdict = if outcome.passed { "PASS" } else { "FAIL" };
-    let _ = writeln!(out, "{verdict} {} ({}) {} ms", outcome.name, outcome.file.display(), outcome.duration.as_millis());
+    let _ = writeln!(
+        out,
+        "{verdict} {} ({}) {} ms",
+        outcome.name,
+        outcome.file.display(),
+        outcome.duration.as_millis()
+    );
     let _ = writeln!(out, "  {}", outcome.description);
     for exchange in &outcome.exchanges {
         let _ = writeln!(out, "  {}", hop_line(exchange));
@@ -52,14 +58,19 @@ pub fn hop_line(exchange: &Exchange) -> String {
     if let Some(host) = exchange.request_headers.get("host").and_then(Value::as_str) {
         notes.push(format!("host {host}"));
     }
-    if let Some(verdict) = exchange.request_headers.get("x-identity-header").and_then(Value::as_str) {
+    if let Some(verdict) = exchange.request_headers.get("x-identity-header").and_then(Value::as_str)
+    {
         notes.push(format!("x-identity-header {verdict}"));
     }
     if exchange.request_headers.contains_key("metadata") {
         notes.push("metadata: true".into());
     }
     if let Some(claims) = exchange.bearer_claims() {
-        notes.push(format!("token aud={} oid={}", claims["aud"].as_str().unwrap_or("?"), claims["oid"].as_str().unwrap_or("?")));
+        notes.push(format!(
+            "token aud={} oid={}",
+            claims["aud"].as_str().unwrap_or("?"),
+            claims["oid"].as_str().unwrap_or("?")
+        ));
     }
     if let Some(note) = answer_note(exchange) {
         notes.push(note);
@@ -71,7 +82,10 @@ pub fn hop_line(exchange: &Exchange) -> String {
         notes.push(format!("contract: {violation}"));
     }
     let notes = if notes.is_empty() { String::new() } else { format!("  {}", notes.join("; ")) };
-    format!("#{:<2} {route:<22} {} {}{query}  {status}{notes}", exchange.seq, exchange.method, exchange.path)
+    format!(
+        "#{:<2} {route:<22} {} {}{query}  {status}{notes}",
+        exchange.seq, exchange.method, exchange.path
+    )
 }
 
 /// A few words of the answer: error code or message, token claims, stdout.
@@ -82,7 +96,11 @@ fn answer_note(exchange: &Exchange) -> Option<String> {
     let body = exchange.response_body.as_ref()?;
     let pick = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
     if let Some(claims) = body.pointer("/access_token/decoded_claims") {
-        return Some(format!("issued aud={} oid={}", claims["aud"].as_str().unwrap_or("?"), claims["oid"].as_str().unwrap_or("?")));
+        return Some(format!(
+            "issued aud={} oid={}",
+            claims["aud"].as_str().unwrap_or("?"),
+            claims["oid"].as_str().unwrap_or("?")
+        ));
     }
     let note = pick("/error/code")
         .map(|code| format!("{code}: {}", pick("/error/message").unwrap_or("")))
@@ -111,7 +129,9 @@ pub fn export_lines(env: &[(String, String)]) -> Vec<String> {
 pub fn served_text(served: &crate::runner::Served) -> String {
     let mut out = format!("# transcript ({} exchanges)\n", served.exchanges.len());
     if served.exchanges.is_empty() {
-        out.push_str("  no request reached the stand-ins: was the backend started with the exports above?\n");
+        out.push_str(
+            "  no request reached the stand-ins: was the backend started with the exports above?\n",
+        );
         return out;
     }
     for exchange in &served.exchanges {
@@ -127,7 +147,11 @@ pub fn served_text(served: &crate::runner::Served) -> String {
 /// The summary: `scenarios: N passed, M failed` (a line CI tools recognise), then the time.
 pub fn summary(outcomes: &[Outcome], total_ms: u128) -> String {
     let passed = outcomes.iter().filter(|o| o.passed).count();
-    format!("scenarios: {passed} passed, {} failed\n{} scenarios in {total_ms} ms", outcomes.len() - passed, outcomes.len())
+    format!(
+        "scenarios: {passed} passed, {} failed\n{} scenarios in {total_ms} ms",
+        outcomes.len() - passed,
+        outcomes.len()
+    )
 }
 
 /// The JSON report of a run:
@@ -161,10 +185,25 @@ pub fn bench_text(r: &crate::bench::BenchReport) -> String {
          backend through the whole chain ({} requests, {} connections): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {:.1} MB, {} token request(s)\n\
          Piston stand-in alone: {:.0} req/s; backend / direct = {:.2}\n\
          {} cores; bench took {:.1} s\n",
-        r.scenario_count, r.scenario_median_ms, r.scenario_p95_ms, r.scenario_max_ms, r.slowest_scenario, r.suite_total_ms,
-        r.overhead_ms, r.overhead_ratio,
-        r.backend_requests, r.backend_concurrency, r.backend_rps, r.backend_p50_ms, r.backend_p99_ms, r.backend_errors, r.backend_peak_rss_mb, r.token_requests,
-        r.direct_rps, r.backend_vs_direct_ratio,
-        r.cores, r.bench_total_ms / 1000.0
+        r.scenario_count,
+        r.scenario_median_ms,
+        r.scenario_p95_ms,
+        r.scenario_max_ms,
+        r.slowest_scenario,
+        r.suite_total_ms,
+        r.overhead_ms,
+        r.overhead_ratio,
+        r.backend_requests,
+        r.backend_concurrency,
+        r.backend_rps,
+        r.backend_p50_ms,
+        r.backend_p99_ms,
+        r.backend_errors,
+        r.backend_peak_rss_mb,
+        r.token_requests,
+        r.direct_rps,
+        r.backend_vs_direct_ratio,
+        r.cores,
+        r.bench_total_ms / 1000.0
     )
 }

@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 
 use crate::scenario::BackendSettings;
-use crate::world::AzCli;
 use crate::tokens::{self, TokenIssuer, TokenSubject};
+use crate::world::AzCli;
 use crate::world::World;
 
 /// A tool that is "not installed": exit code 127 and the shell's message, exactly what `sh` does
@@ -29,7 +29,8 @@ pub struct FakeTools {
 impl FakeTools {
     /// Write the tools the world describes (`missing` when it describes none).
     pub fn install(world: &World, settings: &BackendSettings) -> std::io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("session-pool-harness-tools-{}", crate::ids::guid()));
+        let dir =
+            std::env::temp_dir().join(format!("session-pool-harness-tools-{}", crate::ids::guid()));
         std::fs::create_dir_all(&dir)?;
         let tools = Self { dir };
         let az = world.developer_tools.as_ref().map_or(AzCli::Missing, |t| t.az);
@@ -37,9 +38,14 @@ impl FakeTools {
         tools.write("azd", MISSING)?;
         let script = match az {
             AzCli::Missing => MISSING.to_owned(),
-            AzCli::NotLoggedIn => "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n".to_owned(),
+            AzCli::NotLoggedIn => {
+                "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n"
+                    .to_owned()
+            }
             // Builtins only: PATH holds nothing but this folder. JSON never contains a single quote here.
-            AzCli::LoggedIn => format!("#!/bin/sh\nprintf '%s\\n' '{}'\n", token_json(world, settings)),
+            AzCli::LoggedIn => {
+                format!("#!/bin/sh\nprintf '%s\\n' '{}'\n", token_json(world, settings))
+            }
         };
         tools.write("az", &script)?;
         Ok(tools)
@@ -53,9 +59,15 @@ impl FakeTools {
 
     /// Write the federated token a workload-identity pod would have (AZURE_FEDERATED_TOKEN_FILE):
     /// a JWT from the app's federated issuer for `api://AzureADTokenExchange`, signed by the test key.
-    pub fn write_federated_token(&self, world: &World, settings: &BackendSettings) -> std::io::Result<PathBuf> {
+    pub fn write_federated_token(
+        &self,
+        world: &World,
+        settings: &BackendSettings,
+    ) -> std::io::Result<PathBuf> {
         let app = world.applications.iter().find(|a| a.federated.is_some());
-        let (issuer, subject) = app.and_then(|a| a.federated.as_ref()).map_or(("https://oidc.invalid/", "none"), |f| (f.issuer.as_str(), f.subject.as_str()));
+        let (issuer, subject) = app
+            .and_then(|a| a.federated.as_ref())
+            .map_or(("https://oidc.invalid/", "none"), |f| (f.issuer.as_str(), f.subject.as_str()));
         let now = tokens::now_secs();
         // An expired projected token: issued two hours ago, valid for one.
         let issued = if settings.federated_token_expired { now - 7200 } else { now };
@@ -82,7 +94,13 @@ impl Drop for FakeTools {
 
 fn token_json(world: &World, settings: &BackendSettings) -> String {
     let user = world.developer_principal().unwrap_or("00000000-0000-0000-0000-000000000000");
-    let subject = TokenSubject { tenant_id: &world.tenant_id, client_id: AZURE_CLI_CLIENT_ID, principal_id: user, resource_id: None, appidacr: "0" };
+    let subject = TokenSubject {
+        tenant_id: &world.tenant_id,
+        client_id: AZURE_CLI_CLIENT_ID,
+        principal_id: user,
+        resource_id: None,
+        appidacr: "0",
+    };
     let resource = settings.token_scope.trim_end_matches("/.default");
     let now = tokens::now_secs();
     let mut claims = tokens::access_token_claims(&subject, resource, now, 3600);

@@ -25,12 +25,16 @@ pub fn check_step(expect: &StepExpect, status: Option<u16>, body: Option<&Value>
         match body.and_then(|b| b.pointer("/run/stdout")) {
             Some(Value::String(got)) if got == want => {}
             Some(got) => failures.push(format!("expected run.stdout {want:?}, got {got}")),
-            None => failures.push(format!("expected run.stdout {want:?}, but the answer has no run.stdout: {}", excerpt(&text))),
+            None => failures.push(format!(
+                "expected run.stdout {want:?}, but the answer has no run.stdout: {}",
+                excerpt(&text)
+            )),
         }
     }
     for fragment in &expect.body_contains {
         if !text.contains(fragment.as_str()) {
-            failures.push(format!("expected the body to contain {fragment:?}, got {}", excerpt(&text)));
+            failures
+                .push(format!("expected the body to contain {fragment:?}, got {}", excerpt(&text)));
         }
     }
     failures
@@ -51,7 +55,10 @@ pub fn check_diagnoses(expected: &[Diagnosis], findings: &[Finding]) -> Option<S
 }
 
 /// Check how many requests each named hop received.
-pub fn check_calls(expected: &[(crate::transcript::Hop, usize)], exchanges: &[crate::transcript::Exchange]) -> Vec<String> {
+pub fn check_calls(
+    expected: &[(crate::transcript::Hop, usize)],
+    exchanges: &[crate::transcript::Exchange],
+) -> Vec<String> {
     expected
         .iter()
         .filter_map(|(hop, want)| {
@@ -84,7 +91,11 @@ mod tests {
 
     #[test]
     fn every_mismatch_is_reported_with_what_came_instead() {
-        let expect = StepExpect { status: Some(200), stdout: Some("42\n".into()), body_contains: vec!["ok".into()] };
+        let expect = StepExpect {
+            status: Some(200),
+            stdout: Some("42\n".into()),
+            body_contains: vec!["ok".into()],
+        };
         let failures = check_step(&expect, Some(502), Some(&json!({"message": "pool hop failed"})));
         assert_eq!(failures.len(), 3, "{failures:?}");
         assert!(failures[0].contains("expected status 200, got 502"));
@@ -93,15 +104,31 @@ mod tests {
 
     #[test]
     fn a_matching_answer_has_no_failures() {
-        let expect = StepExpect { status: Some(200), stdout: Some("42\n".into()), body_contains: vec!["42".into()] };
-        assert!(check_step(&expect, Some(200), Some(&json!({"run": {"stdout": "42\n"}}))).is_empty());
+        let expect = StepExpect {
+            status: Some(200),
+            stdout: Some("42\n".into()),
+            body_contains: vec!["42".into()],
+        };
+        assert!(
+            check_step(&expect, Some(200), Some(&json!({"run": {"stdout": "42\n"}}))).is_empty()
+        );
     }
 
     #[test]
     fn diagnoses_compare_as_sets() {
-        let finding = |id| Finding { id, hop: None, seq: None, explanation: String::new(), fix: String::new() };
-        assert_eq!(check_diagnoses(&[Diagnosis::MissingRole], &[finding(Diagnosis::MissingRole)]), None);
-        let failure = check_diagnoses(&[Diagnosis::Ok], &[finding(Diagnosis::MissingRole)]).unwrap();
+        let finding = |id| Finding {
+            id,
+            hop: None,
+            seq: None,
+            explanation: String::new(),
+            fix: String::new(),
+        };
+        assert_eq!(
+            check_diagnoses(&[Diagnosis::MissingRole], &[finding(Diagnosis::MissingRole)]),
+            None
+        );
+        let failure =
+            check_diagnoses(&[Diagnosis::Ok], &[finding(Diagnosis::MissingRole)]).unwrap();
         assert_eq!(failure, "expected diagnoses [ok], got [missing-role]");
     }
 }

@@ -17,13 +17,27 @@ pub fn is_isolated() -> bool {
 /// `program args…` inside a new network namespace whose loopback is up.
 pub fn command(program: &Path, args: &[OsString]) -> Command {
     let mut command = Command::new("unshare");
-    command.args(["--net", "--map-root-user", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"]).arg(program).args(args).env(ISOLATED_ENV, "1");
+    command
+        .args([
+            "--net",
+            "--map-root-user",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$@\"",
+            "sh",
+        ])
+        .arg(program)
+        .args(args)
+        .env(ISOLATED_ENV, "1");
     command
 }
 
 /// Whether namespaces can be made here; the error says what is missing.
 pub fn available() -> Result<(), String> {
-    let probe = command(Path::new("true"), &[]).output().map_err(|e| format!("cannot run unshare ({e}): --isolate needs util-linux's unshare"))?;
+    let probe = command(Path::new("true"), &[])
+        .output()
+        .map_err(|e| format!("cannot run unshare ({e}): --isolate needs util-linux's unshare"))?;
     if probe.status.success() {
         return Ok(());
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::devtools::FakeTools;
 use super::process::{Launch, Readiness};
 use crate::scenario::Scenario;
-use crate::world::ProcessSpec;
 use crate::standins::StandIns;
+use crate::world::ProcessSpec;
 
 /// How long a reference process may take to print its readiness line.
 const REFERENCE_READY_WITHIN: Duration = Duration::from_secs(10);
@@ -22,7 +22,10 @@ const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// The user's `PATH` (programs find what their shell finds: `PATH` is not an Azure platform
 /// variable), after the fake tools when there are any, so that they shadow a real `az`/`azd`.
 fn user_path(tools: Option<&FakeTools>) -> String {
-    let user = std::env::var("PATH").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| SYSTEM_PATH.to_owned());
+    let user = std::env::var("PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| SYSTEM_PATH.to_owned());
     tools.map_or_else(|| user.clone(), |t| format!("{}:{user}", t.path()))
 }
 
@@ -35,7 +38,9 @@ pub enum LaunchError {
     EmptyCommand { what: String },
     #[error("cannot find a free loopback port: {0}")]
     Port(std::io::Error),
-    #[error("{what} points at {url}, which is not loopback: processes under test may only reach 127.0.0.1 (pass --allow-non-loopback to run it anyway)")]
+    #[error(
+        "{what} points at {url}, which is not loopback: processes under test may only reach 127.0.0.1 (pass --allow-non-loopback to run it anyway)"
+    )]
     NonLoopback { what: String, url: String },
 }
 
@@ -43,7 +48,9 @@ impl LaunchError {
     /// The process the error is about (`backend`, `container`), when it is about one.
     pub fn process(&self) -> Option<&str> {
         match self {
-            Self::UnknownPlaceholder { what, .. } | Self::EmptyCommand { what } | Self::NonLoopback { what, .. } => what.split('.').next(),
+            Self::UnknownPlaceholder { what, .. }
+            | Self::EmptyCommand { what }
+            | Self::NonLoopback { what, .. } => what.split('.').next(),
             Self::Port(_) => None,
         }
     }
@@ -61,7 +68,11 @@ pub struct Programs {
 }
 
 /// The reference adapter, or the scenario's container program, listening for the pool.
-pub fn container(scenario: &Scenario, stand_ins: &StandIns, programs: &Programs) -> Result<Launch, LaunchError> {
+pub fn container(
+    scenario: &Scenario,
+    stand_ins: &StandIns,
+    programs: &Programs,
+) -> Result<Launch, LaunchError> {
     let mut env = stand_ins.container_env();
     match &scenario.world.pool.container {
         None => Ok(reference("adapter", programs, env)),
@@ -76,7 +87,12 @@ pub fn container(scenario: &Scenario, stand_ins: &StandIns, programs: &Programs)
 }
 
 /// The reference backend, or the scenario's backend program, with the platform's environment.
-pub fn backend(scenario: &Scenario, stand_ins: &StandIns, programs: &Programs, tools: Option<&FakeTools>) -> Result<Launch, LaunchError> {
+pub fn backend(
+    scenario: &Scenario,
+    stand_ins: &StandIns,
+    programs: &Programs,
+    tools: Option<&FakeTools>,
+) -> Result<Launch, LaunchError> {
     let mut env = stand_ins.backend_env(&scenario.backend);
     match &scenario.backend.process {
         None => {
@@ -109,11 +125,23 @@ fn reference(subcommand: &str, programs: &Programs, env: Vec<(String, String)>) 
     }
 }
 
-fn external(name: &str, spec: &ProcessSpec, scenario: &Scenario, stand_ins: &StandIns, programs: &Programs, port: u16, mut env: Vec<(String, String)>) -> Result<Launch, LaunchError> {
+fn external(
+    name: &str,
+    spec: &ProcessSpec,
+    scenario: &Scenario,
+    stand_ins: &StandIns,
+    programs: &Programs,
+    port: u16,
+    mut env: Vec<(String, String)>,
+) -> Result<Launch, LaunchError> {
     let scenario_dir = scenario.dir.clone();
     let values = placeholders(stand_ins, programs, port, &scenario_dir);
     let what = |field: &str| format!("{name}.{field} of {}", scenario.file.display());
-    let mut argv = spec.command.iter().map(|a| fill(a, &values, &what("command"))).collect::<Result<Vec<_>, _>>()?;
+    let mut argv = spec
+        .command
+        .iter()
+        .map(|a| fill(a, &values, &what("command")))
+        .collect::<Result<Vec<_>, _>>()?;
     if argv.is_empty() {
         return Err(LaunchError::EmptyCommand { what: what("command") });
     }
@@ -123,7 +151,10 @@ fn external(name: &str, spec: &ProcessSpec, scenario: &Scenario, stand_ins: &Sta
         env.push((key.clone(), fill(value, &values, &what("env"))?));
     }
     if !programs.allow_non_loopback {
-        let given = argv.iter().map(|a| ("command", a.as_str())).chain(spec.env.keys().filter_map(|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| ("env", v.as_str()))));
+        let given =
+            argv.iter().map(|a| ("command", a.as_str())).chain(spec.env.keys().filter_map(|k| {
+                env.iter().find(|(key, _)| key == k).map(|(_, v)| ("env", v.as_str()))
+            }));
         for (field, value) in given {
             if let Some(url) = non_loopback_url(value) {
                 return Err(LaunchError::NonLoopback { what: what(field), url });
@@ -148,7 +179,12 @@ fn external(name: &str, spec: &ProcessSpec, scenario: &Scenario, stand_ins: &Sta
 }
 
 /// The values of every placeholder.
-fn placeholders(stand_ins: &StandIns, programs: &Programs, port: u16, scenario_dir: &Path) -> Vec<(&'static str, String)> {
+fn placeholders(
+    stand_ins: &StandIns,
+    programs: &Programs,
+    port: u16,
+    scenario_dir: &Path,
+) -> Vec<(&'static str, String)> {
     let mut values = vec![
         ("port", port.to_string()),
         ("harness", programs.harness.display().to_string()),
@@ -160,7 +196,11 @@ fn placeholders(stand_ins: &StandIns, programs: &Programs, port: u16, scenario_d
 }
 
 /// Replace `{name}` by its value; an unknown name is an error that lists the known ones.
-pub fn fill(text: &str, values: &[(&'static str, String)], what: &str) -> Result<String, LaunchError> {
+pub fn fill(
+    text: &str,
+    values: &[(&'static str, String)],
+    what: &str,
+) -> Result<String, LaunchError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('{') {
@@ -174,8 +214,13 @@ pub fn fill(text: &str, values: &[(&'static str, String)], what: &str) -> Result
         match values.iter().find(|(k, _)| *k == name) {
             Some((_, value)) => out.push_str(value),
             None => {
-                let known = values.iter().map(|(k, _)| format!("{{{k}}}")).collect::<Vec<_>>().join(", ");
-                return Err(LaunchError::UnknownPlaceholder { name: name.to_owned(), what: what.to_owned(), known });
+                let known =
+                    values.iter().map(|(k, _)| format!("{{{k}}}")).collect::<Vec<_>>().join(", ");
+                return Err(LaunchError::UnknownPlaceholder {
+                    name: name.to_owned(),
+                    what: what.to_owned(),
+                    known,
+                });
             }
         }
         rest = &after[close + 1..];
@@ -188,15 +233,25 @@ pub fn fill(text: &str, values: &[(&'static str, String)], what: &str) -> Result
 pub fn non_loopback_url(text: &str) -> Option<String> {
     let mut rest = text;
     while let Some(at) = rest.find("://") {
-        let scheme_start = rest[..at].rfind(|c: char| !c.is_ascii_alphanumeric()).map_or(0, |i| i + 1);
+        let scheme_start =
+            rest[..at].rfind(|c: char| !c.is_ascii_alphanumeric()).map_or(0, |i| i + 1);
         let scheme = &rest[scheme_start..at];
         let after = &rest[at + 3..];
-        let authority: String = after.chars().take_while(|c| !matches!(c, '/' | '?' | '#' | ' ' | '"' | '\'')).collect();
+        let authority: String = after
+            .chars()
+            .take_while(|c| !matches!(c, '/' | '?' | '#' | ' ' | '"' | '\''))
+            .collect();
         let host = authority.rsplit('@').next().unwrap_or("");
-        let host = if host.starts_with('[') { host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default() } else { host.split(':').next().unwrap_or("").to_owned() };
+        let host = if host.starts_with('[') {
+            host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        } else {
+            host.split(':').next().unwrap_or("").to_owned()
+        };
         // An address is read as one (`127.evil.com` is a name, not loopback).
-        let address = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
-        let loopback = host.eq_ignore_ascii_case("localhost") || address.is_ok_and(|a| a.is_loopback());
+        let address =
+            host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || address.is_ok_and(|a| a.is_loopback());
         if matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") && !loopback {
             return Some(format!("{scheme}://{authority}"));
         }
@@ -207,7 +262,8 @@ pub fn non_loopback_url(text: &str) -> Option<String> {
 
 /// A free loopback port (bound, read, released: the program binds it right after).
 fn free_port() -> Result<u16, LaunchError> {
-    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(LaunchError::Port)?;
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .map_err(LaunchError::Port)?;
     listener.local_addr().map(|a| a.port()).map_err(LaunchError::Port)
 }
 
@@ -217,22 +273,52 @@ mod tests {
 
     #[test]
     fn only_loopback_urls_pass() {
-        for ok in ["http://127.0.0.1:80/x", "https://localhost/x", "http://[::1]:9/", "no url here", "file:///tmp/x"] {
+        for ok in [
+            "http://127.0.0.1:80/x",
+            "https://localhost/x",
+            "http://[::1]:9/",
+            "no url here",
+            "file:///tmp/x",
+        ] {
             assert_eq!(non_loopback_url(ok), None, "{ok}");
         }
-        assert_eq!(non_loopback_url("--pool=https://pool.eastus.azurecontainerapps.io/x").as_deref(), Some("https://pool.eastus.azurecontainerapps.io"));
-        assert_eq!(non_loopback_url("http://10.0.0.4:8080").as_deref(), Some("http://10.0.0.4:8080"));
-        assert_eq!(non_loopback_url("http://user@169.254.169.254/").as_deref(), Some("http://user@169.254.169.254"));
-        assert_eq!(non_loopback_url("http://127.evil.com/x").as_deref(), Some("http://127.evil.com"), "a name, not an address");
+        assert_eq!(
+            non_loopback_url("--pool=https://pool.eastus.azurecontainerapps.io/x").as_deref(),
+            Some("https://pool.eastus.azurecontainerapps.io")
+        );
+        assert_eq!(
+            non_loopback_url("http://10.0.0.4:8080").as_deref(),
+            Some("http://10.0.0.4:8080")
+        );
+        assert_eq!(
+            non_loopback_url("http://user@169.254.169.254/").as_deref(),
+            Some("http://user@169.254.169.254")
+        );
+        assert_eq!(
+            non_loopback_url("http://127.evil.com/x").as_deref(),
+            Some("http://127.evil.com"),
+            "a name, not an address"
+        );
         assert_eq!(non_loopback_url("http://127.0.0.2:9/"), None);
     }
 
     #[test]
     fn placeholders_are_filled_and_unknown_ones_name_the_known() {
-        let values = vec![("port", "4100".to_owned()), ("pool_endpoint", "http://127.0.0.1:9".to_owned())];
-        assert_eq!(fill("--port={port} {pool_endpoint}/x", &values, "w").unwrap(), "--port=4100 http://127.0.0.1:9/x");
-        assert_eq!(fill("json {\"a\"", &values, "w").unwrap(), "json {\"a\"", "an unclosed brace is left alone");
+        let values =
+            vec![("port", "4100".to_owned()), ("pool_endpoint", "http://127.0.0.1:9".to_owned())];
+        assert_eq!(
+            fill("--port={port} {pool_endpoint}/x", &values, "w").unwrap(),
+            "--port=4100 http://127.0.0.1:9/x"
+        );
+        assert_eq!(
+            fill("json {\"a\"", &values, "w").unwrap(),
+            "json {\"a\"",
+            "an unclosed brace is left alone"
+        );
         let err = fill("{prot}", &values, "backend.command").unwrap_err().to_string();
-        assert!(err.contains("unknown placeholder {prot} in backend.command") && err.contains("{port}"), "{err}");
+        assert!(
+            err.contains("unknown placeholder {prot} in backend.command") && err.contains("{port}"),
+            "{err}"
+        );
     }
 }

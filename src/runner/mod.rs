@@ -91,13 +91,26 @@ impl Runner {
     /// `{python}` in scenarios is `$SESSION_POOL_HARNESS_PYTHON`, else `.venv/bin/python` when that
     /// exists, else `python3`; [`Runner::with_python`] sets it explicitly.
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        let python = std::env::var_os("SESSION_POOL_HARNESS_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-            let venv = PathBuf::from(".venv/bin/python");
-            // Absolute but not canonical: resolving the symlink would give the base interpreter,
-            // which does not see the venv's packages.
-            if venv.exists() { std::path::absolute(&venv).unwrap_or(venv) } else { PathBuf::from("python3") }
-        });
-        Self { programs: launch::Programs { harness: program.into(), python, allow_non_loopback: false }, done: None }
+        let python = std::env::var_os("SESSION_POOL_HARNESS_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let venv = PathBuf::from(".venv/bin/python");
+                // Absolute but not canonical: resolving the symlink would give the base interpreter,
+                // which does not see the venv's packages.
+                if venv.exists() {
+                    std::path::absolute(&venv).unwrap_or(venv)
+                } else {
+                    PathBuf::from("python3")
+                }
+            });
+        Self {
+            programs: launch::Programs {
+                harness: program.into(),
+                python,
+                allow_non_loopback: false,
+            },
+            done: None,
+        }
     }
 
     /// Count every scenario [`Runner::run_all`] finishes into `done` (for a progress line).
@@ -132,10 +145,13 @@ impl Runner {
         let started = Instant::now();
         let recorder = Recorder::new();
         let mut live = Stage::default();
-        let result = tokio::time::timeout(scenario.deadline, self.drive(scenario, &recorder, &mut live)).await;
+        let result =
+            tokio::time::timeout(scenario.deadline, self.drive(scenario, &recorder, &mut live))
+                .await;
         let mut failures = Vec::new();
         let mut problems = Vec::new();
-        let backend_output = |live: &Stage| live.backend.as_ref().map(ChildProcess::output_tail).unwrap_or_default();
+        let backend_output =
+            |live: &Stage| live.backend.as_ref().map(ChildProcess::output_tail).unwrap_or_default();
         let steps = match result {
             Ok(Ok(steps)) => steps,
             Ok(Err(error)) => {
@@ -143,13 +159,25 @@ impl Runner {
                 Vec::new()
             }
             Err(_) => {
-                let deadline = format!("the scenario did not finish within its deadline of {} ms (deadline_ms)", scenario.deadline.as_millis());
-                problems.push((RunProblem::Harness(format!("{deadline}; the backend's last output: {}", last_lines(&backend_output(&live)))), deadline));
+                let deadline = format!(
+                    "the scenario did not finish within its deadline of {} ms (deadline_ms)",
+                    scenario.deadline.as_millis()
+                );
+                problems.push((
+                    RunProblem::Harness(format!(
+                        "{deadline}; the backend's last output: {}",
+                        last_lines(&backend_output(&live))
+                    )),
+                    deadline,
+                ));
                 std::mem::take(&mut live.steps)
             }
         };
         if let Some(status) = live.backend.as_mut().and_then(ChildProcess::exited) {
-            let text = format!("the backend exited during the run ({status}); its last output: {}", last_lines(&backend_output(&live)));
+            let text = format!(
+                "the backend exited during the run ({status}); its last output: {}",
+                last_lines(&backend_output(&live))
+            );
             problems.push((RunProblem::BackendNotStarted(text.clone()), text));
         }
         let backend_output = backend_output(&live);
@@ -158,14 +186,20 @@ impl Runner {
         live.stop().await;
 
         let exchanges = recorder.exchanges();
-        let findings = diagnosis::diagnose_run(&exchanges, &scenario.world, &problems.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
+        let findings = diagnosis::diagnose_run(
+            &exchanges,
+            &scenario.world,
+            &problems.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+        );
         // A problem of the run is a failure, unless the scenario expects exactly that diagnosis.
         for (problem, text) in problems {
             if !scenario.expect.diagnoses.contains(&problem.id()) {
                 failures.push(text);
             }
         }
-        failures.extend(steps.iter().flat_map(|s| s.failures.iter().map(|f| format!("step '{}': {f}", s.name))));
+        failures.extend(
+            steps.iter().flat_map(|s| s.failures.iter().map(|f| format!("step '{}': {f}", s.name))),
+        );
         failures.extend(expect::check_diagnoses(&scenario.expect.diagnoses, &findings));
         failures.extend(expect::check_calls(&scenario.expect.calls, &exchanges));
         Outcome {
@@ -188,7 +222,8 @@ impl Runner {
     /// Scenarios pinning the same fixed port (`[world.piston] port`) never run at once.
     pub async fn run_all(&self, scenarios: Vec<Scenario>, jobs: usize) -> Vec<Outcome> {
         let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
-        let mut ports: std::collections::HashMap<u16, Arc<tokio::sync::Mutex<()>>> = std::collections::HashMap::new();
+        let mut ports: std::collections::HashMap<u16, Arc<tokio::sync::Mutex<()>>> =
+            std::collections::HashMap::new();
         let mut tasks = tokio::task::JoinSet::new();
         for (index, scenario) in scenarios.into_iter().enumerate() {
             let (runner, permits) = (self.clone(), permits.clone());
@@ -228,7 +263,12 @@ impl Runner {
 
     /// Serve a scenario's world for a backend started by hand: call `ready` with the environment it
     /// needs, wait for `until`, then return what the stand-ins saw and the diagnosis.
-    pub async fn serve(&self, scenario: &Scenario, ready: impl FnOnce(&[(String, String)]), until: impl Future<Output = ()>) -> Result<Served, RunError> {
+    pub async fn serve(
+        &self,
+        scenario: &Scenario,
+        ready: impl FnOnce(&[(String, String)]),
+        until: impl Future<Output = ()>,
+    ) -> Result<Served, RunError> {
         let recorder = Recorder::new();
         let mut live = Stage::default();
         self.stage(scenario, &recorder, &mut live, false).await?;
@@ -243,15 +283,26 @@ impl Runner {
 
     /// Start the world: the stand-ins, then the session container (for a custom-container pool) and,
     /// when `with_backend`, the backend side by side: neither needs the other to start.
-    async fn stage(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Stage, with_backend: bool) -> Result<(), RunError> {
-        let stand_ins = StandIns::start_with(&scenario.world, recorder.clone())
-            .await
-            .map_err(|source| RunError::StandIns { scenario: scenario.file.display().to_string(), source })?;
+    async fn stage(
+        &self,
+        scenario: &Scenario,
+        recorder: &Recorder,
+        live: &mut Stage,
+        with_backend: bool,
+    ) -> Result<(), RunError> {
+        let stand_ins =
+            StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(|source| {
+                RunError::StandIns { scenario: scenario.file.display().to_string(), source }
+            })?;
         live.endpoints = stand_ins.endpoints();
         let container = async {
-            let wanted = scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts;
+            let wanted =
+                scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts;
             match wanted {
-                true => Ok::<_, RunError>(Some(ChildProcess::launch(&launch::container(scenario, &stand_ins, &self.programs)?).await?)),
+                true => Ok::<_, RunError>(Some(
+                    ChildProcess::launch(&launch::container(scenario, &stand_ins, &self.programs)?)
+                        .await?,
+                )),
                 false => Ok(None),
             }
         };
@@ -297,19 +348,39 @@ impl Runner {
     }
 
     /// The backend's launch, with its fake tools and federated token file when it needs them.
-    fn backend_launch(&self, scenario: &Scenario, stand_ins: &StandIns) -> Result<(Option<FakeTools>, process::Launch), RunError> {
+    fn backend_launch(
+        &self,
+        scenario: &Scenario,
+        stand_ins: &StandIns,
+    ) -> Result<(Option<FakeTools>, process::Launch), RunError> {
         let workload = scenario.backend.credential == CredentialChoice::WorkloadIdentity;
-        let uses_tools = workload || scenario.backend.credential == CredentialChoice::DeveloperTools || scenario.backend.process.is_some();
-        let tools = if uses_tools { Some(FakeTools::install(&scenario.world, &scenario.backend).map_err(RunError::Tools)?) } else { None };
-        let mut backend_launch = launch::backend(scenario, stand_ins, &self.programs, tools.as_ref())?;
+        let uses_tools = workload
+            || scenario.backend.credential == CredentialChoice::DeveloperTools
+            || scenario.backend.process.is_some();
+        let tools = if uses_tools {
+            Some(FakeTools::install(&scenario.world, &scenario.backend).map_err(RunError::Tools)?)
+        } else {
+            None
+        };
+        let mut backend_launch =
+            launch::backend(scenario, stand_ins, &self.programs, tools.as_ref())?;
         if let (true, Some(tools)) = (workload, &tools) {
-            let file = tools.write_federated_token(&scenario.world, &scenario.backend).map_err(RunError::Tools)?;
-            backend_launch.env.push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
+            let file = tools
+                .write_federated_token(&scenario.world, &scenario.backend)
+                .map_err(RunError::Tools)?;
+            backend_launch
+                .env
+                .push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
         }
         Ok((tools, backend_launch))
     }
 
-    async fn drive(&self, scenario: &Scenario, recorder: &Recorder, live: &mut Stage) -> Result<Vec<StepOutcome>, RunError> {
+    async fn drive(
+        &self,
+        scenario: &Scenario,
+        recorder: &Recorder,
+        live: &mut Stage,
+    ) -> Result<Vec<StepOutcome>, RunError> {
         self.stage(scenario, recorder, live, true).await?;
         let backend_url = live.backend.as_ref().map(|b| b.url().to_owned()).unwrap_or_default();
         let client = crate::standins::loopback_client();
@@ -381,9 +452,15 @@ impl RunError {
         match self {
             Self::Process(e) if e.name() == "container" => RunProblem::ContainerNotStarted(text),
             Self::Process(_) => RunProblem::BackendNotStarted(text),
-            Self::Launch(e) if e.process() == Some("container") => RunProblem::ContainerNotStarted(text),
-            Self::Launch(e) if e.process() == Some("backend") => RunProblem::BackendNotStarted(text),
-            Self::Launch(_) | Self::StandIns { .. } | Self::Client(_) | Self::Tools(_) => RunProblem::Harness(text),
+            Self::Launch(e) if e.process() == Some("container") => {
+                RunProblem::ContainerNotStarted(text)
+            }
+            Self::Launch(e) if e.process() == Some("backend") => {
+                RunProblem::BackendNotStarted(text)
+            }
+            Self::Launch(_) | Self::StandIns { .. } | Self::Client(_) | Self::Tools(_) => {
+                RunProblem::Harness(text)
+            }
         }
     }
 }
@@ -394,24 +471,37 @@ fn last_lines(lines: &[String]) -> String {
     let lines: Vec<&str> = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
     let start = lines.len().saturating_sub(KEEP);
     let kept = lines[start..].join(" | ");
-    if kept.trim().is_empty() { "(none)".into() } else if start > 0 { format!("… {kept}") } else { kept }
+    if kept.trim().is_empty() {
+        "(none)".into()
+    } else if start > 0 {
+        format!("… {kept}")
+    } else {
+        kept
+    }
 }
 
 /// Every secret a run hands out or receives.
 fn secrets_of(scenario: &Scenario, stand_ins: Option<&StandIns>) -> Vec<String> {
-    let mut secrets: Vec<String> = stand_ins.map(|s| s.identity_header().to_owned()).into_iter().collect();
+    let mut secrets: Vec<String> =
+        stand_ins.map(|s| s.identity_header().to_owned()).into_iter().collect();
     secrets.extend(stand_ins.into_iter().flat_map(|s| s.secret_values().map(str::to_owned)));
     secrets.extend(scenario.world.applications.iter().filter_map(|a| a.client_secret.clone()));
     secrets.extend(scenario.backend.client_secret.clone());
     secrets.extend(scenario.backend.identity_header.clone());
     for step in &scenario.steps {
-        let credentials = step.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        let credentials =
+            step.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("authorization"));
         secrets.extend(credentials.map(|(_, v)| v.trim_start_matches("Bearer ").to_owned()));
     }
     secrets
 }
 
-async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::scenario::format::StepFile, recorder: &Recorder) -> StepOutcome {
+async fn send_step(
+    client: &reqwest::Client,
+    backend_url: &str,
+    step: &crate::scenario::format::StepFile,
+    recorder: &Recorder,
+) -> StepOutcome {
     let (method, path, body) = match &step.request {
         RequestFile::Execute(e) => {
             let mut body = serde_json::json!({ "language": e.language, "version": e.version, "files": [{ "content": e.code }] });
@@ -423,11 +513,17 @@ async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::sc
         RequestFile::Runtimes {} => ("GET", "/api/v2/runtimes", None),
     };
     let bytes = body.as_ref().map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let mut headers: Vec<(&str, &str)> = if body.is_some() { vec![("content-type", "application/json")] } else { vec![] };
+    let mut headers: Vec<(&str, &str)> =
+        if body.is_some() { vec![("content-type", "application/json")] } else { vec![] };
     headers.extend(step.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let pending = recorder.begin(Hop::Client, Hop::Backend, &RawRequest { method, path, query: None, headers: headers.clone(), body: &bytes });
+    let pending = recorder.begin(
+        Hop::Client,
+        Hop::Backend,
+        &RawRequest { method, path, query: None, headers: headers.clone(), body: &bytes },
+    );
     let started = Instant::now();
-    let mut request = client.request(method.parse().expect("a valid method"), format!("{backend_url}{path}"));
+    let mut request =
+        client.request(method.parse().expect("a valid method"), format!("{backend_url}{path}"));
     for (name, value) in &headers {
         request = request.header(*name, *value);
     }
@@ -439,7 +535,13 @@ async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::sc
             let status = response.status().as_u16();
             let text = response.bytes().await.unwrap_or_default();
             recorder.finish(pending, &RawResponse { status, body: &text, ..Default::default() });
-            (Some(status), serde_json::from_slice::<Value>(&text).ok().or_else(|| (!text.is_empty()).then(|| Value::String(String::from_utf8_lossy(&text).into_owned()))))
+            (
+                Some(status),
+                serde_json::from_slice::<Value>(&text).ok().or_else(|| {
+                    (!text.is_empty())
+                        .then(|| Value::String(String::from_utf8_lossy(&text).into_owned()))
+                }),
+            )
         }
         Err(error) => {
             recorder.fail(pending, format!("backend unreachable: {error}"));
@@ -447,5 +549,11 @@ async fn send_step(client: &reqwest::Client, backend_url: &str, step: &crate::sc
         }
     };
     let failures = expect::check_step(&step.expect, status, answer.as_ref());
-    StepOutcome { name: step.name.clone(), status, body: answer, failures, duration: started.elapsed() }
+    StepOutcome {
+        name: step.name.clone(),
+        status,
+        body: answer,
+        failures,
+        duration: started.elapsed(),
+    }
 }

@@ -33,7 +33,9 @@ impl ProcessError {
     /// The process it is about (`backend`, `container`).
     pub fn name(&self) -> &str {
         match self {
-            Self::Spawn { name, .. } | Self::NotReady { name, .. } | Self::Exited { name, .. } => name,
+            Self::Spawn { name, .. } | Self::NotReady { name, .. } | Self::Exited { name, .. } => {
+                name
+            }
         }
     }
 }
@@ -73,7 +75,13 @@ pub enum Readiness {
 
 impl ChildProcess {
     /// Start `program args…` with exactly `env`, and wait up to `ready_within` for its readiness line.
-    pub async fn spawn(name: &str, program: &Path, args: &[&str], env: &[(String, String)], ready_within: Duration) -> Result<Self, ProcessError> {
+    pub async fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        ready_within: Duration,
+    ) -> Result<Self, ProcessError> {
         let launch = Launch {
             name: name.to_owned(),
             program: program.to_owned(),
@@ -95,12 +103,24 @@ impl ChildProcess {
         }
         // Its own process group, so that stopping it stops what it started too (`npm start`,
         // `sh -c`, a reloader's workers).
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).process_group(0);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
         let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
             name: launch.name.clone(),
             program: launch.program.clone(),
-            cwd: launch.cwd.as_ref().map_or_else(|| std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string()), |c| c.display().to_string()),
-            path: launch.env.iter().find(|(k, _)| k == "PATH").map_or_else(|| "(none)".to_owned(), |(_, v)| v.clone()),
+            cwd: launch.cwd.as_ref().map_or_else(
+                || std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string()),
+                |c| c.display().to_string(),
+            ),
+            path: launch
+                .env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map_or_else(|| "(none)".to_owned(), |(_, v)| v.clone()),
             source,
         })?;
         let output = Arc::new(Mutex::new(VecDeque::new()));
@@ -119,7 +139,9 @@ impl ChildProcess {
                 Readiness::HttpAnswer { url, path } => probe(url, path).await.then(|| url.clone()),
             }
         };
-        let tail = |output: &Arc<Mutex<VecDeque<String>>>| lock(output).iter().cloned().collect::<Vec<_>>().join("\n");
+        let tail = |output: &Arc<Mutex<VecDeque<String>>>| {
+            lock(output).iter().cloned().collect::<Vec<_>>().join("\n")
+        };
         let name = launch.name.clone();
         tokio::select! {
             ready = tokio::time::timeout(launch.ready_within, ready) => match ready {
@@ -201,13 +223,24 @@ async fn probe(url: &str, path: &str) -> bool {
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     loop {
         tick.tick().await;
-        if client.get(format!("{url}{path}")).timeout(Duration::from_millis(500)).send().await.is_ok() {
+        if client
+            .get(format!("{url}{path}"))
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .is_ok()
+        {
             return true;
         }
     }
 }
 
-async fn collect(stream: impl AsyncRead + Unpin, prefix: &'static str, output: Arc<Mutex<VecDeque<String>>>, mut ready: Option<tokio::sync::oneshot::Sender<String>>) {
+async fn collect(
+    stream: impl AsyncRead + Unpin,
+    prefix: &'static str,
+    output: Arc<Mutex<VecDeque<String>>>,
+    mut ready: Option<tokio::sync::oneshot::Sender<String>>,
+) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if let Some(url) = line.strip_prefix(READY_PREFIX)

@@ -132,7 +132,10 @@ impl<'de> Deserialize<'de> for SettingFile {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SettingFile, E> {
                 Ok(SettingFile::Value(v.to_owned()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SettingFile, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SettingFile, A::Error> {
                 let mut secret_ref = None;
                 while let Some(key) = map.next_key::<String>()? {
                     if key != "secret_ref" {
@@ -140,7 +143,9 @@ impl<'de> Deserialize<'de> for SettingFile {
                     }
                     secret_ref = Some(map.next_value::<String>()?);
                 }
-                secret_ref.map(|secret_ref| SettingFile::SecretRef { secret_ref }).ok_or_else(|| serde::de::Error::missing_field("secret_ref"))
+                secret_ref
+                    .map(|secret_ref| SettingFile::SecretRef { secret_ref })
+                    .ok_or_else(|| serde::de::Error::missing_field("secret_ref"))
             }
         }
         deserializer.deserialize_any(Visit)
@@ -352,7 +357,11 @@ fn is_default_runtimes(runtimes: &Vec<RuntimeFile>) -> bool {
 }
 
 fn default_runtimes() -> Vec<RuntimeFile> {
-    vec![RuntimeFile { language: "python".into(), version: "3.10.0".into(), aliases: vec!["py".into(), "py3".into(), "python3".into()] }]
+    vec![RuntimeFile {
+        language: "python".into(),
+        version: "3.10.0".into(),
+        aliases: vec!["py".into(), "py3".into(), "python3".into()],
+    }]
 }
 
 /// A Piston runtime.
@@ -641,7 +650,9 @@ pub struct FaultFile {
 }
 
 /// A stand-in hop, as named in scenarios (faults, expected call counts).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum HopName {
     #[default]

@@ -4,8 +4,8 @@
 //! into the validated [`Scenario`] the runner uses.
 
 pub mod format;
-pub mod source;
 pub mod select;
+pub mod source;
 pub mod validate;
 pub mod write;
 
@@ -122,7 +122,8 @@ impl Scenario {
     /// Read and validate one scenario file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let source = std::fs::read_to_string(path)
+            .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         Ok(Self::parse(path, &source)?)
     }
 
@@ -132,11 +133,17 @@ impl Scenario {
         let sources = Sources::load(file, source)?;
         let raw: ScenarioFile = sources.deserialize()?;
         if raw.steps.is_empty() {
-            return Err(sources.error_at_end("the scenario has no [[steps]]: add at least one request to send to the backend".into()));
+            return Err(sources.error_at_end(
+                "the scenario has no [[steps]]: add at least one request to send to the backend"
+                    .into(),
+            ));
         }
-        let backend = backend_settings(raw.backend, &raw.world.pool).map_err(|(needle, message)| sources.error_at_text(&needle, message))?;
-        let expect = expectations(&raw.expect).map_err(|(needle, message)| sources.error_at_text(&needle, message))?;
-        let world = validate::world(raw.world).map_err(|p| sources.error_at_text(&p.offending, p.message))?;
+        let backend = backend_settings(raw.backend, &raw.world.pool)
+            .map_err(|(needle, message)| sources.error_at_text(&needle, message))?;
+        let expect = expectations(&raw.expect)
+            .map_err(|(needle, message)| sources.error_at_text(&needle, message))?;
+        let world = validate::world(raw.world)
+            .map_err(|p| sources.error_at_text(&p.offending, p.message))?;
         let warnings = validate::unknown_assignees(&world)
             .into_iter()
             .map(|a| {
@@ -147,11 +154,16 @@ impl Scenario {
                 sources.error_at_text(&a.principal_id, message)
             })
             .collect();
-        let name = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+        let name = file
+            .file_stem()
+            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
         Ok(Self {
             name,
             file: file.to_owned(),
-            dir: std::path::absolute(file).ok().and_then(|f| f.parent().map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from(".")),
+            dir: std::path::absolute(file)
+                .ok()
+                .and_then(|f| f.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from(".")),
             description: raw.description.trim().to_owned(),
             deadline: raw.deadline_ms.map_or(DEFAULT_DEADLINE, Duration::from_millis),
             world,
@@ -168,7 +180,8 @@ impl Scenario {
         let mut files = Vec::new();
         for path in paths {
             if path.is_dir() {
-                let entries = std::fs::read_dir(path).map_err(|source| LoadError::Read { path: path.clone(), source })?;
+                let entries = std::fs::read_dir(path)
+                    .map_err(|source| LoadError::Read { path: path.clone(), source })?;
                 let mut found: Vec<PathBuf> = entries
                     .filter_map(Result::ok)
                     .map(|e| e.path())
@@ -200,10 +213,16 @@ fn expectations(file: &format::ScenarioExpect) -> Result<Expectations, (String, 
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Expectations { diagnoses, calls: file.calls.iter().map(|(hop, n)| (hop.hop(), *n)).collect() })
+    Ok(Expectations {
+        diagnoses,
+        calls: file.calls.iter().map(|(hop, n)| (hop.hop(), *n)).collect(),
+    })
 }
 
-fn backend_settings(file: BackendFile, pool: &format::PoolFile) -> Result<BackendSettings, (String, String)> {
+fn backend_settings(
+    file: BackendFile,
+    pool: &format::PoolFile,
+) -> Result<BackendSettings, (String, String)> {
     use format::{ContainerType, EndpointShape, PoolApiChoice};
     let custom = pool.container_type == ContainerType::CustomContainer;
     // Not validated: an empty or too short identifier is how scenarios reproduce the pool's 400s.
@@ -211,10 +230,15 @@ fn backend_settings(file: BackendFile, pool: &format::PoolFile) -> Result<Backen
     if let Some(path) = &file.execute_path
         && path.contains(['?', '#'])
     {
-        return Err((path.clone(), format!("backend.execute_path '{path}' must be a path without query or fragment")));
+        return Err((
+            path.clone(),
+            format!("backend.execute_path '{path}' must be a path without query or fragment"),
+        ));
     }
     Ok(BackendSettings {
-        token_scope: file.token_scope.unwrap_or_else(|| format!("{DYNAMIC_SESSIONS_AUDIENCE}/.default")),
+        token_scope: file
+            .token_scope
+            .unwrap_or_else(|| format!("{DYNAMIC_SESSIONS_AUDIENCE}/.default")),
         identifier,
         pool_timeout_ms: file.pool_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
         token_timeout_ms: file.token_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
@@ -223,25 +247,42 @@ fn backend_settings(file: BackendFile, pool: &format::PoolFile) -> Result<Backen
         identity_max_retries: file.identity_max_retries,
         identity_retry_delay_ms: file.identity_retry_delay_ms,
         send_token: file.send_token.unwrap_or(true),
-        endpoint_shape: file.endpoint_shape.unwrap_or(if custom { EndpointShape::Custom } else { EndpointShape::Regional }),
+        endpoint_shape: file.endpoint_shape.unwrap_or(if custom {
+            EndpointShape::Custom
+        } else {
+            EndpointShape::Regional
+        }),
         execute_path: file.execute_path,
         identity_header: file.identity_header,
         credential: file.credential.unwrap_or(format::CredentialChoice::ManagedIdentity),
         client_secret: file.client_secret,
         process: file.process.map(validate::process),
         federated_token_expired: file.federated_token_expired,
-        pool_api: file.pool_api.unwrap_or(if custom { PoolApiChoice::Custom } else { PoolApiChoice::Executions }),
+        pool_api: file.pool_api.unwrap_or(if custom {
+            PoolApiChoice::Custom
+        } else {
+            PoolApiChoice::Executions
+        }),
     })
 }
 
 /// How to move a key that an earlier version of the format had.
 fn migration_hint(message: &str) -> Option<&'static str> {
     if message.starts_with("unknown field `identity`") && message.contains("`app`") {
-        Some("[world.identity] became [world.app]: the app's resource_id, `system_assigned = { client_id, principal_id }` and/or [[world.app.user_assigned]] entries (client_id, principal_id, resource_id); AZURE_CLIENT_ID is no longer implied: set it under [world.app.settings] if the app sets it")
-    } else if message.starts_with("unknown field `client_id`") && message.contains("`token_scope`") {
-        Some("backend.client_id became the app setting AZURE_CLIENT_ID: write it under [world.app.settings], as the team sets it on the container app")
-    } else if message.starts_with("unknown field `protocol`") || message.starts_with("unknown field `token_lifetime_secs`") {
-        Some("the identity endpoint's protocol and token lifetime moved to [world.identity_endpoint]")
+        Some(
+            "[world.identity] became [world.app]: the app's resource_id, `system_assigned = { client_id, principal_id }` and/or [[world.app.user_assigned]] entries (client_id, principal_id, resource_id); AZURE_CLIENT_ID is no longer implied: set it under [world.app.settings] if the app sets it",
+        )
+    } else if message.starts_with("unknown field `client_id`") && message.contains("`token_scope`")
+    {
+        Some(
+            "backend.client_id became the app setting AZURE_CLIENT_ID: write it under [world.app.settings], as the team sets it on the container app",
+        )
+    } else if message.starts_with("unknown field `protocol`")
+        || message.starts_with("unknown field `token_lifetime_secs`")
+    {
+        Some(
+            "the identity endpoint's protocol and token lifetime moved to [world.identity_endpoint]",
+        )
     } else {
         None
     }
@@ -255,7 +296,8 @@ fn key_of_value_at(source: &str, offset: usize) -> Option<&str> {
     let line = line.split('\n').next().unwrap_or(line);
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
-    let is_bare_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let is_bare_key = !key.is_empty()
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     (is_bare_key && offset > start + line.find('=')?).then_some(key)
 }
 
@@ -277,7 +319,8 @@ fn floor_char_boundary(s: &str, mut index: usize) -> usize {
 
 /// The JSON Schema of the scenario format.
 pub fn json_schema() -> serde_json::Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(ScenarioFile)).expect("a schema is JSON");
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(ScenarioFile)).expect("a schema is JSON");
     // The file holds ids as strings (the format does not know the catalogue); the schema lists them.
     let ids: Vec<&str> = Diagnosis::ALL.iter().map(|d| d.id()).collect();
     if let Some(items) = schema.pointer_mut("/$defs/ScenarioExpect/properties/diagnoses/items") {
@@ -320,7 +363,10 @@ request.runtimes = {}
         assert_eq!(scenario.name, "x");
         assert_eq!(scenario.backend.token_scope, "https://dynamicsessions.io/.default");
         assert_eq!(scenario.world.app.name, "app", "named after its resource id");
-        assert_eq!(scenario.world.app.settings.get("DB_PASSWORD"), Some(&crate::world::SettingValue::SecretRef("db-password".into())));
+        assert_eq!(
+            scenario.world.app.settings.get("DB_PASSWORD"),
+            Some(&crate::world::SettingValue::SecretRef("db-password".into()))
+        );
         assert_eq!(scenario.world.app.client_id_setting(), None, "nobody set AZURE_CLIENT_ID");
         assert!(scenario.warnings.is_empty());
         assert_eq!(scenario.world.piston.runtimes[0].language, "python");
@@ -332,7 +378,10 @@ request.runtimes = {}
         let source = MINIMAL.replace("target_port = 2000", "target_prot = 2000");
         let err = parse(&source).unwrap_err();
         assert_eq!((err.line, err.column), (15, 1), "{err}");
-        assert!(err.to_string().starts_with("scenarios/x.toml:15:1: unknown field `target_prot`"), "{err}");
+        assert!(
+            err.to_string().starts_with("scenarios/x.toml:15:1: unknown field `target_prot`"),
+            "{err}"
+        );
         assert!(err.message.ends_with("did you mean `target_port`?"), "{err}");
     }
 
@@ -340,21 +389,29 @@ request.runtimes = {}
     fn a_bad_enum_value_lists_the_valid_ones() {
         let err = parse(&MINIMAL.replace("\"CustomContainer\"", "\"Custom\"")).unwrap_err();
         assert_eq!(err.line, 14);
-        assert!(err.message.contains("CustomContainer") && err.message.contains("PythonLTS"), "{err}");
+        assert!(
+            err.message.contains("CustomContainer") && err.message.contains("PythonLTS"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_setting_is_a_string_or_a_secret_reference_and_nothing_else() {
-        let err = parse(&MINIMAL.replace("{ secret_ref = \"db-password\" }", "{ secret = \"x\" }")).unwrap_err();
+        let err = parse(&MINIMAL.replace("{ secret_ref = \"db-password\" }", "{ secret = \"x\" }"))
+            .unwrap_err();
         assert_eq!(err.line, 10, "{err}");
-        assert!(err.message.contains("unknown field `secret`") && err.message.contains("secret_ref"), "{err}");
+        assert!(
+            err.message.contains("unknown field `secret`") && err.message.contains("secret_ref"),
+            "{err}"
+        );
         let err = parse(&MINIMAL.replace("\"info\"", "3")).unwrap_err();
         assert!(err.message.contains("a string, or { secret_ref"), "{err}");
     }
 
     #[test]
     fn an_unknown_diagnosis_id_is_located_and_gets_a_suggestion() {
-        let err = parse(&format!("{MINIMAL}[expect]\ndiagnoses = [\"missing-rol\"]\n")).unwrap_err();
+        let err =
+            parse(&format!("{MINIMAL}[expect]\ndiagnoses = [\"missing-rol\"]\n")).unwrap_err();
         assert_eq!(err.line, 20, "{err}");
         assert!(err.message.contains("did you mean `missing-role`"), "{err}");
     }
@@ -370,16 +427,21 @@ request.runtimes = {}
 
     #[test]
     fn a_malformed_pool_id_points_at_its_line() {
-        let err = parse(&MINIMAL.replace("providers/Microsoft.App/sessionPools/pool", "pool")).unwrap_err();
+        let err = parse(&MINIMAL.replace("providers/Microsoft.App/sessionPools/pool", "pool"))
+            .unwrap_err();
         assert_eq!((err.line, err.column), (13, 16), "{err}");
         assert!(err.message.contains("sessionPools/pool"), "{err}");
     }
 
     #[test]
     fn a_wrong_value_type_names_its_key_and_what_was_expected() {
-        let err = parse(&MINIMAL.replace("target_port = 2000", "target_port = \"2000\"")).unwrap_err();
+        let err =
+            parse(&MINIMAL.replace("target_port = 2000", "target_port = \"2000\"")).unwrap_err();
         assert_eq!(err.line, 15, "{err}");
-        assert!(err.message.starts_with("`target_port`: invalid type: string \"2000\", expected"), "{err}");
+        assert!(
+            err.message.starts_with("`target_port`: invalid type: string \"2000\", expected"),
+            "{err}"
+        );
     }
 
     #[test]

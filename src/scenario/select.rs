@@ -17,7 +17,8 @@ impl std::str::FromStr for Partition {
     fn from_str(text: &str) -> Result<Self, String> {
         let usage = || format!("'{text}' is not a partition: write K/N with 1 <= K <= N, e.g. 1/3");
         let (k, n) = text.split_once('/').ok_or_else(usage)?;
-        let (index, count): (usize, usize) = (k.trim().parse().map_err(|_| usage())?, n.trim().parse().map_err(|_| usage())?);
+        let (index, count): (usize, usize) =
+            (k.trim().parse().map_err(|_| usage())?, n.trim().parse().map_err(|_| usage())?);
         if index == 0 || count == 0 || index > count {
             return Err(usage());
         }
@@ -37,7 +38,9 @@ impl std::str::FromStr for Filter {
 
     fn from_str(text: &str) -> Result<Self, String> {
         if text.contains(['*', '?', '[']) {
-            glob::Pattern::new(text).map(Self::Glob).map_err(|e| format!("'{text}' is not a glob pattern ({e}); without * ? [ it is a substring"))
+            glob::Pattern::new(text).map(Self::Glob).map_err(|e| {
+                format!("'{text}' is not a glob pattern ({e}); without * ? [ it is a substring")
+            })
         } else {
             Ok(Self::Substring(text.to_owned()))
         }
@@ -54,11 +57,20 @@ impl Filter {
 }
 
 /// The scenarios matching any of `filters` (all without filters), then this machine's part.
-pub fn select(mut scenarios: Vec<Scenario>, filters: &[Filter], partition: Option<Partition>) -> Vec<Scenario> {
+pub fn select(
+    mut scenarios: Vec<Scenario>,
+    filters: &[Filter],
+    partition: Option<Partition>,
+) -> Vec<Scenario> {
     scenarios.retain(|s| filters.is_empty() || filters.iter().any(|f| f.matches(&s.name)));
     let Some(part) = partition else { return scenarios };
     scenarios.sort_by(|a, b| a.file.cmp(&b.file));
-    scenarios.into_iter().enumerate().filter(|(i, _)| i % part.count == part.index - 1).map(|(_, s)| s).collect()
+    scenarios
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % part.count == part.index - 1)
+        .map(|(_, s)| s)
+        .collect()
 }
 
 #[cfg(test)]

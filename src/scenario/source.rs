@@ -38,23 +38,35 @@ struct SourceFile {
 impl Sources {
     /// Read the chain of bases of `path` (whose text is `text`), following `extends`.
     pub fn load(path: &Path, text: &str) -> Result<Self, ScenarioError> {
-        let mut files = vec![SourceFile { path: path.to_owned(), text: text.to_owned(), offset: 0 }];
+        let mut files =
+            vec![SourceFile { path: path.to_owned(), text: text.to_owned(), offset: 0 }];
         let mut seen = vec![canonical(path)];
         loop {
             let current = files.last().expect("at least the scenario");
             let Some((base, at)) = extends_of(current)? else { break };
             let base_path = current.path.parent().unwrap_or(Path::new("")).join(&base);
-            let error = |message: String| ScenarioError::at(&current.path, &current.text, at, message);
+            let error =
+                |message: String| ScenarioError::at(&current.path, &current.text, at, message);
             if files.len() > MAX_DEPTH {
-                return Err(error(format!("more than {MAX_DEPTH} levels of `extends`: flatten the chain")));
+                return Err(error(format!(
+                    "more than {MAX_DEPTH} levels of `extends`: flatten the chain"
+                )));
             }
             let key = canonical(&base_path);
             if seen.contains(&key) {
-                let chain: Vec<String> = files.iter().map(|f| f.path.display().to_string()).chain([base_path.display().to_string()]).collect();
+                let chain: Vec<String> = files
+                    .iter()
+                    .map(|f| f.path.display().to_string())
+                    .chain([base_path.display().to_string()])
+                    .collect();
                 return Err(error(format!("`extends` makes a cycle: {}", chain.join(" -> "))));
             }
-            let base_text = std::fs::read_to_string(&base_path)
-                .map_err(|e| error(format!("cannot read the base scenario {} ({e}): `extends` is relative to this file", base_path.display())))?;
+            let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
+                error(format!(
+                    "cannot read the base scenario {} ({e}): `extends` is relative to this file",
+                    base_path.display()
+                ))
+            })?;
             let offset = current.offset + current.text.len() + 1;
             seen.push(key);
             files.push(SourceFile { path: base_path, text: base_text, offset });
@@ -67,16 +79,25 @@ impl Sources {
         let mut merged: Option<Spanned<DeTable<'_>>> = None;
         for file in self.files.iter().rev() {
             let table = parse(file)?;
-            let table = Spanned::new(shift(table.span(), file.offset), shift_table(table.into_inner(), file.offset));
+            let table = Spanned::new(
+                shift(table.span(), file.offset),
+                shift_table(table.into_inner(), file.offset),
+            );
             let unset = self.unset_paths(&table)?;
             merged = Some(match merged {
                 None if unset.is_empty() => table,
-                None => return Err(self.error_at(unset[0].1, "`unset` removes keys set by a base: add `extends = \"<base file>\"`")),
+                None => {
+                    return Err(self.error_at(
+                        unset[0].1,
+                        "`unset` removes keys set by a base: add `extends = \"<base file>\"`",
+                    ));
+                }
                 Some(base) => {
                     let span = table.span();
                     let mut base = base.into_inner();
                     for (path, at) in unset {
-                        remove_path(&mut base, &path).map_err(|message| self.error_at(at, &message))?;
+                        remove_path(&mut base, &path)
+                            .map_err(|message| self.error_at(at, &message))?;
                     }
                     Spanned::new(span, merge_tables(base, table.into_inner()))
                 }
@@ -90,10 +111,15 @@ impl Sources {
     }
 
     /// The dotted paths a file's `unset` lists, each with its (virtual) offset.
-    fn unset_paths(&self, table: &Spanned<DeTable<'_>>) -> Result<Vec<(String, usize)>, ScenarioError> {
+    fn unset_paths(
+        &self,
+        table: &Spanned<DeTable<'_>>,
+    ) -> Result<Vec<(String, usize)>, ScenarioError> {
         let Some(value) = table.get_ref().get(UNSET) else { return Ok(Vec::new()) };
         let shape = "`unset` is a list of dotted key paths, e.g. [\"world.pool.target_port\"]";
-        let DeValue::Array(items) = value.get_ref() else { return Err(self.error_at(value.span().start, shape)) };
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(self.error_at(value.span().start, shape));
+        };
         items
             .iter()
             .map(|item| match item.get_ref() {
@@ -128,7 +154,14 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 fn parse(file: &SourceFile) -> Result<Spanned<DeTable<'_>>, ScenarioError> {
-    DeTable::parse(&file.text).map_err(|e| ScenarioError::from_toml(&file.path, &file.text, e.span().map_or(0, |s| s.start), e.message().trim()))
+    DeTable::parse(&file.text).map_err(|e| {
+        ScenarioError::from_toml(
+            &file.path,
+            &file.text,
+            e.span().map_or(0, |s| s.start),
+            e.message().trim(),
+        )
+    })
 }
 
 /// The base a file names, and where the name is (its local byte offset).
@@ -137,7 +170,13 @@ fn extends_of(file: &SourceFile) -> Result<Option<(String, usize)>, ScenarioErro
     let Some(value) = table.get(EXTENDS) else { return Ok(None) };
     match value.get_ref() {
         DeValue::String(base) => Ok(Some((base.to_string(), value.span().start))),
-        _ => Err(ScenarioError::at(&file.path, &file.text, value.span().start, "`extends` must be a string: the path of the base scenario, relative to this file".into())),
+        _ => Err(ScenarioError::at(
+            &file.path,
+            &file.text,
+            value.span().start,
+            "`extends` must be a string: the path of the base scenario, relative to this file"
+                .into(),
+        )),
     }
 }
 
@@ -149,7 +188,9 @@ fn shift_value(value: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
     let span = shift(value.span(), by);
     let inner = match value.into_inner() {
         DeValue::Table(table) => DeValue::Table(shift_table(table, by)),
-        DeValue::Array(items) => DeValue::Array(items.into_iter().map(|v| shift_value(v, by)).collect()),
+        DeValue::Array(items) => {
+            DeValue::Array(items.into_iter().map(|v| shift_value(v, by)).collect())
+        }
         other => other,
     };
     Spanned::new(span, inner)
@@ -174,12 +215,18 @@ fn remove_path(table: &mut DeTable<'_>, path: &str) -> Result<(), String> {
     for (depth, key) in parents.iter().enumerate() {
         current = match current.get_mut(*key).map(Spanned::get_mut) {
             Some(DeValue::Table(inner)) => inner,
-            _ => return Err(format!("`unset` names {path}, but the bases have no table {}", parents[..=depth].join("."))),
+            _ => {
+                return Err(format!(
+                    "`unset` names {path}, but the bases have no table {}",
+                    parents[..=depth].join(".")
+                ));
+            }
         };
     }
     if current.remove(last).is_none() {
         let known: Vec<&str> = current.keys().map(|k| k.get_ref().as_ref()).collect();
-        let hint = crate::suggest::closest(last, known.iter().copied()).map_or_else(String::new, |k| format!("; did you mean `{k}`?"));
+        let hint = crate::suggest::closest(last, known.iter().copied())
+            .map_or_else(String::new, |k| format!("; did you mean `{k}`?"));
         return Err(format!("`unset` names {path}, which no base sets{hint}"));
     }
     Ok(())
@@ -189,9 +236,16 @@ fn remove_path(table: &mut DeTable<'_>, path: &str) -> Result<(), String> {
 fn merge_tables<'i>(mut base: DeTable<'i>, over: DeTable<'i>) -> DeTable<'i> {
     for (key, value) in over {
         let merged = match (base.remove(key.get_ref().as_ref()), value) {
-            (Some(old), new) if matches!(old.get_ref(), DeValue::Table(_)) && matches!(new.get_ref(), DeValue::Table(_)) => {
+            (Some(old), new)
+                if matches!(old.get_ref(), DeValue::Table(_))
+                    && matches!(new.get_ref(), DeValue::Table(_)) =>
+            {
                 let span = new.span();
-                let (DeValue::Table(old), DeValue::Table(new)) = (old.into_inner(), new.into_inner()) else { unreachable!("both are tables") };
+                let (DeValue::Table(old), DeValue::Table(new)) =
+                    (old.into_inner(), new.into_inner())
+                else {
+                    unreachable!("both are tables")
+                };
                 Spanned::new(span, DeValue::Table(merge_tables(old, new)))
             }
             (_, new) => new,
@@ -241,7 +295,8 @@ mod tests {
     fn tables_merge_key_by_key_and_arrays_are_replaced_whole() {
         let dir = temp_dir();
         write(&dir, "bases/base.toml", "list = [1, 2, 3]\n[a]\nx = 1\ny = 2\n");
-        let child = write(&dir, "child.toml", "extends = \"bases/base.toml\"\nlist = [9]\n[a]\ny = 7\n");
+        let child =
+            write(&dir, "child.toml", "extends = \"bases/base.toml\"\nlist = [9]\n[a]\ny = 7\n");
 
         let doc: Doc = load(&child).unwrap().deserialize().unwrap();
 
@@ -278,7 +333,11 @@ mod tests {
         let missing = write(&dir, "missing.toml", "# a comment\nextends = \"nowhere.toml\"\n");
         let err = load(&missing).unwrap_err();
         assert_eq!(err.line, 2, "{err}");
-        assert!(err.message.contains("cannot read the base scenario") && err.message.contains("nowhere.toml"), "{err}");
+        assert!(
+            err.message.contains("cannot read the base scenario")
+                && err.message.contains("nowhere.toml"),
+            "{err}"
+        );
 
         write(&dir, "one.toml", "extends = \"two.toml\"\n");
         let two = write(&dir, "two.toml", "\nextends = \"one.toml\"\n");
@@ -294,7 +353,8 @@ mod tests {
         let err = load(&child).unwrap().deserialize::<Doc>().unwrap_err();
         assert!(err.message.contains("missing field `y`"), "the base's y is gone: {err}");
 
-        let typo = write(&dir, "typo.toml", "extends = \"base.toml\"\nunset = [\"a.z\", \"b.c\"]\n");
+        let typo =
+            write(&dir, "typo.toml", "extends = \"base.toml\"\nunset = [\"a.z\", \"b.c\"]\n");
         let err = load(&typo).unwrap().deserialize::<Doc>().unwrap_err();
         assert_eq!((err.line, err.file.ends_with("typo.toml")), (2, true), "{err}");
         assert!(err.message.contains("`unset` names a.z, which no base sets"), "{err}");

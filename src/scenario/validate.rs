@@ -5,8 +5,13 @@
 
 use std::time::Duration;
 
-use super::format::{self, AppFile, FaultFile, PistonFile, PoolFile, ProcessFile, SettingFile, WorldFile};
-use crate::world::{self, App, IdentityEndpoint, IdentityKind, ManagedIdentity, Pool, RoleAssignment, Scope, SettingValue, Settings, World, WorldProblem};
+use super::format::{
+    self, AppFile, FaultFile, PistonFile, PoolFile, ProcessFile, SettingFile, WorldFile,
+};
+use crate::world::{
+    self, App, IdentityEndpoint, IdentityKind, ManagedIdentity, Pool, RoleAssignment, Scope,
+    SettingValue, Settings, World, WorldProblem,
+};
 
 /// The name the system-assigned identity goes by in fixes and explanations.
 pub const SYSTEM_ASSIGNED_NAME: &str = "system-assigned";
@@ -22,7 +27,13 @@ pub fn world(file: WorldFile) -> Result<World, WorldProblem> {
         .into_iter()
         .map(|a| {
             let scope = Scope::parse(&a.scope).map_err(|m| problem(&a.scope, m))?;
-            Ok(RoleAssignment { principal_id: a.principal_id, role: a.role, scope, effective_after_calls: a.effective_after_calls, effective_after_ms: a.effective_after_ms })
+            Ok(RoleAssignment {
+                principal_id: a.principal_id,
+                role: a.role,
+                scope,
+                effective_after_calls: a.effective_after_calls,
+                effective_after_ms: a.effective_after_ms,
+            })
         })
         .collect::<Result<Vec<_>, WorldProblem>>()?;
     let piston = piston(file.piston)?;
@@ -35,7 +46,9 @@ pub fn world(file: WorldFile) -> Result<World, WorldProblem> {
         piston,
         applications: file.applications.into_iter().map(application).collect(),
         faults: file.faults.into_iter().map(fault).collect(),
-        developer_tools: file.developer_tools.map(|t| world::DeveloperTools { az: az(t.az), principal_id: t.principal_id }),
+        developer_tools: file
+            .developer_tools
+            .map(|t| world::DeveloperTools { az: az(t.az), principal_id: t.principal_id }),
     })
 }
 
@@ -43,11 +56,20 @@ pub fn world(file: WorldFile) -> Result<World, WorldProblem> {
 /// concern nobody the harness plays, which usually means a copied id.
 pub fn unknown_assignees(world: &World) -> Vec<&RoleAssignment> {
     let known: Vec<&str> = world.known_principals().collect();
-    world.role_assignments.iter().filter(|a| !known.iter().any(|k| k.eq_ignore_ascii_case(&a.principal_id))).collect()
+    world
+        .role_assignments
+        .iter()
+        .filter(|a| !known.iter().any(|k| k.eq_ignore_ascii_case(&a.principal_id)))
+        .collect()
 }
 
 fn app(file: AppFile) -> Result<App, WorldProblem> {
-    let resource_id = resource(&file.resource_id, "Microsoft.App/containerApps", "world.app.resource_id", file.name.as_deref())?;
+    let resource_id = resource(
+        &file.resource_id,
+        "Microsoft.App/containerApps",
+        "world.app.resource_id",
+        file.name.as_deref(),
+    )?;
     let system_assigned = file.system_assigned.map(|s| ManagedIdentity {
         kind: IdentityKind::SystemAssigned,
         name: SYSTEM_ASSIGNED_NAME.into(),
@@ -60,8 +82,19 @@ fn app(file: AppFile) -> Result<App, WorldProblem> {
         .user_assigned
         .into_iter()
         .map(|u| {
-            let id = resource(&u.resource_id, "Microsoft.ManagedIdentity/userAssignedIdentities", "world.app.user_assigned.resource_id", u.name.as_deref())?;
-            Ok(ManagedIdentity { kind: IdentityKind::UserAssigned, name: id.name().to_owned(), client_id: u.client_id, principal_id: u.principal_id, resource_id: id.to_string() })
+            let id = resource(
+                &u.resource_id,
+                "Microsoft.ManagedIdentity/userAssignedIdentities",
+                "world.app.user_assigned.resource_id",
+                u.name.as_deref(),
+            )?;
+            Ok(ManagedIdentity {
+                kind: IdentityKind::UserAssigned,
+                name: id.name().to_owned(),
+                client_id: u.client_id,
+                principal_id: u.principal_id,
+                resource_id: id.to_string(),
+            })
         })
         .collect::<Result<Vec<_>, WorldProblem>>()?;
     let settings = file
@@ -75,11 +108,22 @@ fn app(file: AppFile) -> Result<App, WorldProblem> {
             (name, value)
         })
         .collect();
-    Ok(App { name: resource_id.name().to_owned(), resource_id, system_assigned, user_assigned, settings: Settings::new(settings) })
+    Ok(App {
+        name: resource_id.name().to_owned(),
+        resource_id,
+        system_assigned,
+        user_assigned,
+        settings: Settings::new(settings),
+    })
 }
 
 /// A resource id of `provider_type` whose last segment is `name` when a name is given.
-fn resource(text: &str, provider_type: &str, key: &str, name: Option<&str>) -> Result<Scope, WorldProblem> {
+fn resource(
+    text: &str,
+    provider_type: &str,
+    key: &str,
+    name: Option<&str>,
+) -> Result<Scope, WorldProblem> {
     let id = Scope::parse(text).map_err(|m| problem(text, m))?;
     let named_right = name.is_none_or(|n| id.name().eq_ignore_ascii_case(n));
     if !id.is_resource_of(provider_type) || !named_right {
@@ -97,15 +141,24 @@ fn identity_endpoint(file: &format::IdentityEndpointFile) -> IdentityEndpoint {
         },
         token_lifetime_secs: file.token_lifetime_secs,
         empty_client_id: match file.empty_client_id {
-            None | Some(format::EmptyClientIdChoice::InvalidScope) => world::EmptyClientIdAnswer::InvalidScope,
-            Some(format::EmptyClientIdChoice::UnableToLoad) => world::EmptyClientIdAnswer::UnableToLoad,
+            None | Some(format::EmptyClientIdChoice::InvalidScope) => {
+                world::EmptyClientIdAnswer::InvalidScope
+            }
+            Some(format::EmptyClientIdChoice::UnableToLoad) => {
+                world::EmptyClientIdAnswer::UnableToLoad
+            }
         },
         egress_blocked: file.egress_blocked,
     }
 }
 
 fn pool(file: PoolFile) -> Result<Pool, WorldProblem> {
-    let resource_id = resource(&file.resource_id, "Microsoft.App/sessionPools", "world.pool.resource_id", file.name.as_deref())?;
+    let resource_id = resource(
+        &file.resource_id,
+        "Microsoft.App/sessionPools",
+        "world.pool.resource_id",
+        file.name.as_deref(),
+    )?;
     let container_type = container_type(file.container_type);
     if container_type != world::ContainerType::CustomContainer && file.target_port.is_some() {
         return Err(problem(
@@ -145,11 +198,25 @@ fn piston(file: Option<PistonFile>) -> Result<world::Piston, WorldProblem> {
     }
     Ok(world::Piston {
         port: file.port,
-        runtimes: file.runtimes.into_iter().map(|r| world::Runtime { language: r.language, version: r.version, aliases: r.aliases }).collect(),
+        runtimes: file
+            .runtimes
+            .into_iter()
+            .map(|r| world::Runtime {
+                language: r.language,
+                version: r.version,
+                aliases: r.aliases,
+            })
+            .collect(),
         programs: file
             .programs
             .into_iter()
-            .map(|p| world::Program { code: p.code, stdout: p.stdout, stderr: p.stderr, exit_code: p.exit_code, times_out: p.times_out })
+            .map(|p| world::Program {
+                code: p.code,
+                stdout: p.stdout,
+                stderr: p.stderr,
+                exit_code: p.exit_code,
+                times_out: p.times_out,
+            })
             .collect(),
     })
 }
@@ -159,7 +226,9 @@ fn application(file: format::ApplicationFile) -> world::Application {
         client_id: file.client_id,
         principal_id: file.principal_id,
         client_secret: file.client_secret,
-        federated: file.federated.map(|f| world::Federated { issuer: f.issuer, subject: f.subject }),
+        federated: file
+            .federated
+            .map(|f| world::Federated { issuer: f.issuer, subject: f.subject }),
     }
 }
 
@@ -182,7 +251,13 @@ fn fault(file: FaultFile) -> world::Fault {
 
 /// A program specification in the world's terms.
 pub fn process(file: ProcessFile) -> world::ProcessSpec {
-    world::ProcessSpec { command: file.command, cwd: file.cwd, env: file.env, ready_path: file.ready_path, ready_within: file.ready_within_ms.map(Duration::from_millis) }
+    world::ProcessSpec {
+        command: file.command,
+        cwd: file.cwd,
+        env: file.env,
+        ready_path: file.ready_path,
+        ready_within: file.ready_within_ms.map(Duration::from_millis),
+    }
 }
 
 fn az(file: format::AzCli) -> world::AzCli {

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::format::{
-    AppFile, ContainerType, ExecuteRequest, PistonFile, PoolFile, ProgramFile, RequestFile, RoleAssignmentFile, ScenarioFile, SettingFile, StepFile, SystemAssignedFile, UserAssignedFile,
+    AppFile, ContainerType, ExecuteRequest, PistonFile, PoolFile, ProgramFile, RequestFile,
+    RoleAssignmentFile, ScenarioFile, SettingFile, StepFile, SystemAssignedFile, UserAssignedFile,
     WorldFile,
 };
 use crate::world::{self, SettingValue, World};
@@ -21,7 +22,12 @@ pub fn scenario_text(world: &World, description: &str, header: &[String]) -> Str
         backend: Default::default(),
         steps: vec![StepFile {
             name: "print(42)".into(),
-            request: RequestFile::Execute(ExecuteRequest { language: "python".into(), version: "3.10".into(), code: "print(42)".into(), stdin: None }),
+            request: RequestFile::Execute(ExecuteRequest {
+                language: "python".into(),
+                version: "3.10".into(),
+                code: "print(42)".into(),
+                stdin: None,
+            }),
             headers: BTreeMap::new(),
             expect: Default::default(),
         }],
@@ -40,11 +46,28 @@ fn world_file(world: &World) -> WorldFile {
         role_assignments: world
             .role_assignments
             .iter()
-            .map(|a| RoleAssignmentFile { principal_id: a.principal_id.clone(), role: a.role.clone(), scope: a.scope.to_string(), effective_after_calls: None, effective_after_ms: None })
+            .map(|a| RoleAssignmentFile {
+                principal_id: a.principal_id.clone(),
+                role: a.role.clone(),
+                scope: a.scope.to_string(),
+                effective_after_calls: None,
+                effective_after_ms: None,
+            })
             .collect(),
         pool: pool_file(&world.pool),
         piston: Some(PistonFile {
-            programs: world.piston.programs.iter().map(|p| ProgramFile { code: p.code.clone(), stdout: p.stdout.clone(), stderr: p.stderr.clone(), exit_code: p.exit_code, times_out: p.times_out }).collect(),
+            programs: world
+                .piston
+                .programs
+                .iter()
+                .map(|p| ProgramFile {
+                    code: p.code.clone(),
+                    stdout: p.stdout.clone(),
+                    stderr: p.stderr.clone(),
+                    exit_code: p.exit_code,
+                    times_out: p.times_out,
+                })
+                .collect(),
             ..PistonFile::default()
         }),
         applications: Vec::new(),
@@ -57,11 +80,19 @@ fn app_file(app: &world::App) -> AppFile {
     AppFile {
         name: None,
         resource_id: app.resource_id.to_string(),
-        system_assigned: app.system_assigned.as_ref().map(|s| SystemAssignedFile { client_id: s.client_id.clone(), principal_id: s.principal_id.clone() }),
+        system_assigned: app.system_assigned.as_ref().map(|s| SystemAssignedFile {
+            client_id: s.client_id.clone(),
+            principal_id: s.principal_id.clone(),
+        }),
         user_assigned: app
             .user_assigned
             .iter()
-            .map(|u| UserAssignedFile { name: None, client_id: u.client_id.clone(), principal_id: u.principal_id.clone(), resource_id: u.resource_id.clone() })
+            .map(|u| UserAssignedFile {
+                name: None,
+                client_id: u.client_id.clone(),
+                principal_id: u.principal_id.clone(),
+                resource_id: u.resource_id.clone(),
+            })
             .collect(),
         settings: app
             .settings
@@ -69,7 +100,9 @@ fn app_file(app: &world::App) -> AppFile {
             .map(|(name, value)| {
                 let value = match value {
                     SettingValue::Plain(v) => SettingFile::Value(v.clone()),
-                    SettingValue::SecretRef(secret) => SettingFile::SecretRef { secret_ref: secret.clone() },
+                    SettingValue::SecretRef(secret) => {
+                        SettingFile::SecretRef { secret_ref: secret.clone() }
+                    }
                 };
                 (name.to_owned(), value)
             })

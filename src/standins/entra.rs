@@ -56,7 +56,10 @@ async fn keys(State(state): State<Arc<EntraState>>) -> Response {
     axum::Json(state.issuer.jwks()).into_response()
 }
 
-async fn openid_configuration(State(state): State<Arc<EntraState>>, Path(tenant): Path<String>) -> Response {
+async fn openid_configuration(
+    State(state): State<Arc<EntraState>>,
+    Path(tenant): Path<String>,
+) -> Response {
     let base = format!("{}/{tenant}", state.base_url);
     axum::Json(json!({
         "issuer": format!("{}/{tenant}/v2.0", state.base_url),
@@ -71,26 +74,54 @@ async fn openid_configuration(State(state): State<Arc<EntraState>>, Path(tenant)
     .into_response()
 }
 
-async fn token(State(state): State<Arc<EntraState>>, Path(tenant): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(state): State<Arc<EntraState>>,
+    Path(tenant): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     match issue(&state, &tenant, &form) {
         Ok(body) => axum::Json(body).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-fn issue(state: &EntraState, tenant: &str, form: &HashMap<String, String>) -> Result<Value, Aadsts> {
+fn issue(
+    state: &EntraState,
+    tenant: &str,
+    form: &HashMap<String, String>,
+) -> Result<Value, Aadsts> {
     let world = &state.world;
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     if !tenant.eq_ignore_ascii_case(&world.tenant_id) {
-        return Err(Aadsts::new(400, "invalid_request", 90002, format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")));
+        return Err(Aadsts::new(
+            400,
+            "invalid_request",
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        ));
     }
     if field("grant_type") != "client_credentials" {
         // assumed: only the client-credentials grant is modelled.
-        return Err(Aadsts::new(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.".into()));
+        return Err(Aadsts::new(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.".into(),
+        ));
     }
     let client_id = field("client_id");
-    let Some(app) = world.applications.iter().find(|a| a.client_id.eq_ignore_ascii_case(client_id)) else {
-        return Err(Aadsts::new(400, "unauthorized_client", 700016, format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.")));
+    let Some(app) = world.applications.iter().find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    else {
+        return Err(Aadsts::new(
+            400,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
+            ),
+        ));
     };
     if form.contains_key("client_assertion") {
         check_assertion(state, app, field("client_assertion_type"), field("client_assertion"))?;
@@ -103,15 +134,36 @@ fn issue(state: &EntraState, tenant: &str, form: &HashMap<String, String>) -> Re
     }
     let scope = field("scope");
     let Some(resource) = scope.strip_suffix("/.default") else {
-        return Err(Aadsts::new(400, "invalid_scope", 1002012, format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")));
+        return Err(Aadsts::new(
+            400,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
     };
     if let Some(problem) = super::identity::unknown_resource(resource, &world.tenant_id) {
-        return Err(Aadsts::new(400, "invalid_resource", 500011, problem.trim_start_matches("AADSTS500011: ").to_owned()));
+        return Err(Aadsts::new(
+            400,
+            "invalid_resource",
+            500011,
+            problem.trim_start_matches("AADSTS500011: ").to_owned(),
+        ));
     }
-    let subject = TokenSubject { tenant_id: &world.tenant_id, client_id: &app.client_id, principal_id: &app.principal_id, resource_id: None, appidacr: "1" };
-    let claims = tokens::access_token_claims(&subject, resource, tokens::now_secs(), TOKEN_LIFETIME_SECS);
+    let subject = TokenSubject {
+        tenant_id: &world.tenant_id,
+        client_id: &app.client_id,
+        principal_id: &app.principal_id,
+        resource_id: None,
+        appidacr: "1",
+    };
+    let claims =
+        tokens::access_token_claims(&subject, resource, tokens::now_secs(), TOKEN_LIFETIME_SECS);
     // DOC/SDK: expires_in is a NUMBER here (the Rust SDK rejects a string).
-    Ok(json!({ "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECS, "ext_expires_in": TOKEN_LIFETIME_SECS, "access_token": state.issuer.mint(&claims) }))
+    Ok(
+        json!({ "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECS, "ext_expires_in": TOKEN_LIFETIME_SECS, "access_token": state.issuer.mint(&claims) }),
+    )
 }
 
 /// The audience of federated tokens exchanged at Entra (DOC).
@@ -120,18 +172,47 @@ pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// Workload identity: the assertion must be a JWT from a trusted issuer (here: signed by the test
 /// key), for the token-exchange audience, unexpired, whose `iss` and `sub` match the app's federated
 /// credential (DOC; codes from FIDELITY §3: AADSTS700024 for the time range, AADSTS70021 assumed).
-fn check_assertion(state: &EntraState, app: &crate::world::Application, kind: &str, assertion: &str) -> Result<(), Aadsts> {
+fn check_assertion(
+    state: &EntraState,
+    app: &crate::world::Application,
+    kind: &str,
+    assertion: &str,
+) -> Result<(), Aadsts> {
     if kind != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
         return Err(Aadsts::new(400, "invalid_request", 50027, "Invalid JWT token: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".into()));
     }
-    let no_match = || Aadsts::new(400, "invalid_request", 70021, "No matching federated identity record found for presented assertion.".into());
+    let no_match = || {
+        Aadsts::new(
+            400,
+            "invalid_request",
+            70021,
+            "No matching federated identity record found for presented assertion.".into(),
+        )
+    };
     let Some(federated) = &app.federated else { return Err(no_match()) };
-    let claims = match tokens::verify_assertion(assertion, state.issuer.jwk_set(), TOKEN_EXCHANGE_AUDIENCE, tokens::now_secs()) {
+    let claims = match tokens::verify_assertion(
+        assertion,
+        state.issuer.jwk_set(),
+        TOKEN_EXCHANGE_AUDIENCE,
+        tokens::now_secs(),
+    ) {
         Ok(claims) => claims,
         Err(tokens::TokenRejection::Expired { .. }) => {
-            return Err(Aadsts::new(401, "invalid_client", 700024, "Client assertion is not within its valid time range.".into()));
+            return Err(Aadsts::new(
+                401,
+                "invalid_client",
+                700024,
+                "Client assertion is not within its valid time range.".into(),
+            ));
         }
-        Err(_) => return Err(Aadsts::new(401, "invalid_client", 50013, "Assertion failed signature validation.".into())),
+        Err(_) => {
+            return Err(Aadsts::new(
+                401,
+                "invalid_client",
+                50013,
+                "Assertion failed signature validation.".into(),
+            ));
+        }
     };
     if claims["iss"] != federated.issuer.as_str() || claims["sub"] != federated.subject.as_str() {
         return Err(no_match());
@@ -180,26 +261,53 @@ mod tests {
 
     async fn serve() -> Server {
         let world = Arc::new(test_support::world(|s| s));
-        Server::start_knowing_url(|base_url| app(EntraState { world, issuer: TokenIssuer::test_key(), base_url }), None, None).await.unwrap()
+        Server::start_knowing_url(
+            |base_url| app(EntraState { world, issuer: TokenIssuer::test_key(), base_url }),
+            None,
+            None,
+        )
+        .await
+        .unwrap()
     }
 
     async fn token(server: &Server, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        let answer = reqwest::Client::new().post(format!("{}/{tenant}/oauth2/v2.0/token", server.url())).form(form).send().await.unwrap();
+        let answer = reqwest::Client::new()
+            .post(format!("{}/{tenant}/oauth2/v2.0/token", server.url()))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
         (answer.status().as_u16(), answer.json().await.unwrap())
     }
 
     fn form<'a>(secret: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
-        vec![("grant_type", "client_credentials"), ("client_id", "app-0001"), ("client_secret", secret), ("scope", scope)]
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", "app-0001"),
+            ("client_secret", secret),
+            ("scope", scope),
+        ]
     }
 
     #[tokio::test]
     async fn client_credentials_give_a_token_with_numeric_expires_in() {
         let server = serve().await;
-        let (status, body) = token(&server, TENANT, &form("app-secret-value", "https://dynamicsessions.io/.default")).await;
+        let (status, body) = token(
+            &server,
+            TENANT,
+            &form("app-secret-value", "https://dynamicsessions.io/.default"),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
-        assert!(body["expires_in"].is_u64() && body["ext_expires_in"].is_u64(), "numbers, not strings (DOC, SDK): {body}");
+        assert!(
+            body["expires_in"].is_u64() && body["ext_expires_in"].is_u64(),
+            "numbers, not strings (DOC, SDK): {body}"
+        );
         let claims = tokens::decode_claims(body["access_token"].as_str().unwrap()).unwrap();
-        assert_eq!((claims["oid"].as_str(), claims["appidacr"].as_str()), (Some("app-principal-0001"), Some("1")));
+        assert_eq!(
+            (claims["oid"].as_str(), claims["appidacr"].as_str()),
+            (Some("app-principal-0001"), Some("1"))
+        );
     }
 
     #[tokio::test]
@@ -208,15 +316,33 @@ mod tests {
         let cases = [
             (form("wrong", "https://dynamicsessions.io/.default"), 401, "invalid_client", 7000215),
             (form("app-secret-value", "https://dynamicsessions.io"), 400, "invalid_scope", 1002012),
-            (form("app-secret-value", "https://nowhere.example/.default"), 400, "invalid_resource", 500011),
+            (
+                form("app-secret-value", "https://nowhere.example/.default"),
+                400,
+                "invalid_resource",
+                500011,
+            ),
         ];
         for (form, status, error, code) in cases {
             let (got, body) = token(&server, TENANT, &form).await;
-            assert_eq!((got, body["error"].as_str(), body["error_codes"][0].as_u64()), (status, Some(error), Some(code)), "{body}");
+            assert_eq!(
+                (got, body["error"].as_str(), body["error_codes"][0].as_u64()),
+                (status, Some(error), Some(code)),
+                "{body}"
+            );
             let description = body["error_description"].as_str().unwrap();
-            assert!(description.starts_with(&format!("AADSTS{code}:")) && description.contains("\r\nTrace ID: "), "{description}");
+            assert!(
+                description.starts_with(&format!("AADSTS{code}:"))
+                    && description.contains("\r\nTrace ID: "),
+                "{description}"
+            );
         }
-        let unknown = [("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", "x"), ("scope", "https://dynamicsessions.io/.default")];
+        let unknown = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "nobody"),
+            ("client_secret", "x"),
+            ("scope", "https://dynamicsessions.io/.default"),
+        ];
         let (status, body) = token(&server, TENANT, &unknown).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
     }
@@ -224,9 +350,21 @@ mod tests {
     #[tokio::test]
     async fn openid_configuration_points_at_this_stand_in_and_jwks_holds_the_test_key() {
         let server = serve().await;
-        let config: Value = reqwest::get(format!("{}/{TENANT}/v2.0/.well-known/openid-configuration", server.url())).await.unwrap().json().await.unwrap();
-        assert_eq!(config["token_endpoint"], format!("{}/{TENANT}/oauth2/v2.0/token", server.url()));
-        let keys: Value = reqwest::get(config["jwks_uri"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+        let config: Value = reqwest::get(format!(
+            "{}/{TENANT}/v2.0/.well-known/openid-configuration",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(
+            config["token_endpoint"],
+            format!("{}/{TENANT}/oauth2/v2.0/token", server.url())
+        );
+        let keys: Value =
+            reqwest::get(config["jwks_uri"].as_str().unwrap()).await.unwrap().json().await.unwrap();
         assert_eq!(keys["keys"][0]["kid"], "harness-test-key-1");
     }
 }

@@ -7,8 +7,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::world::Fault;
 use crate::transcript::Hop;
+use crate::world::Fault;
 
 /// The faults of one hop.
 #[derive(Debug, Default)]
@@ -42,7 +42,11 @@ pub struct Action {
 impl Faults {
     /// The faults of `hop` among a scenario's.
     pub fn for_hop(all: &[Fault], hop: Hop) -> Self {
-        let rules = all.iter().filter(|f| f.hop == hop).map(|spec| Rule { spec: spec.clone(), seen: AtomicU32::new(0) }).collect();
+        let rules = all
+            .iter()
+            .filter(|f| f.hop == hop)
+            .map(|spec| Rule { spec: spec.clone(), seen: AtomicU32::new(0) })
+            .collect();
         Self { rules }
     }
 
@@ -88,7 +92,8 @@ impl Action {
     pub fn rewrite_body(&self, body: &[u8]) -> Vec<u8> {
         let mut out = self.body.as_ref().map_or_else(|| body.to_vec(), |b| b.clone().into_bytes());
         if !self.set_json.is_empty()
-            && let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice::<serde_json::Value>(&out)
+            && let Ok(serde_json::Value::Object(mut map)) =
+                serde_json::from_slice::<serde_json::Value>(&out)
         {
             for (key, value) in &self.set_json {
                 map.insert(key.clone(), value.clone());
@@ -122,7 +127,8 @@ mod tests {
     #[test]
     fn rules_fire_on_their_calls_so_a_list_is_a_sequence() {
         let faults = Faults::for_hop(&[fault(vec![1], 500), fault(vec![2], 429)], Hop::Identity);
-        let statuses: Vec<Option<u16>> = (0..3).map(|_| faults.decide("/msi/token").and_then(|a| a.status)).collect();
+        let statuses: Vec<Option<u16>> =
+            (0..3).map(|_| faults.decide("/msi/token").and_then(|a| a.status)).collect();
         assert_eq!(statuses, [Some(500), Some(429), None]);
     }
 
@@ -142,15 +148,24 @@ mod tests {
 
     #[test]
     fn set_json_changes_a_field_type_and_keeps_the_rest() {
-        let action = Action { set_json: vec![("expires_on".into(), serde_json::json!(1700000000))], ..Action::default() };
+        let action = Action {
+            set_json: vec![("expires_on".into(), serde_json::json!(1700000000))],
+            ..Action::default()
+        };
         let body = action.rewrite_body(br#"{"access_token":"t","expires_on":"1700000000"}"#);
-        assert_eq!(String::from_utf8(body).unwrap(), r#"{"access_token":"t","expires_on":1700000000}"#);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"access_token":"t","expires_on":1700000000}"#
+        );
     }
 
     #[test]
     fn malformed_json_never_parses() {
         for body in [&b"{\"a\":1}"[..], b"[]", b"1", b""] {
-            assert!(serde_json::from_slice::<serde_json::Value>(&malform(body)).is_err(), "{body:?}");
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&malform(body)).is_err(),
+                "{body:?}"
+            );
         }
     }
 }

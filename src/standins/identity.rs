@@ -17,7 +17,9 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::tokens::{self, TokenIssuer, TokenSubject};
-use crate::world::{EmptyClientIdAnswer, IdentityProtocol, ManagedIdentity, Selection, Selector, World};
+use crate::world::{
+    EmptyClientIdAnswer, IdentityProtocol, ManagedIdentity, Selection, Selector, World,
+};
 
 /// Path of `IDENTITY_ENDPOINT` on the stand-in.
 pub const CONTAINER_APPS_PATH: &str = "/msi/token";
@@ -51,29 +53,48 @@ pub fn app(state: IdentityState) -> Router {
 
 type Params = Query<HashMap<String, String>>;
 
-async fn container_apps_token(State(state): State<IdentityState>, headers: HeaderMap, Query(params): Params) -> Response {
+async fn container_apps_token(
+    State(state): State<IdentityState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     // REP: a wrong or missing X-IDENTITY-HEADER gets 403 with an empty body.
-    if headers.get("x-identity-header").and_then(|v| v.to_str().ok()) != Some(state.identity_header.as_str()) {
+    if headers.get("x-identity-header").and_then(|v| v.to_str().ok())
+        != Some(state.identity_header.as_str())
+    {
         return kestrel(StatusCode::FORBIDDEN, None);
     }
     let api_version = params.get("api-version").map(String::as_str).unwrap_or("");
     if api_version != "2019-08-01" {
         // assumed: the exact text for an unsupported api-version is not documented.
-        return kestrel_error(&format!("The api-version '{api_version}' is not supported. Use api-version=2019-08-01."));
+        return kestrel_error(&format!(
+            "The api-version '{api_version}' is not supported. Use api-version=2019-08-01."
+        ));
     }
     let Some(resource) = params.get("resource").filter(|r| !r.is_empty()) else {
         return kestrel_error("The resource parameter is required."); // assumed text
     };
     if state.world.identity_endpoint.egress_blocked {
         // REP: the platform's identity service cannot reach Entra (spelling as observed).
-        return kestrel(StatusCode::INTERNAL_SERVER_ERROR, Some(json!({ "message": "An unexpected error occured while fetching the AAD Token" })));
+        return kestrel(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(json!({ "message": "An unexpected error occured while fetching the AAD Token" })),
+        );
     }
     let selector = Selector::from_query(|k| params.get(k).map(String::as_str));
     let identity = match state.world.app.select(IdentityProtocol::ContainerApps, selector) {
         Selection::Identity(identity) => identity,
-        Selection::EmptySelector if state.world.identity_endpoint.empty_client_id == EmptyClientIdAnswer::InvalidScope => {
+        Selection::EmptySelector
+            if state.world.identity_endpoint.empty_client_id
+                == EmptyClientIdAnswer::InvalidScope =>
+        {
             // REP: an empty AZURE_CLIENT_ID gave a 500 naming invalid_scope; the exact body is assumed.
-            return kestrel(StatusCode::INTERNAL_SERVER_ERROR, Some(json!({ "statusCode": 500, "message": "Failed to acquire the token: invalid_scope", "correlationId": crate::ids::guid() })));
+            return kestrel(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(
+                    json!({ "statusCode": 500, "message": "Failed to acquire the token: invalid_scope", "correlationId": crate::ids::guid() }),
+                ),
+            );
         }
         // REP: the answer for no identity to default to (only user-assigned ones) and for a
         // selector naming an identity the app does not have: two causes, one answer (FIDELITY §7).
@@ -95,7 +116,11 @@ async fn container_apps_token(State(state): State<IdentityState>, headers: Heade
     kestrel(StatusCode::OK, Some(body))
 }
 
-async fn imds_token(State(state): State<IdentityState>, headers: HeaderMap, Query(params): Params) -> Response {
+async fn imds_token(
+    State(state): State<IdentityState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
     if headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true") {
         // DOC says bad_request_102; the current code is UNK (FIDELITY §2).
         return imds_error("Required metadata header not specified");
@@ -107,7 +132,11 @@ async fn imds_token(State(state): State<IdentityState>, headers: HeaderMap, Quer
     let identity = match state.world.app.select(IdentityProtocol::Imds, selector) {
         Selection::Identity(identity) => identity,
         // REP: several user-assigned identities and none chosen.
-        Selection::Ambiguous => return imds_error("Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request"),
+        Selection::Ambiguous => {
+            return imds_error(
+                "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request",
+            );
+        }
         // REP: no identity on the host, or an unknown one selected -> 400 "Identity not found".
         // assumed: that a Container App without identity answers like a VM without one.
         _ => return imds_error("Identity not found"),
@@ -137,7 +166,10 @@ async fn unknown_route(uri: Uri, headers: HeaderMap) -> Response {
     let host_name = host.rsplit_once(':').map_or(host, |(h, _)| h);
     let loopback = matches!(host_name, "127.0.0.1" | "localhost" | "[::1]");
     if !loopback && host_name != IMDS_HOST {
-        let message = format!("the harness blocked a request to {host}{}: processes under test may only reach loopback", uri.path());
+        let message = format!(
+            "the harness blocked a request to {host}{}: processes under test may only reach loopback",
+            uri.path()
+        );
         return (StatusCode::BAD_GATEWAY, message).into_response();
     }
     // assumed: the exact 404 body of either identity endpoint.
@@ -160,7 +192,8 @@ pub const KNOWN_RESOURCES: &[&str] = &[
 
 /// The AADSTS500011 text when `resource` is unknown.
 pub fn unknown_resource(resource: &str, tenant_id: &str) -> Option<String> {
-    let known = KNOWN_RESOURCES.iter().any(|k| k.eq_ignore_ascii_case(resource.trim_end_matches('/')));
+    let known =
+        KNOWN_RESOURCES.iter().any(|k| k.eq_ignore_ascii_case(resource.trim_end_matches('/')));
     (!known).then(|| format!("AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant_id}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."))
 }
 
@@ -191,29 +224,52 @@ fn kestrel(status: StatusCode, body: Option<serde_json::Value>) -> Response {
 
 /// REP: `{"statusCode":400,"message":…,"correlationId":<guid>}`.
 fn kestrel_error(message: &str) -> Response {
-    kestrel(StatusCode::BAD_REQUEST, Some(json!({ "statusCode": 400, "message": message, "correlationId": crate::ids::guid() })))
+    kestrel(
+        StatusCode::BAD_REQUEST,
+        Some(json!({ "statusCode": 400, "message": message, "correlationId": crate::ids::guid() })),
+    )
 }
 
 /// IMDS error body (FIDELITY §2).
 fn imds_error(description: &str) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_request", "error_description": description }))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "error": "invalid_request", "error_description": description })),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::standins::Server;
-    use crate::test_support::{self, CLIENT_ID, PRINCIPAL, SYSTEM_ASSIGNED, USER_ASSIGNED, USER_CLIENT_ID, USER_PRINCIPAL};
+    use crate::test_support::{
+        self, CLIENT_ID, PRINCIPAL, SYSTEM_ASSIGNED, USER_ASSIGNED, USER_CLIENT_ID, USER_PRINCIPAL,
+    };
 
     const SECRET: &str = "header-secret";
 
     async fn serve(edit: impl FnOnce(String) -> String) -> Server {
         let world = Arc::new(test_support::world(edit));
-        Server::start(app(IdentityState { world, issuer: TokenIssuer::test_key(), identity_header: SECRET.into() })).await.unwrap()
+        Server::start(app(IdentityState {
+            world,
+            issuer: TokenIssuer::test_key(),
+            identity_header: SECRET.into(),
+        }))
+        .await
+        .unwrap()
     }
 
-    async fn get(server: &Server, path_and_query: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, String) {
-        let mut request = reqwest::Client::builder().no_proxy().build().unwrap().get(format!("{}{path_and_query}", server.url()));
+    async fn get(
+        server: &Server,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, HeaderMap, String) {
+        let mut request = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("{}{path_and_query}", server.url()));
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -229,11 +285,16 @@ mod tests {
         let (status, _, body) = get(&server, ACA, &[("x-identity-header", SECRET)]).await;
         assert_eq!(status, 200, "{body}");
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-        for key in ["access_token", "expires_on", "expires_in", "resource", "token_type", "client_id"] {
+        for key in
+            ["access_token", "expires_on", "expires_in", "resource", "token_type", "client_id"]
+        {
             assert!(body[key].is_string(), "{key} must be a string (SDK): {body}");
         }
         let claims = tokens::decode_claims(body["access_token"].as_str().unwrap()).unwrap();
-        assert_eq!((claims["aud"].as_str(), claims["oid"].as_str(), claims["appid"].as_str()), (Some("https://dynamicsessions.io"), Some(PRINCIPAL), Some(CLIENT_ID)));
+        assert_eq!(
+            (claims["aud"].as_str(), claims["oid"].as_str(), claims["appid"].as_str()),
+            (Some("https://dynamicsessions.io"), Some(PRINCIPAL), Some(CLIENT_ID))
+        );
     }
 
     #[tokio::test]
@@ -248,11 +309,16 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_client_id_gets_kestrels_unable_to_load_body() {
         let server = serve(|s| s).await;
-        let (status, headers, body) = get(&server, &format!("{ACA}&client_id=nobody"), &[("x-identity-header", SECRET)]).await;
+        let (status, headers, body) =
+            get(&server, &format!("{ACA}&client_id=nobody"), &[("x-identity-header", SECRET)])
+                .await;
         assert_eq!(status, 400);
         assert_eq!(headers["server"], "Kestrel");
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!((body["statusCode"].as_u64(), body["message"].as_str()), (Some(400), Some("Unable to load the proper Managed Identity.")));
+        assert_eq!(
+            (body["statusCode"].as_u64(), body["message"].as_str()),
+            (Some(400), Some("Unable to load the proper Managed Identity."))
+        );
         assert!(body["correlationId"].is_string());
     }
 
@@ -260,7 +326,8 @@ mod tests {
     async fn selecting_the_identity_by_client_or_principal_id_works() {
         let server = serve(|s| s).await;
         for selector in [format!("client_id={CLIENT_ID}"), format!("principal_id={PRINCIPAL}")] {
-            let (status, _, body) = get(&server, &format!("{ACA}&{selector}"), &[("x-identity-header", SECRET)]).await;
+            let (status, _, body) =
+                get(&server, &format!("{ACA}&{selector}"), &[("x-identity-header", SECRET)]).await;
             assert_eq!(status, 200, "{selector}: {body}");
         }
     }
@@ -268,27 +335,40 @@ mod tests {
     /// The unit-test app with a user-assigned identity, and with or without its system-assigned one.
     async fn serve_user_assigned(system_assigned: bool, extra: &str) -> Server {
         serve(|s| {
-            let app = if system_assigned { format!("{SYSTEM_ASSIGNED}\n{extra}{USER_ASSIGNED}") } else { format!("{extra}{USER_ASSIGNED}") };
+            let app = if system_assigned {
+                format!("{SYSTEM_ASSIGNED}\n{extra}{USER_ASSIGNED}")
+            } else {
+                format!("{extra}{USER_ASSIGNED}")
+            };
             s.replace(SYSTEM_ASSIGNED, &app)
         })
         .await
     }
 
     async fn token_principal(server: &Server, query: &str) -> (u16, String) {
-        let (status, _, body) = get(server, &format!("{ACA}{query}"), &[("x-identity-header", SECRET)]).await;
-        let principal = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|b| b["access_token"].as_str().and_then(tokens::decode_claims)).map(|c| c["oid"].as_str().unwrap_or_default().to_owned());
+        let (status, _, body) =
+            get(server, &format!("{ACA}{query}"), &[("x-identity-header", SECRET)]).await;
+        let principal = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|b| b["access_token"].as_str().and_then(tokens::decode_claims))
+            .map(|c| c["oid"].as_str().unwrap_or_default().to_owned());
         (status, principal.unwrap_or(body))
     }
 
     #[tokio::test]
-    async fn without_a_selector_the_system_assigned_identity_answers_and_a_client_id_selects_the_user_assigned_one() {
+    async fn without_a_selector_the_system_assigned_identity_answers_and_a_client_id_selects_the_user_assigned_one()
+     {
         let server = serve_user_assigned(true, "").await;
         assert_eq!(token_principal(&server, "").await, (200, PRINCIPAL.to_owned()));
-        assert_eq!(token_principal(&server, &format!("&client_id={USER_CLIENT_ID}")).await, (200, USER_PRINCIPAL.to_owned()));
+        assert_eq!(
+            token_principal(&server, &format!("&client_id={USER_CLIENT_ID}")).await,
+            (200, USER_PRINCIPAL.to_owned())
+        );
     }
 
     #[tokio::test]
-    async fn an_app_with_only_user_assigned_identities_refuses_a_request_without_selector_as_for_an_unknown_id() {
+    async fn an_app_with_only_user_assigned_identities_refuses_a_request_without_selector_as_for_an_unknown_id()
+     {
         let server = serve_user_assigned(false, "").await;
         let (status, body) = token_principal(&server, "").await;
         assert_eq!(status, 400);
@@ -302,16 +382,23 @@ mod tests {
         let (status, body) = token_principal(&server, "&client_id=").await;
         assert_eq!(status, 500);
         assert!(body.contains("invalid_scope"), "{body}");
-        let other = serve(|s| format!("{s}\n[world.identity_endpoint]\nempty_client_id = \"unable-to-load\"\n")).await;
+        let other = serve(|s| {
+            format!("{s}\n[world.identity_endpoint]\nempty_client_id = \"unable-to-load\"\n")
+        })
+        .await;
         assert_eq!(token_principal(&other, "&client_id=").await.0, 400);
     }
 
     #[tokio::test]
     async fn blocked_egress_answers_every_token_request_with_the_reported_500() {
-        let server = serve(|s| format!("{s}\n[world.identity_endpoint]\negress_blocked = true\n")).await;
+        let server =
+            serve(|s| format!("{s}\n[world.identity_endpoint]\negress_blocked = true\n")).await;
         let (status, body) = token_principal(&server, "").await;
         assert_eq!(status, 500);
-        assert!(body.contains("An unexpected error occured while fetching the AAD Token"), "{body}");
+        assert!(
+            body.contains("An unexpected error occured while fetching the AAD Token"),
+            "{body}"
+        );
     }
 
     #[tokio::test]
@@ -319,7 +406,10 @@ mod tests {
         let path = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://dynamicsessions.io";
         let one = serve_user_assigned(false, "").await;
         assert_eq!(get(&one, path, &[("metadata", "true")]).await.0, 200);
-        let second = USER_ASSIGNED.replace("user-client-0002", "c3").replace("user-principal-0002", "p3").replace("worker-id", "other-id");
+        let second = USER_ASSIGNED
+            .replace("user-client-0002", "c3")
+            .replace("user-principal-0002", "p3")
+            .replace("worker-id", "other-id");
         let two = serve_user_assigned(false, &second).await;
         let (status, _, body) = get(&two, path, &[("metadata", "true")]).await;
         assert_eq!(status, 400);
@@ -329,7 +419,12 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_resource_is_aadsts500011() {
         let server = serve(|s| s).await;
-        let (status, _, body) = get(&server, "/msi/token?api-version=2019-08-01&resource=https://nowhere.example", &[("x-identity-header", SECRET)]).await;
+        let (status, _, body) = get(
+            &server,
+            "/msi/token?api-version=2019-08-01&resource=https://nowhere.example",
+            &[("x-identity-header", SECRET)],
+        )
+        .await;
         assert_eq!(status, 400);
         assert!(body.contains("AADSTS500011"), "{body}");
     }
@@ -343,17 +438,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn imds_answers_identity_not_found_when_no_identity_is_enabled_and_all_strings_otherwise() {
+    async fn imds_answers_identity_not_found_when_no_identity_is_enabled_and_all_strings_otherwise()
+    {
         let path = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://dynamicsessions.io";
         let disabled = serve(|s| s.replace(test_support::SYSTEM_ASSIGNED, "")).await;
         let (status, _, body) = get(&disabled, path, &[("metadata", "true")]).await;
-        assert_eq!((status, body.as_str()), (400, r#"{"error":"invalid_request","error_description":"Identity not found"}"#));
+        assert_eq!(
+            (status, body.as_str()),
+            (400, r#"{"error":"invalid_request","error_description":"Identity not found"}"#)
+        );
 
         let enabled = serve(|s| s).await;
         let (status, _, body) = get(&enabled, path, &[("metadata", "true")]).await;
         assert_eq!(status, 200);
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-        for key in ["access_token", "client_id", "expires_in", "expires_on", "ext_expires_in", "not_before", "resource", "token_type"] {
+        for key in [
+            "access_token",
+            "client_id",
+            "expires_in",
+            "expires_on",
+            "ext_expires_in",
+            "not_before",
+            "resource",
+            "token_type",
+        ] {
             assert!(body[key].is_string(), "{key}: {body}");
         }
     }
@@ -361,7 +469,8 @@ mod tests {
     #[tokio::test]
     async fn as_a_proxy_it_refuses_every_destination_but_imds() {
         let server = serve(|s| s).await;
-        let (status, _, body) = get(&server, "/anything", &[("host", "login.microsoftonline.com")]).await;
+        let (status, _, body) =
+            get(&server, "/anything", &[("host", "login.microsoftonline.com")]).await;
         assert_eq!(status, 502);
         assert!(body.contains("blocked a request to login.microsoftonline.com"), "{body}");
     }

@@ -28,12 +28,18 @@ pub use server::Server;
 /// loads TLS roots, which costs milliseconds a scenario should not pay.
 pub fn loopback_client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| reqwest::Client::builder().no_proxy().build().expect("a loopback HTTP client builds")).clone()
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder().no_proxy().build().expect("a loopback HTTP client builds")
+        })
+        .clone()
 }
 
 /// A loopback port nothing listens on: bound, read, released (connections to it are refused).
 fn closed_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map_or(9, |a| a.port())
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_or(9, |a| a.port())
 }
 
 /// The four stand-ins of one world, running. Dropping it stops them.
@@ -88,9 +94,16 @@ impl StandIns {
         let jwks: JwkSet = issuer.jwk_set().clone();
         let pool_state = Arc::new(pool::PoolState::new(world.clone(), jwks, recorder.clone()));
 
-        let identity_app = identity::app(identity::IdentityState { world: world.clone(), issuer: issuer.clone(), identity_header: identity_header.clone() });
+        let identity_app = identity::app(identity::IdentityState {
+            world: world.clone(),
+            issuer: issuer.clone(),
+            identity_header: identity_header.clone(),
+        });
         let piston_app = piston::app(Arc::new(world.piston.clone()));
-        let tap = |from: Hop, to: Hop, routes: &'static [(&'static str, &'static str)], clock: Clock| server::Tap {
+        let tap = |from: Hop,
+                   to: Hop,
+                   routes: &'static [(&'static str, &'static str)],
+                   clock: Clock| server::Tap {
             recorder: recorder.clone(),
             from,
             to,
@@ -100,13 +113,22 @@ impl StandIns {
         };
         let entra_tap = tap(Hop::Backend, Hop::Entra, entra::ROUTES, Clock::default());
         let entra_world = world.clone();
-        let make_entra = move |base_url: String| entra::app(entra::EntraState { world: entra_world, issuer, base_url });
+        let make_entra = move |base_url: String| {
+            entra::app(entra::EntraState { world: entra_world, issuer, base_url })
+        };
         let (identity, entra, pool, piston) = tokio::try_join!(
-            Server::start_tapped(identity_app, tap(Hop::Backend, Hop::Identity, identity::ROUTES, Clock::default())),
+            Server::start_tapped(
+                identity_app,
+                tap(Hop::Backend, Hop::Identity, identity::ROUTES, Clock::default())
+            ),
             Server::start_knowing_url(make_entra, Some(entra_tap), Some(tls.server_config())),
-            Server::start_tapped(pool::app(pool_state.clone()), tap(Hop::Backend, Hop::Pool, &[], world.pool.clock)),
+            Server::start_tapped(
+                pool::app(pool_state.clone()),
+                tap(Hop::Backend, Hop::Pool, &[], world.pool.clock)
+            ),
             async {
-                let address = std::net::SocketAddr::from(([127, 0, 0, 1], world.piston.port.unwrap_or(0)));
+                let address =
+                    std::net::SocketAddr::from(([127, 0, 0, 1], world.piston.port.unwrap_or(0)));
                 Server::start_on(address, piston_app, Some(tap(Hop::Container, Hop::Piston, piston::ROUTES, Clock::default()))).await.map_err(|e| match (world.piston.port, e.kind()) {
                     (Some(port), std::io::ErrorKind::AddrInUse) => std::io::Error::new(
                         e.kind(),
@@ -121,11 +143,24 @@ impl StandIns {
             .settings
             .iter()
             .filter_map(|(_, v)| match v {
-                SettingValue::SecretRef(name) => Some((name.clone(), format!("stand-in-secret-{}", crate::ids::opaque(24)))),
+                SettingValue::SecretRef(name) => {
+                    Some((name.clone(), format!("stand-in-secret-{}", crate::ids::opaque(24))))
+                }
                 SettingValue::Plain(_) => None,
             })
             .collect();
-        Ok(Self { world, recorder, identity_header, secret_values, pool_state, tls, identity, entra, pool, piston })
+        Ok(Self {
+            world,
+            recorder,
+            identity_header,
+            secret_values,
+            pool_state,
+            tls,
+            identity,
+            entra,
+            pool,
+            piston,
+        })
     }
 
     /// Route the pool's forwarded requests to a running session container (`http://127.0.0.1:<port>`).
@@ -154,8 +189,15 @@ impl StandIns {
     /// custom-container pool refuses with DynamicApisNotAllowed.
     pub fn regional_pool_endpoint(&self) -> String {
         let pool = &self.world.pool.resource_id;
-        let (sub, rg) = (pool.segment("subscriptions").unwrap_or("-"), pool.segment("resourceGroups").unwrap_or("-"));
-        format!("{}/subscriptions/{sub}/resourceGroups/{rg}/sessionPools/{}", self.pool.url(), self.world.pool.name)
+        let (sub, rg) = (
+            pool.segment("subscriptions").unwrap_or("-"),
+            pool.segment("resourceGroups").unwrap_or("-"),
+        );
+        format!(
+            "{}/subscriptions/{sub}/resourceGroups/{rg}/sessionPools/{}",
+            self.pool.url(),
+            self.world.pool.name
+        )
     }
 
     /// `IDENTITY_ENDPOINT` as Container Apps sets it.
@@ -197,7 +239,12 @@ impl StandIns {
             .map(|(name, value)| {
                 let value = match value {
                     SettingValue::Plain(text) => fill_known(text, &values),
-                    SettingValue::SecretRef(secret) => self.secret_values.iter().find(|(s, _)| s == secret).map(|(_, v)| v.clone()).unwrap_or_default(),
+                    SettingValue::SecretRef(secret) => self
+                        .secret_values
+                        .iter()
+                        .find(|(s, _)| s == secret)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default(),
                 };
                 (name.to_owned(), value)
             })
@@ -246,13 +293,19 @@ impl StandIns {
 
     /// Named base URLs, for the normaliser (ports vary per run).
     pub fn endpoints(&self) -> Vec<(String, Hop)> {
-        vec![(self.identity.url(), Hop::Identity), (self.entra.url(), Hop::Entra), (self.pool.url(), Hop::Pool), (self.piston.url(), Hop::Piston)]
+        vec![
+            (self.identity.url(), Hop::Identity),
+            (self.entra.url(), Hop::Entra),
+            (self.pool.url(), Hop::Pool),
+            (self.piston.url(), Hop::Piston),
+        ]
     }
 
     /// The environment of the session container (the adapter): where Piston lives, and the same
     /// egress trap as the backend so that nothing it sends can leave the machine.
     pub fn container_env(&self) -> Vec<(String, String)> {
-        let mut env = vec![("PISTON_URL".to_owned(), self.reachable(Hop::Piston, self.piston_url()))];
+        let mut env =
+            vec![("PISTON_URL".to_owned(), self.reachable(Hop::Piston, self.piston_url()))];
         env.extend(self.egress_trap());
         env
     }
@@ -298,9 +351,15 @@ impl StandIns {
             ("REQUESTS_CA_BUNDLE".into(), self.ca_file().display().to_string()),
         ];
         env.extend(self.egress_trap());
-        if self.world.app.has_identity() && self.world.identity_endpoint.protocol == IdentityProtocol::ContainerApps {
-            let header = settings.identity_header.clone().unwrap_or_else(|| self.identity_header.clone());
-            env.push(("IDENTITY_ENDPOINT".into(), self.reachable(Hop::Identity, self.identity_endpoint())));
+        if self.world.app.has_identity()
+            && self.world.identity_endpoint.protocol == IdentityProtocol::ContainerApps
+        {
+            let header =
+                settings.identity_header.clone().unwrap_or_else(|| self.identity_header.clone());
+            env.push((
+                "IDENTITY_ENDPOINT".into(),
+                self.reachable(Hop::Identity, self.identity_endpoint()),
+            ));
             env.push(("IDENTITY_HEADER".into(), header));
             env.push(("MSI_ENDPOINT".into(), self.identity_endpoint()));
         }
@@ -321,16 +380,27 @@ impl StandIns {
             env.push(("IDENTITY_RETRY_DELAY_MS".into(), delay.to_string()));
         }
         let app_settings = self.app_settings();
-        if matches!(settings.credential, CredentialChoice::ClientSecret | CredentialChoice::WorkloadIdentity) {
+        if matches!(
+            settings.credential,
+            CredentialChoice::ClientSecret | CredentialChoice::WorkloadIdentity
+        ) {
             // A service principal's credentials (not a managed identity): the app registration's
             // ids unless the app's settings say otherwise.
             let app = self.world.applications.first();
-            let client_id = app_settings.iter().find(|(k, _)| k == crate::world::app::AZURE_CLIENT_ID).map(|(_, v)| v.clone());
-            let client_id = client_id.or_else(|| app.map(|a| a.client_id.clone())).unwrap_or_default();
+            let client_id = app_settings
+                .iter()
+                .find(|(k, _)| k == crate::world::app::AZURE_CLIENT_ID)
+                .map(|(_, v)| v.clone());
+            let client_id =
+                client_id.or_else(|| app.map(|a| a.client_id.clone())).unwrap_or_default();
             env.push(("AZURE_TENANT_ID".into(), self.world.tenant_id.clone()));
             env.push(("AZURE_CLIENT_ID".into(), client_id));
             if settings.credential == CredentialChoice::ClientSecret {
-                let secret = settings.client_secret.clone().or_else(|| app.and_then(|a| a.client_secret.clone())).unwrap_or_default();
+                let secret = settings
+                    .client_secret
+                    .clone()
+                    .or_else(|| app.and_then(|a| a.client_secret.clone()))
+                    .unwrap_or_default();
                 env.push(("AZURE_TOKEN_CREDENTIALS".into(), "ClientSecretCredential".into()));
                 env.push(("AZURE_CLIENT_SECRET".into(), secret));
             } else {
@@ -350,5 +420,7 @@ impl StandIns {
 /// Replace each `{name}` whose name is a known placeholder; leave every other brace as it is (a
 /// setting may hold JSON or a template of the app's own).
 pub fn fill_known(text: &str, values: &[(&'static str, String)]) -> String {
-    values.iter().fold(text.to_owned(), |text, (name, value)| text.replace(&format!("{{{name}}}"), value))
+    values
+        .iter()
+        .fold(text.to_owned(), |text, (name, value)| text.replace(&format!("{{{name}}}"), value))
 }

@@ -33,17 +33,24 @@ pub fn app(script: Arc<Piston>) -> Router {
 }
 
 async fn runtimes(State(script): State<Arc<Piston>>) -> Response {
-    let list: Vec<Value> = script.runtimes.iter().map(|r| json!({ "language": r.language, "version": r.version, "aliases": r.aliases })).collect();
+    let list: Vec<Value> = script
+        .runtimes
+        .iter()
+        .map(|r| json!({ "language": r.language, "version": r.version, "aliases": r.aliases }))
+        .collect();
     axum::Json(list).into_response()
 }
 
 async fn execute(State(script): State<Arc<Piston>>, headers: HeaderMap, body: Bytes) -> Response {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    let is_json =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !is_json {
-        return message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "requests must be of type application/json");
+        return message(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "requests must be of type application/json",
+        );
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -85,12 +92,18 @@ pub fn validate_shape(request: &Value) -> Result<ExecuteShape<'_>, String> {
 }
 
 /// Piston's checks, in Piston's order (FIDELITY §6). Returns the runtime and the first file's code.
-pub fn validate<'a>(request: &'a Value, runtimes: &'a [Runtime]) -> Result<(&'a Runtime, &'a str), String> {
+pub fn validate<'a>(
+    request: &'a Value,
+    runtimes: &'a [Runtime],
+) -> Result<(&'a Runtime, &'a str), String> {
     let shape = validate_shape(request)?;
     let (language, version) = (shape.language, shape.version);
     let runtime = runtimes
         .iter()
-        .find(|r| (r.language == language || r.aliases.iter().any(|a| a == language)) && version_matches(version, &r.version))
+        .find(|r| {
+            (r.language == language || r.aliases.iter().any(|a| a == language))
+                && version_matches(version, &r.version)
+        })
         .ok_or_else(|| format!("{language}-{version} runtime is unknown"))?;
     Ok((runtime, shape.code()))
 }
@@ -110,7 +123,11 @@ fn run(runtime: &Runtime, code: &str, script: &Piston) -> Value {
         // Not a silent success: an unscripted program fails visibly and says how to script it.
         None => (String::new(), "piston stand-in: no scripted output for this program; add a [[world.piston.programs]] entry with its code".to_owned(), 1),
     };
-    let (status, msg) = if exit == 0 { (Value::Null, Value::Null) } else { (json!("RE"), json!(format!("Exited with error status {exit}"))) };
+    let (status, msg) = if exit == 0 {
+        (Value::Null, Value::Null)
+    } else {
+        (json!("RE"), json!(format!("Exited with error status {exit}")))
+    };
     json!({
         "language": runtime.language,
         "version": runtime.version,
@@ -156,13 +173,22 @@ pub fn version_matches(range: &str, version: &str) -> bool {
         r if r.starts_with('=') => ("=", &r[1..]),
         r => ("=", r),
     };
-    let parts: Vec<&str> = rest.trim().split('.').filter(|p| !matches!(*p, "x" | "X" | "*")).collect();
-    let Ok(want) = parts.iter().map(|p| p.parse::<u64>()).collect::<Result<Vec<u64>, _>>() else { return false };
+    let parts: Vec<&str> =
+        rest.trim().split('.').filter(|p| !matches!(*p, "x" | "X" | "*")).collect();
+    let Ok(want) = parts.iter().map(|p| p.parse::<u64>()).collect::<Result<Vec<u64>, _>>() else {
+        return false;
+    };
     if want.is_empty() || want.len() > 3 {
         return false;
     }
     let prefix_equal = |n: usize| want.iter().take(n).zip(&have).all(|(w, h)| w == h);
-    let padded = |v: &[u64]| [v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0), v.get(2).copied().unwrap_or(0)];
+    let padded = |v: &[u64]| {
+        [
+            v.first().copied().unwrap_or(0),
+            v.get(1).copied().unwrap_or(0),
+            v.get(2).copied().unwrap_or(0),
+        ]
+    };
     let at_least = have >= padded(&want);
     match op {
         "=" => prefix_equal(want.len()),
@@ -208,7 +234,11 @@ mod tests {
     }
 
     fn runtimes() -> Vec<Runtime> {
-        vec![Runtime { language: "python".into(), version: "3.10.0".into(), aliases: vec!["py".into()] }]
+        vec![Runtime {
+            language: "python".into(),
+            version: "3.10.0".into(),
+            aliases: vec!["py".into()],
+        }]
     }
 
     #[rstest]
@@ -218,7 +248,10 @@ mod tests {
     #[case(json!({"language": "python", "version": "3", "files": [{"content": "x"}, {}]}), "files[1].content is required as a string")]
     #[case(json!({"language": "ruby", "version": "3", "files": []}), "ruby-3 runtime is unknown")]
     #[case(json!({"language": "python", "version": "latest", "files": []}), "python-latest runtime is unknown")]
-    fn validation_follows_pistons_order_and_messages(#[case] request: Value, #[case] expected: &str) {
+    fn validation_follows_pistons_order_and_messages(
+        #[case] request: Value,
+        #[case] expected: &str,
+    ) {
         assert_eq!(validate(&request, &runtimes()).unwrap_err(), expected);
     }
 
@@ -232,7 +265,17 @@ mod tests {
 
     #[test]
     fn scripted_output_is_capped_per_stream_and_unscripted_code_fails_visibly() {
-        let script = Piston { port: None, runtimes: runtimes(), programs: vec![Program { code: "loop()".into(), stdout: "x".repeat(2000), stderr: String::new(), exit_code: 0, times_out: false }] };
+        let script = Piston {
+            port: None,
+            runtimes: runtimes(),
+            programs: vec![Program {
+                code: "loop()".into(),
+                stdout: "x".repeat(2000),
+                stderr: String::new(),
+                exit_code: 0,
+                times_out: false,
+            }],
+        };
         let answer = run(&script.runtimes[0], "loop()\n", &script);
         assert_eq!(answer["run"]["stdout"].as_str().unwrap().len(), 1024);
         let unscripted = run(&script.runtimes[0], "other()", &script);
@@ -253,26 +296,65 @@ mod http_tests {
     #[tokio::test]
     async fn a_non_json_content_type_gets_415_and_an_unknown_route_404_in_pistons_words() {
         let server = piston().await;
-        let answer = reqwest::Client::new().post(format!("{}/api/v2/execute", server.url())).header("content-type", "text/plain").body("{}").send().await.unwrap();
+        let answer = reqwest::Client::new()
+            .post(format!("{}/api/v2/execute", server.url()))
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(answer.status(), 415);
-        assert_eq!(answer.text().await.unwrap(), r#"{"message":"requests must be of type application/json"}"#);
+        assert_eq!(
+            answer.text().await.unwrap(),
+            r#"{"message":"requests must be of type application/json"}"#
+        );
         let answer = reqwest::get(format!("{}/api/v2/nope", server.url())).await.unwrap();
-        assert_eq!((answer.status().as_u16(), answer.text().await.unwrap().as_str()), (404, r#"{"message":"Not Found"}"#));
+        assert_eq!(
+            (answer.status().as_u16(), answer.text().await.unwrap().as_str()),
+            (404, r#"{"message":"Not Found"}"#)
+        );
     }
 
     #[tokio::test]
     async fn runtimes_list_language_version_and_aliases() {
         let server = piston().await;
-        let runtimes: Value = reqwest::get(format!("{}/api/v2/runtimes", server.url())).await.unwrap().json().await.unwrap();
-        assert_eq!(runtimes, json!([{"language": "python", "version": "3.10.0", "aliases": ["py", "py3", "python3"]}]));
+        let runtimes: Value = reqwest::get(format!("{}/api/v2/runtimes", server.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            runtimes,
+            json!([{"language": "python", "version": "3.10.0", "aliases": ["py", "py3", "python3"]}])
+        );
     }
 
     #[tokio::test]
     async fn execute_answers_pistons_run_object() {
         let server = piston().await;
         let request = json!({"language": "python", "version": "3.10", "files": [{"content": "x"}]});
-        let answer: Value = reqwest::Client::new().post(format!("{}/api/v2/execute", server.url())).json(&request).send().await.unwrap().json().await.unwrap();
-        for key in ["stdout", "stderr", "output", "code", "signal", "message", "status", "cpu_time", "wall_time", "memory"] {
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/api/v2/execute", server.url()))
+            .json(&request)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for key in [
+            "stdout",
+            "stderr",
+            "output",
+            "code",
+            "signal",
+            "message",
+            "status",
+            "cpu_time",
+            "wall_time",
+            "memory",
+        ] {
             assert!(answer["run"].get(key).is_some(), "run.{key} missing: {answer}");
         }
         assert!(answer.get("compile").is_none(), "python is interpreted: no compile stage");

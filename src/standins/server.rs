@@ -18,9 +18,9 @@ use axum::response::IntoResponse;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
-use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use super::faults::{Action, Faults};
@@ -75,7 +75,11 @@ impl Server {
 
     /// Bind `127.0.0.1:0`, then build the router knowing its own URL (e.g. for discovery documents);
     /// serve https when given a TLS configuration.
-    pub async fn start_knowing_url(make: impl FnOnce(String) -> Router, tap: Option<Tap>, tls: Option<Arc<ServerConfig>>) -> std::io::Result<Self> {
+    pub async fn start_knowing_url(
+        make: impl FnOnce(String) -> Router,
+        tap: Option<Tap>,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let router = make(format!("{scheme}://{}", listener.local_addr()?));
@@ -83,14 +87,26 @@ impl Server {
     }
 
     /// Bind a given loopback address (port 0 for any) and serve `router`.
-    pub async fn start_on(addr: SocketAddr, router: Router, tap: Option<Tap>) -> std::io::Result<Self> {
+    pub async fn start_on(
+        addr: SocketAddr,
+        router: Router,
+        tap: Option<Tap>,
+    ) -> std::io::Result<Self> {
         if !addr.ip().is_loopback() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("stand-ins listen on loopback only, not {addr}")));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("stand-ins listen on loopback only, not {addr}"),
+            ));
         }
         Self::serve(TcpListener::bind(addr).await?, router, tap, None)
     }
 
-    fn serve(listener: TcpListener, router: Router, tap: Option<Tap>, tls: Option<Arc<ServerConfig>>) -> std::io::Result<Self> {
+    fn serve(
+        listener: TcpListener,
+        router: Router,
+        tap: Option<Tap>,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let secure = tls.is_some();
         let acceptor = tls.map(TlsAcceptor::from);
@@ -152,24 +168,43 @@ impl Drop for Server {
     }
 }
 
-async fn serve_connection(io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static, router: Router, tap: Option<Tap>) {
-    let service = hyper::service::service_fn(move |request| handle(request, router.clone(), tap.clone()));
-    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service).await;
+async fn serve_connection(
+    io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    router: Router,
+    tap: Option<Tap>,
+) {
+    let service =
+        hyper::service::service_fn(move |request| handle(request, router.clone(), tap.clone()));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
-async fn handle(request: Request<hyper::body::Incoming>, router: Router, tap: Option<Tap>) -> Result<Response<Body>, Closed> {
+async fn handle(
+    request: Request<hyper::body::Incoming>,
+    router: Router,
+    tap: Option<Tap>,
+) -> Result<Response<Body>, Closed> {
     let Some(tap) = tap else {
         let response = router.oneshot(request.map(Body::new)).await;
         return Ok(response.unwrap_or_else(|never: Infallible| match never {}));
     };
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(Body::new(body), BODY_LIMIT).await else {
-        return Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large for the harness").into_response());
+        return Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large for the harness")
+            .into_response());
     };
     let headers = header_pairs(&parts.headers);
-    let raw = RawRequest { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: pairs(&headers), body: &bytes };
+    let raw = RawRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: pairs(&headers),
+        body: &bytes,
+    };
     let pending = tap.recorder.begin(tap.from, tap.to, &raw);
-    let request_violations = contracts::check_request(tap.to, parts.method.as_str(), parts.uri.path(), &bytes);
+    let request_violations =
+        contracts::check_request(tap.to, parts.method.as_str(), parts.uri.path(), &bytes);
     let (method, path) = (parts.method.to_string(), parts.uri.path().to_owned());
     let action = tap.faults.decide(&path);
     if let Some(delay) = action.as_ref().and_then(|a| a.delay) {
@@ -179,7 +214,10 @@ async fn handle(request: Request<hyper::body::Incoming>, router: Router, tap: Op
         tap.recorder.fail(pending, Closed.to_string());
         return Err(Closed);
     }
-    let response = router.oneshot(Request::from_parts(parts, Body::from(bytes))).await.unwrap_or_else(|never: Infallible| match never {});
+    let response = router
+        .oneshot(Request::from_parts(parts, Body::from(bytes)))
+        .await
+        .unwrap_or_else(|never: Infallible| match never {});
     let unrouted = response.extensions().get::<Unrouted>().is_some();
     let (mut parts, body) = response.into_parts();
     let mut bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
@@ -188,9 +226,20 @@ async fn handle(request: Request<hyper::body::Incoming>, router: Router, tap: Op
     }
     let headers = header_pairs(&parts.headers);
     let mut violations = request_violations;
-    violations.extend(contracts::check_response(tap.to, &method, &path, parts.status.as_u16(), &bytes));
+    violations.extend(contracts::check_response(
+        tap.to,
+        &method,
+        &path,
+        parts.status.as_u16(),
+        &bytes,
+    ));
     let note = unrouted.then(|| near_miss(&method, &path, tap.routes));
-    let raw = RawResponse { status: parts.status.as_u16(), headers: pairs(&headers), body: &bytes, clock: Some(tap.clock.now()) };
+    let raw = RawResponse {
+        status: parts.status.as_u16(),
+        headers: pairs(&headers),
+        body: &bytes,
+        clock: Some(tap.clock.now()),
+    };
     tap.recorder.finish_checked(pending, &raw, violations, note);
     let slow = action.and_then(|a| a.slow_body);
     let body = match slow {
@@ -207,7 +256,9 @@ fn apply(action: &Action, status: &mut StatusCode, headers: &mut HeaderMap, body
     }
     *body = Bytes::from(action.rewrite_body(body));
     for (name, value) in &action.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
+        {
             headers.insert(name, value);
         }
     }
@@ -228,7 +279,8 @@ fn drip(bytes: Bytes, gap: Duration) -> Body {
 /// `no route for GET /msi/tokens; closest: GET /msi/token (path differs)`.
 pub fn near_miss(method: &str, path: &str, routes: &[(&str, &str)]) -> String {
     let scored = routes.iter().map(|(m, pattern)| {
-        let distance = path_distance(path, pattern) + usize::from(!m.eq_ignore_ascii_case(method)) * 3;
+        let distance =
+            path_distance(path, pattern) + usize::from(!m.eq_ignore_ascii_case(method)) * 3;
         (distance, *m, *pattern)
     });
     match scored.min_by_key(|(d, _, _)| *d) {
@@ -240,7 +292,10 @@ pub fn near_miss(method: &str, path: &str, routes: &[(&str, &str)]) -> String {
             if path_distance(path, pattern) > 0 {
                 differs.push("path");
             }
-            format!("no route for {method} {path}; closest: {m} {pattern} ({} differs)", differs.join(" and "))
+            format!(
+                "no route for {method} {path}; closest: {m} {pattern} ({} differs)",
+                differs.join(" and ")
+            )
         }
         None => format!("no route for {method} {path}"),
     }
@@ -250,13 +305,20 @@ pub fn near_miss(method: &str, path: &str, routes: &[(&str, &str)]) -> String {
 fn path_distance(path: &str, pattern: &str) -> usize {
     let segments: Vec<&str> = path.split('/').collect();
     let template: Vec<&str> = pattern.split('/').collect();
-    let filled: Vec<&str> = template.iter().enumerate().map(|(i, t)| if t.starts_with('{') { segments.get(i).copied().unwrap_or(t) } else { t }).collect();
+    let filled: Vec<&str> = template
+        .iter()
+        .enumerate()
+        .map(|(i, t)| if t.starts_with('{') { segments.get(i).copied().unwrap_or(t) } else { t })
+        .collect();
     crate::suggest::levenshtein(path, &filled.join("/"))
 }
 
 /// Headers as owned strings (non-UTF-8 values shown lossily).
 pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect()
 }
 
 fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -271,7 +333,10 @@ mod tests {
 
     async fn faulty(fault: Fault) -> (Server, Recorder) {
         let recorder = Recorder::new();
-        let router = Router::new().route("/x", get(|| async { axum::Json(serde_json::json!({"access_token": "t", "n": 1})) }));
+        let router = Router::new().route(
+            "/x",
+            get(|| async { axum::Json(serde_json::json!({"access_token": "t", "n": 1})) }),
+        );
         let tap = Tap {
             recorder: recorder.clone(),
             from: Hop::Backend,
@@ -293,25 +358,40 @@ mod tests {
         let result = reqwest::get(format!("{}/x", server.url())).await;
         assert!(result.is_err(), "no HTTP answer at all: {result:?}");
         let exchange = &recorder.exchanges()[0];
-        assert_eq!((exchange.status, exchange.error.as_deref()), (None, Some("connection closed without a response (fault)")));
+        assert_eq!(
+            (exchange.status, exchange.error.as_deref()),
+            (None, Some("connection closed without a response (fault)"))
+        );
     }
 
     #[tokio::test]
-    async fn status_header_and_malformed_json_faults_change_what_the_client_gets_and_the_transcript_shows_it() {
+    async fn status_header_and_malformed_json_faults_change_what_the_client_gets_and_the_transcript_shows_it()
+     {
         let mut headers = std::collections::BTreeMap::new();
         headers.insert("retry-after".to_owned(), "7".to_owned());
-        let (server, recorder) = faulty(Fault { calls: vec![2], status: Some(503), headers, malformed_json: true, ..fault() }).await;
+        let (server, recorder) = faulty(Fault {
+            calls: vec![2],
+            status: Some(503),
+            headers,
+            malformed_json: true,
+            ..fault()
+        })
+        .await;
         let first = reqwest::get(format!("{}/x", server.url())).await.unwrap();
         assert_eq!(first.status(), 200, "only the second call is faulted");
         let second = reqwest::get(format!("{}/x", server.url())).await.unwrap();
-        assert_eq!((second.status().as_u16(), second.headers()["retry-after"].to_str().unwrap()), (503, "7"));
+        assert_eq!(
+            (second.status().as_u16(), second.headers()["retry-after"].to_str().unwrap()),
+            (503, "7")
+        );
         assert!(serde_json::from_str::<serde_json::Value>(&second.text().await.unwrap()).is_err());
         assert_eq!(recorder.exchanges()[1].status, Some(503));
     }
 
     #[tokio::test]
     async fn a_slow_body_arrives_whole_after_its_drip() {
-        let (server, _) = faulty(Fault { slow_body: Some(std::time::Duration::from_millis(5)), ..fault() }).await;
+        let (server, _) =
+            faulty(Fault { slow_body: Some(std::time::Duration::from_millis(5)), ..fault() }).await;
         let started = std::time::Instant::now();
         let body = reqwest::get(format!("{}/x", server.url())).await.unwrap().text().await.unwrap();
         assert_eq!(body, r#"{"access_token":"t","n":1}"#);
@@ -326,19 +406,35 @@ mod tests {
             response.extensions_mut().insert(Unrouted);
             response
         });
-        let tap = Tap { recorder: recorder.clone(), from: Hop::Backend, to: Hop::Identity, faults: Arc::default(), clock: Clock::default(), routes: &[("GET", "/x")] };
+        let tap = Tap {
+            recorder: recorder.clone(),
+            from: Hop::Backend,
+            to: Hop::Identity,
+            faults: Arc::default(),
+            clock: Clock::default(),
+            routes: &[("GET", "/x")],
+        };
         let server = Server::start_tapped(router, tap).await.unwrap();
         let answer = reqwest::get(format!("{}/xy", server.url())).await.unwrap();
         assert_eq!(answer.status(), 404);
-        assert_eq!(recorder.exchanges()[0].note.as_deref(), Some("no route for GET /xy; closest: GET /x (path differs)"));
+        assert_eq!(
+            recorder.exchanges()[0].note.as_deref(),
+            Some("no route for GET /xy; closest: GET /x (path differs)")
+        );
     }
 
-    const ROUTES: &[(&str, &str)] = &[("GET", "/msi/token"), ("POST", "/{tenant}/oauth2/v2.0/token")];
+    const ROUTES: &[(&str, &str)] =
+        &[("GET", "/msi/token"), ("POST", "/{tenant}/oauth2/v2.0/token")];
 
     #[test]
     fn a_near_miss_names_the_closest_route_and_what_differs() {
-        assert_eq!(near_miss("GET", "/msi/tokens", ROUTES), "no route for GET /msi/tokens; closest: GET /msi/token (path differs)");
-        assert_eq!(near_miss("GET", "/t1/oauth2/v2.0/token", ROUTES), "no route for GET /t1/oauth2/v2.0/token; closest: POST /{tenant}/oauth2/v2.0/token (method differs)");
+        assert_eq!(
+            near_miss("GET", "/msi/tokens", ROUTES),
+            "no route for GET /msi/tokens; closest: GET /msi/token (path differs)"
+        );
+        assert_eq!(
+            near_miss("GET", "/t1/oauth2/v2.0/token", ROUTES),
+            "no route for GET /t1/oauth2/v2.0/token; closest: POST /{tenant}/oauth2/v2.0/token (method differs)"
+        );
     }
-
 }

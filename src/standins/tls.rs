@@ -34,18 +34,28 @@ impl TestCa {
     pub fn generate() -> Result<Self, TlsError> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.distinguished_name.push(DnType::CommonName, "session-pool-harness test CA (do not trust)");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "session-pool-harness test CA (do not trust)");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca_params, ca_key);
 
         let server_key = KeyPair::generate()?;
-        let mut server_params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        let mut server_params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
         server_params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
         let server_cert = server_params.signed_by(&server_key, &issuer)?;
 
-        let chain = vec![CertificateDer::from(server_cert.der().to_vec()), CertificateDer::from(ca_cert.der().to_vec())];
+        let chain = vec![
+            CertificateDer::from(server_cert.der().to_vec()),
+            CertificateDer::from(ca_cert.der().to_vec()),
+        ];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
         let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
         let server_config = ServerConfig::builder_with_provider(provider)
@@ -53,7 +63,8 @@ impl TestCa {
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
 
-        let ca_file = std::env::temp_dir().join(format!("session-pool-harness-ca-{}.pem", crate::ids::guid()));
+        let ca_file = std::env::temp_dir()
+            .join(format!("session-pool-harness-ca-{}.pem", crate::ids::guid()));
         std::fs::write(&ca_file, ca_cert.pem())?;
         Ok(Self { ca_file, server_config: Arc::new(server_config) })
     }

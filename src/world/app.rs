@@ -58,8 +58,13 @@ impl ManagedIdentity {
     /// How fixes and explanations name it: `user-assigned identity 'x' (client id …)`.
     pub fn describe(&self) -> String {
         match self.kind {
-            IdentityKind::SystemAssigned => format!("the system-assigned identity (principal {})", self.principal_id),
-            IdentityKind::UserAssigned => format!("user-assigned identity '{}' (client id {}, principal {})", self.name, self.client_id, self.principal_id),
+            IdentityKind::SystemAssigned => {
+                format!("the system-assigned identity (principal {})", self.principal_id)
+            }
+            IdentityKind::UserAssigned => format!(
+                "user-assigned identity '{}' (client id {}, principal {})",
+                self.name, self.client_id, self.principal_id
+            ),
         }
     }
 }
@@ -215,7 +220,9 @@ impl App {
         };
         match (selector.value(), &self.system_assigned, protocol) {
             (Some(""), _, _) => Selection::EmptySelector,
-            (Some(_), _, _) => self.identities().find(matches).map_or(Selection::NotFound, Selection::Identity),
+            (Some(_), _, _) => {
+                self.identities().find(matches).map_or(Selection::NotFound, Selection::Identity)
+            }
             (None, Some(system), _) => Selection::Identity(system),
             (None, None, IdentityProtocol::ContainerApps) => Selection::NotSpecified,
             (None, None, IdentityProtocol::Imds) => match self.user_assigned.as_slice() {
@@ -231,15 +238,28 @@ mod tests {
     use super::*;
 
     fn identity(kind: IdentityKind, n: &str) -> ManagedIdentity {
-        ManagedIdentity { kind, name: format!("id-{n}"), client_id: format!("client-{n}"), principal_id: format!("principal-{n}"), resource_id: format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-{n}") }
+        ManagedIdentity {
+            kind,
+            name: format!("id-{n}"),
+            client_id: format!("client-{n}"),
+            principal_id: format!("principal-{n}"),
+            resource_id: format!(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-{n}"
+            ),
+        }
     }
 
     fn app(system: bool, users: usize) -> App {
         App {
             name: "app".into(),
-            resource_id: Scope::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/app").unwrap(),
+            resource_id: Scope::parse(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/app",
+            )
+            .unwrap(),
             system_assigned: system.then(|| identity(IdentityKind::SystemAssigned, "sys")),
-            user_assigned: (1..=users).map(|n| identity(IdentityKind::UserAssigned, &n.to_string())).collect(),
+            user_assigned: (1..=users)
+                .map(|n| identity(IdentityKind::UserAssigned, &n.to_string()))
+                .collect(),
             settings: Settings::default(),
         }
     }
@@ -247,26 +267,55 @@ mod tests {
     #[test]
     fn without_a_selector_container_apps_gives_the_system_assigned_identity_or_nothing() {
         let both = app(true, 1);
-        assert_eq!(both.select(IdentityProtocol::ContainerApps, Selector::None), Selection::Identity(both.system_assigned.as_ref().unwrap()));
-        assert_eq!(app(false, 1).select(IdentityProtocol::ContainerApps, Selector::None), Selection::NotSpecified);
-        assert_eq!(app(false, 0).select(IdentityProtocol::ContainerApps, Selector::None), Selection::NoIdentity);
+        assert_eq!(
+            both.select(IdentityProtocol::ContainerApps, Selector::None),
+            Selection::Identity(both.system_assigned.as_ref().unwrap())
+        );
+        assert_eq!(
+            app(false, 1).select(IdentityProtocol::ContainerApps, Selector::None),
+            Selection::NotSpecified
+        );
+        assert_eq!(
+            app(false, 0).select(IdentityProtocol::ContainerApps, Selector::None),
+            Selection::NoIdentity
+        );
     }
 
     #[test]
-    fn without_a_selector_imds_takes_a_single_user_assigned_identity_and_refuses_to_guess_among_several() {
+    fn without_a_selector_imds_takes_a_single_user_assigned_identity_and_refuses_to_guess_among_several()
+     {
         let one = app(false, 1);
-        assert_eq!(one.select(IdentityProtocol::Imds, Selector::None), Selection::Identity(&one.user_assigned[0]));
-        assert_eq!(app(false, 2).select(IdentityProtocol::Imds, Selector::None), Selection::Ambiguous);
+        assert_eq!(
+            one.select(IdentityProtocol::Imds, Selector::None),
+            Selection::Identity(&one.user_assigned[0])
+        );
+        assert_eq!(
+            app(false, 2).select(IdentityProtocol::Imds, Selector::None),
+            Selection::Ambiguous
+        );
     }
 
     #[test]
     fn a_selector_finds_the_identity_by_the_kind_of_id_it_names() {
         let both = app(true, 2);
         let second = &both.user_assigned[1];
-        assert_eq!(both.select(IdentityProtocol::ContainerApps, Selector::ClientId("CLIENT-2")), Selection::Identity(second));
-        assert_eq!(both.select(IdentityProtocol::ContainerApps, Selector::PrincipalId("principal-2")), Selection::Identity(second));
-        assert_eq!(both.select(IdentityProtocol::ContainerApps, Selector::ClientId("principal-2")), Selection::NotFound, "a principal id is not a client id");
-        assert_eq!(both.select(IdentityProtocol::ContainerApps, Selector::ClientId("")), Selection::EmptySelector);
+        assert_eq!(
+            both.select(IdentityProtocol::ContainerApps, Selector::ClientId("CLIENT-2")),
+            Selection::Identity(second)
+        );
+        assert_eq!(
+            both.select(IdentityProtocol::ContainerApps, Selector::PrincipalId("principal-2")),
+            Selection::Identity(second)
+        );
+        assert_eq!(
+            both.select(IdentityProtocol::ContainerApps, Selector::ClientId("principal-2")),
+            Selection::NotFound,
+            "a principal id is not a client id"
+        );
+        assert_eq!(
+            both.select(IdentityProtocol::ContainerApps, Selector::ClientId("")),
+            Selection::EmptySelector
+        );
     }
 
     #[test]

@@ -11,8 +11,13 @@ pub mod parts;
 pub mod pool;
 pub mod scope;
 
-pub use app::{App, IdentityKind, IdentityProtocol, ManagedIdentity, Selection, Selector, SettingValue, Settings};
-pub use parts::{Application, AzCli, DeveloperTools, Fault, Federated, Piston, ProcessSpec, Program, Runtime};
+pub use app::{
+    App, IdentityKind, IdentityProtocol, ManagedIdentity, Selection, Selector, SettingValue,
+    Settings,
+};
+pub use parts::{
+    Application, AzCli, DeveloperTools, Fault, Federated, Piston, ProcessSpec, Program, Runtime,
+};
 pub use pool::{ContainerType, Pool};
 pub use scope::Scope;
 
@@ -115,14 +120,21 @@ pub struct RoleAssignment {
 impl RoleAssignment {
     /// An assignment in effect from the start.
     pub fn new(principal_id: &str, role: &str, scope: Scope) -> Self {
-        Self { principal_id: principal_id.to_owned(), role: role.to_owned(), scope, effective_after_calls: None, effective_after_ms: None }
+        Self {
+            principal_id: principal_id.to_owned(),
+            role: role.to_owned(),
+            scope,
+            effective_after_calls: None,
+            effective_after_ms: None,
+        }
     }
 
     /// Whether this is the Session Executor role: by name, by definition id, or by a full
     /// `…/roleDefinitions/<id>` path; case-insensitive.
     pub fn is_session_executor(&self) -> bool {
         let id = self.role.rsplit('/').next().unwrap_or_default();
-        self.role.eq_ignore_ascii_case(SESSION_EXECUTOR_ROLE) || id.eq_ignore_ascii_case(SESSION_EXECUTOR_ROLE_ID)
+        self.role.eq_ignore_ascii_case(SESSION_EXECUTOR_ROLE)
+            || id.eq_ignore_ascii_case(SESSION_EXECUTOR_ROLE_ID)
     }
 }
 
@@ -135,22 +147,33 @@ pub struct WorldProblem {
 
 impl World {
     /// The Session Executor assignments of `principal_id` that cover the pool.
-    pub fn executor_assignments_on_pool(&self, principal_id: &str) -> impl Iterator<Item = &RoleAssignment> {
-        self.role_assignments
-            .iter()
-            .filter(move |a| a.principal_id.eq_ignore_ascii_case(principal_id) && a.is_session_executor() && a.scope.contains(&self.pool.resource_id))
+    pub fn executor_assignments_on_pool(
+        &self,
+        principal_id: &str,
+    ) -> impl Iterator<Item = &RoleAssignment> {
+        self.role_assignments.iter().filter(move |a| {
+            a.principal_id.eq_ignore_ascii_case(principal_id)
+                && a.is_session_executor()
+                && a.scope.contains(&self.pool.resource_id)
+        })
     }
 
     /// Session Executor assignments of `principal_id` that do NOT cover the pool (e.g. another pool).
-    pub fn executor_assignments_elsewhere(&self, principal_id: &str) -> impl Iterator<Item = &RoleAssignment> {
-        self.role_assignments
-            .iter()
-            .filter(move |a| a.principal_id.eq_ignore_ascii_case(principal_id) && a.is_session_executor() && !a.scope.contains(&self.pool.resource_id))
+    pub fn executor_assignments_elsewhere(
+        &self,
+        principal_id: &str,
+    ) -> impl Iterator<Item = &RoleAssignment> {
+        self.role_assignments.iter().filter(move |a| {
+            a.principal_id.eq_ignore_ascii_case(principal_id)
+                && a.is_session_executor()
+                && !a.scope.contains(&self.pool.resource_id)
+        })
     }
 
     /// The app's identities that hold Session Executor on the pool.
     pub fn executor_identities(&self) -> impl Iterator<Item = &ManagedIdentity> {
-        executor_holders(&self.app, &self.role_assignments, Some(&self.pool.resource_id)).into_iter()
+        executor_holders(&self.app, &self.role_assignments, Some(&self.pool.resource_id))
+            .into_iter()
     }
 
     /// Principals the world defines: the app's identities, the app registrations, the signed-in
@@ -171,9 +194,17 @@ impl World {
 
 /// The identities of `app` holding Session Executor on `pool` (or an enclosing scope); anywhere
 /// when the pool is not known.
-pub fn executor_holders<'a>(app: &'a App, assignments: &[RoleAssignment], pool: Option<&Scope>) -> Vec<&'a ManagedIdentity> {
+pub fn executor_holders<'a>(
+    app: &'a App,
+    assignments: &[RoleAssignment],
+    pool: Option<&Scope>,
+) -> Vec<&'a ManagedIdentity> {
     let holds = |identity: &ManagedIdentity| {
-        assignments.iter().any(|a| a.principal_id.eq_ignore_ascii_case(&identity.principal_id) && a.is_session_executor() && pool.is_none_or(|p| a.scope.contains(p)))
+        assignments.iter().any(|a| {
+            a.principal_id.eq_ignore_ascii_case(&identity.principal_id)
+                && a.is_session_executor()
+                && pool.is_none_or(|p| a.scope.contains(p))
+        })
     };
     app.identities().filter(|i| holds(i)).collect()
 }
@@ -185,7 +216,11 @@ mod tests {
     #[test]
     fn the_session_executor_is_recognised_by_name_id_or_definition_path() {
         let scope = Scope::parse("/subscriptions/s").unwrap();
-        for role in [SESSION_EXECUTOR_ROLE, "0FB8EBA5-A2BB-4ABE-B1C1-49DFAD359BB0", "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0"] {
+        for role in [
+            SESSION_EXECUTOR_ROLE,
+            "0FB8EBA5-A2BB-4ABE-B1C1-49DFAD359BB0",
+            "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0",
+        ] {
             assert!(RoleAssignment::new("p", role, scope.clone()).is_session_executor(), "{role}");
         }
         assert!(!RoleAssignment::new("p", "Contributor", scope).is_session_executor());

@@ -18,7 +18,15 @@ pub struct Piston {
 impl Default for Piston {
     /// Python 3.10.0 installed, nothing scripted.
     fn default() -> Self {
-        Self { port: None, runtimes: vec![Runtime { language: "python".into(), version: "3.10.0".into(), aliases: vec!["py".into(), "py3".into(), "python3".into()] }], programs: Vec::new() }
+        Self {
+            port: None,
+            runtimes: vec![Runtime {
+                language: "python".into(),
+                version: "3.10.0".into(),
+                aliases: vec!["py".into(), "py3".into(), "python3".into()],
+            }],
+            programs: Vec::new(),
+        }
     }
 }
 
@@ -80,7 +88,20 @@ pub struct Fault {
 impl Fault {
     /// A fault on `hop` that changes nothing yet.
     pub fn on(hop: Hop) -> Self {
-        Self { hop, path: None, calls: Vec::new(), status: None, body: None, set_json: BTreeMap::new(), headers: BTreeMap::new(), delay: None, close: false, refuse: false, malformed_json: false, slow_body: None }
+        Self {
+            hop,
+            path: None,
+            calls: Vec::new(),
+            status: None,
+            body: None,
+            set_json: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            delay: None,
+            close: false,
+            refuse: false,
+            malformed_json: false,
+            slow_body: None,
+        }
     }
 }
 

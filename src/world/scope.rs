@@ -16,7 +16,9 @@ impl Scope {
         if well_formed {
             Ok(Self(text.trim_end_matches('/').to_owned()))
         } else {
-            Err(format!("'{text}' is not an ARM scope: expected /subscriptions/<id>[/resourceGroups/<name>[/providers/<namespace>/<type>/<name>]]"))
+            Err(format!(
+                "'{text}' is not an ARM scope: expected /subscriptions/<id>[/resourceGroups/<name>[/providers/<namespace>/<type>/<name>]]"
+            ))
         }
     }
 
@@ -29,7 +31,8 @@ impl Scope {
     pub fn contains(&self, resource: &Scope) -> bool {
         let outer: Vec<&str> = self.0.split('/').collect();
         let inner: Vec<&str> = resource.0.split('/').collect();
-        outer.len() <= inner.len() && outer.iter().zip(&inner).all(|(a, b)| a.eq_ignore_ascii_case(b))
+        outer.len() <= inner.len()
+            && outer.iter().zip(&inner).all(|(a, b)| a.eq_ignore_ascii_case(b))
     }
 
     /// The value after `/<segment>/`, e.g. `subscriptions` or `resourceGroups`.
@@ -71,12 +74,19 @@ mod tests {
 
     #[test]
     fn a_scope_contains_itself_and_its_descendants_only_on_segment_boundaries() {
-        let pool = scope("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/sessionPools/p1");
+        let pool =
+            scope("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/sessionPools/p1");
         assert!(scope("/subscriptions/s1").contains(&pool));
         assert!(scope("/subscriptions/S1/resourcegroups/RG").contains(&pool));
         assert!(pool.contains(&pool));
-        assert!(!scope("/subscriptions/s1/resourceGroups/r").contains(&pool), "rg 'r' is not a prefix of rg 'rg'");
-        assert!(!scope("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/sessionPools/p2").contains(&pool));
+        assert!(
+            !scope("/subscriptions/s1/resourceGroups/r").contains(&pool),
+            "rg 'r' is not a prefix of rg 'rg'"
+        );
+        assert!(
+            !scope("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/sessionPools/p2")
+                .contains(&pool)
+        );
     }
 
     #[test]
@@ -88,7 +98,8 @@ mod tests {
 
     #[test]
     fn scope_segments_and_resource_types_are_found_case_insensitively() {
-        let pool = scope("/subscriptions/s1/resourcegroups/rg/providers/Microsoft.App/sessionPools/p1");
+        let pool =
+            scope("/subscriptions/s1/resourcegroups/rg/providers/Microsoft.App/sessionPools/p1");
         assert_eq!(pool.segment("resourceGroups"), Some("rg"));
         assert_eq!(pool.segment("subscriptions"), Some("s1"));
         assert_eq!(pool.name(), "p1");

@@ -30,10 +30,21 @@ fn run_missing_role_shows_the_403_at_the_pool_names_it_and_prints_the_fix() {
 fn happy_path_transcript_shows_the_sdk_token_request_and_every_forward() {
     let text = stdout(&harness(&["run", "scenarios/happy-path.toml"]));
 
-    let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in\n{text}")).to_owned();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{text}"))
+            .to_owned()
+    };
     let token = line("backend → identity");
-    assert!(token.contains("api-version=2019-08-01") && token.contains("x-identity-header [matches IDENTITY_HEADER]"), "{token}");
-    assert!(line("pool → container").contains("POST /python/execute?identifier=coding-engine  200"));
+    assert!(
+        token.contains("api-version=2019-08-01")
+            && token.contains("x-identity-header [matches IDENTITY_HEADER]"),
+        "{token}"
+    );
+    assert!(
+        line("pool → container").contains("POST /python/execute?identifier=coding-engine  200")
+    );
     assert!(line("container → piston").contains("POST /api/v2/execute  200"));
 }
 
@@ -41,7 +52,8 @@ fn happy_path_transcript_shows_the_sdk_token_request_and_every_forward() {
 fn json_report_has_the_documented_shape() {
     let output = harness(&["run", "scenarios/", "--format", "json"]);
 
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the report is JSON");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("the report is JSON");
     assert_eq!(output.status.code(), Some(0));
     let scenarios = report["scenarios"].as_array().unwrap();
     assert_eq!(report["passed"].as_u64(), Some(scenarios.len() as u64));
@@ -73,7 +85,11 @@ fn a_failed_expectation_exits_1_and_says_what_came_instead() {
     let output = harness(&["run", file.to_str().unwrap()]);
 
     assert_eq!(output.status.code(), Some(1));
-    assert!(stdout(&output).contains("expected diagnoses [ok], got [missing-role]"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("expected diagnoses [ok], got [missing-role]"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -92,14 +108,27 @@ fn an_invalid_scenario_exits_2_naming_file_line_and_column() {
 #[test]
 fn list_names_every_shipped_scenario() {
     let text = stdout(&harness(&["list"]));
-    for name in ["happy-path", "missing-role", "wrong-audience", "no-target-port", "role-at-resource-group-scope", "role-on-another-pool", "identity-not-enabled", "wrong-client-id"] {
+    for name in [
+        "happy-path",
+        "missing-role",
+        "wrong-audience",
+        "no-target-port",
+        "role-at-resource-group-scope",
+        "role-on-another-pool",
+        "identity-not-enabled",
+        "wrong-client-id",
+    ] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} not listed:\n{text}");
     }
 }
 
 /// A fresh folder under the target dir (no extra dependency for temp dirs).
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sph-cli-{}-{}", std::process::id(), session_pool_harness::ids::guid()));
+    let dir = std::env::temp_dir().join(format!(
+        "sph-cli-{}-{}",
+        std::process::id(),
+        session_pool_harness::ids::guid()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -110,7 +139,12 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
     use std::process::Stdio;
 
     // Arrange: serve the missing-role world for a bounded time.
-    let mut serve = Command::new(BIN).args(["serve", "scenarios/missing-role.toml", "--for", "3s"]).current_dir(root("")).stdout(Stdio::piped()).spawn().unwrap();
+    let mut serve = Command::new(BIN)
+        .args(["serve", "scenarios/missing-role.toml", "--for", "3s"])
+        .current_dir(root(""))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdout = BufReader::new(serve.stdout.take().unwrap());
     let mut env = Vec::new();
     for line in stdout.by_ref().lines() {
@@ -125,13 +159,29 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
     assert!(env.iter().any(|(k, _)| k == "IDENTITY_ENDPOINT"), "{env:?}");
 
     // Act: a backend started by hand with exactly those variables, and one request to it.
-    let mut backend = Command::new(BIN).arg("backend").env_clear().envs(env.iter().cloned()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut backend = Command::new(BIN)
+        .arg("backend")
+        .env_clear()
+        .envs(env.iter().cloned())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut first = String::new();
     BufReader::new(backend.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let url = first.trim().trim_start_matches("listening on ").to_owned();
     let request = serde_json::json!({"language": "python", "version": "3", "files": [{"content": "print(42)"}]});
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let answer = runtime.block_on(async { reqwest::Client::new().post(format!("{url}/api/v2/execute")).json(&request).send().await.unwrap().text().await.unwrap() });
+    let answer = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{url}/api/v2/execute"))
+            .json(&request)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
     let _ = backend.kill();
     let _ = backend.wait();
     let mut rest = String::new();
@@ -141,13 +191,21 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
     // Assert
     assert!(answer.contains("diagnosis: missing-role"), "{answer}");
     assert!(status.success());
-    assert!(rest.contains("backend → pool") && rest.contains("403") && rest.contains("diagnosis: missing-role"), "{rest}");
+    assert!(
+        rest.contains("backend → pool")
+            && rest.contains("403")
+            && rest.contains("diagnosis: missing-role"),
+        "{rest}"
+    );
 }
 
 #[test]
 fn a_scenario_that_points_a_program_off_the_machine_is_refused_unless_allowed() {
     let dir = tempdir();
-    let source = extending("scenarios/external-backend-process.toml", "[backend.process.env]\nUPSTREAM = \"https://pool.eastus.azurecontainerapps.io\"\n");
+    let source = extending(
+        "scenarios/external-backend-process.toml",
+        "[backend.process.env]\nUPSTREAM = \"https://pool.eastus.azurecontainerapps.io\"\n",
+    );
     let file = dir.join("off-machine.toml");
     std::fs::write(&file, source).unwrap();
 
@@ -155,6 +213,11 @@ fn a_scenario_that_points_a_program_off_the_machine_is_refused_unless_allowed() 
     let allowed = harness(&["run", "--allow-non-loopback", file.to_str().unwrap()]);
 
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stdout(&refused).contains("https://pool.eastus.azurecontainerapps.io, which is not loopback"), "{}", stdout(&refused));
+    assert!(
+        stdout(&refused)
+            .contains("https://pool.eastus.azurecontainerapps.io, which is not loopback"),
+        "{}",
+        stdout(&refused)
+    );
     assert_eq!(allowed.status.code(), Some(0), "{}", stdout(&allowed));
 }

@@ -13,8 +13,10 @@ fn check_generated_block(file: &str, expected: &str) {
 fn check_block(file: &str, start: &str, end: &str, expected: &str) {
     let path = root(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let (before, rest) = text.split_once(start).unwrap_or_else(|| panic!("{file} lacks the start marker {start:?}"));
-    let (embedded, after) = rest.split_once(end).unwrap_or_else(|| panic!("{file} lacks the end marker {end:?}"));
+    let (before, rest) =
+        text.split_once(start).unwrap_or_else(|| panic!("{file} lacks the start marker {start:?}"));
+    let (embedded, after) =
+        rest.split_once(end).unwrap_or_else(|| panic!("{file} lacks the end marker {end:?}"));
     if embedded == expected {
         return;
     }
@@ -32,19 +34,29 @@ fn the_readme_failure_mode_table_lists_every_diagnosis_the_code_defines() {
 
 #[test]
 fn docs_failure_modes_lists_every_diagnosis_the_code_defines() {
-    check_generated_block("docs/failure-modes.md", &session_pool_harness::diagnosis::markdown_table());
+    check_generated_block(
+        "docs/failure-modes.md",
+        &session_pool_harness::diagnosis::markdown_table(),
+    );
 }
 
-const SCENARIOS_START: &str = "<!-- scenarios:start (generated from scenarios/*.toml; a test keeps it current) -->\n";
+const SCENARIOS_START: &str =
+    "<!-- scenarios:start (generated from scenarios/*.toml; a test keeps it current) -->\n";
 const SCENARIOS_END: &str = "<!-- scenarios:end -->";
 
 /// `| file | what it reproduces | diagnoses |`, one row per scenario file.
 fn scenario_table() -> String {
     let scenarios = session_pool_harness::Scenario::load_all(&[root("scenarios")]).unwrap();
-    let mut table = String::from("| scenario | what it reproduces | expected diagnoses |\n|---|---|---|\n");
+    let mut table =
+        String::from("| scenario | what it reproduces | expected diagnoses |\n|---|---|---|\n");
     for scenario in scenarios {
         let ids: Vec<String> = scenario.expect.diagnoses.iter().map(|d| format!("`{d}`")).collect();
-        table.push_str(&format!("| `{}` | {} | {} |\n", scenario.name, scenario.description.replace('|', "\\|"), ids.join(", ")));
+        table.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            scenario.name,
+            scenario.description.replace('|', "\\|"),
+            ids.join(", ")
+        ));
     }
     table
 }
@@ -59,9 +71,14 @@ fn every_failure_id_is_named_by_some_scenario_expectation() {
     let scenarios = session_pool_harness::Scenario::load_all(&[root("scenarios")]).unwrap();
     assert!(scenarios.len() >= 24, "{} scenarios", scenarios.len());
     for id in session_pool_harness::Diagnosis::ALL {
-        if *id == session_pool_harness::Diagnosis::Unexplained || session_pool_harness::Diagnosis::STATIC_ONLY.contains(id) {
+        if *id == session_pool_harness::Diagnosis::Unexplained
+            || session_pool_harness::Diagnosis::STATIC_ONLY.contains(id)
+        {
             continue; // the absence of a known cause has no scenario of its own; check finds the static ones
         }
-        assert!(scenarios.iter().any(|s| s.expect.diagnoses.contains(id)), "no scenario expects {id}");
+        assert!(
+            scenarios.iter().any(|s| s.expect.diagnoses.contains(id)),
+            "no scenario expects {id}"
+        );
     }
 }

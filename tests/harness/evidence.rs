@@ -22,7 +22,10 @@ fn text(bytes: &[u8]) -> String {
 
 /// `--app … --pool … --roles …` for a fixture case.
 fn files(case: &str) -> Vec<String> {
-    ["app", "pool", "roles"].iter().flat_map(|f| [format!("--{f}"), format!("fixtures/az/{case}/{f}.json")]).collect()
+    ["app", "pool", "roles"]
+        .iter()
+        .flat_map(|f| [format!("--{f}"), format!("fixtures/az/{case}/{f}.json")])
+        .collect()
 }
 
 fn args<'a>(command: &'a str, files: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
@@ -34,7 +37,8 @@ fn args<'a>(command: &'a str, files: &'a [String], rest: &[&'a str]) -> Vec<&'a 
 
 /// Import a fixture case into a temporary file and return its path and text.
 fn import(case: &str) -> (std::path::PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("sph-import-{}", session_pool_harness::ids::guid()));
+    let dir =
+        std::env::temp_dir().join(format!("sph-import-{}", session_pool_harness::ids::guid()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(format!("{case}.toml"));
     let files = files(case);
@@ -46,15 +50,22 @@ fn import(case: &str) -> (std::path::PathBuf, String) {
 
 fn run_json(file: &Path) -> Value {
     let output = harness(&["run", "--format", "json", file.to_str().unwrap()]);
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", text(&output.stdout), text(&output.stderr)))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&output.stdout), text(&output.stderr)))
 }
 
 fn diagnoses(report: &Value) -> Vec<(String, String)> {
-    report["scenarios"][0]["diagnoses"].as_array().unwrap().iter().map(|d| (d["id"].as_str().unwrap().to_owned(), d["fix"].as_str().unwrap().to_owned())).collect()
+    report["scenarios"][0]["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["id"].as_str().unwrap().to_owned(), d["fix"].as_str().unwrap().to_owned()))
+        .collect()
 }
 
 #[test]
-fn an_imported_world_with_the_role_on_the_user_assigned_identity_runs_into_role_on_other_identity() {
+fn an_imported_world_with_the_role_on_the_user_assigned_identity_runs_into_role_on_other_identity()
+{
     let (file, _) = import("role-on-user-assigned");
 
     let report = run_json(&file);
@@ -62,8 +73,15 @@ fn an_imported_world_with_the_role_on_the_user_assigned_identity_runs_into_role_
     let found = diagnoses(&report);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, "role-on-other-identity");
-    assert!(found[0].1.contains("AZURE_CLIENT_ID=3ceb0525-0db1-4486-8d8d-5fc0bb0d46db"), "the fix names the user-assigned identity's client id: {}", found[0].1);
-    assert_eq!(report["scenarios"][0]["passed"], true, "no [expect]: the run reports, it does not fail");
+    assert!(
+        found[0].1.contains("AZURE_CLIENT_ID=3ceb0525-0db1-4486-8d8d-5fc0bb0d46db"),
+        "the fix names the user-assigned identity's client id: {}",
+        found[0].1
+    );
+    assert_eq!(
+        report["scenarios"][0]["passed"], true,
+        "no [expect]: the run reports, it does not fail"
+    );
 }
 
 #[test]
@@ -73,7 +91,10 @@ fn an_imported_user_assigned_only_world_without_client_id_runs_into_identity_not
     let report = run_json(&file);
 
     assert!(!written.contains("target_port"), "the pool has no port: {written}");
-    assert_eq!(diagnoses(&report).iter().map(|d| d.0.as_str()).collect::<Vec<_>>(), ["identity-not-specified"]);
+    assert_eq!(
+        diagnoses(&report).iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
+        ["identity-not-specified"]
+    );
 }
 
 #[test]
@@ -90,7 +111,10 @@ fn an_imported_scenario_keeps_secret_references_and_turns_the_endpoint_into_its_
 fn an_imported_scenario_drives_the_users_own_backend_once_backend_process_is_added() {
     let (file, written) = import("role-on-user-assigned");
     let backend = root("fixtures/python-backend/app.py");
-    let own = format!("{written}\n[backend.process]\ncommand = [\"{{python}}\", {:?}]\nready_path = \"/ready\"\n", backend.display().to_string());
+    let own = format!(
+        "{written}\n[backend.process]\ncommand = [\"{{python}}\", {:?}]\nready_path = \"/ready\"\n",
+        backend.display().to_string()
+    );
     std::fs::write(&file, own).unwrap();
 
     let output = Command::new(BIN)
@@ -99,7 +123,8 @@ fn an_imported_scenario_drives_the_users_own_backend_once_backend_process_is_add
         .output()
         .unwrap();
 
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&output.stderr)));
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stderr)));
     assert_eq!(diagnoses(&report)[0].0, "role-on-other-identity", "{report}");
 }
 
@@ -108,7 +133,10 @@ fn an_imported_scenario_drives_the_users_own_backend_once_backend_process_is_add
 #[case::user_assigned_only_no_port("user-assigned-only-no-port", &["identity-not-specified", "no-target-port"])]
 #[case::many_problems("many-problems", &["empty-client-id", "missing-role", "image-tag-uppercase", "wrong-endpoint-shape"])]
 #[case::client_id_not_on_app("client-id-not-on-app", &["identity-not-found"])]
-fn check_lists_every_misconfiguration_at_once_and_exits_1(#[case] case: &str, #[case] expected: &[&str]) {
+fn check_lists_every_misconfiguration_at_once_and_exits_1(
+    #[case] case: &str,
+    #[case] expected: &[&str],
+) {
     let files = files(case);
 
     let output = harness(&args("check", &files, &["--format", "json"]));
@@ -119,7 +147,10 @@ fn check_lists_every_misconfiguration_at_once_and_exits_1(#[case] case: &str, #[
     let ids: Vec<&str> = findings.iter().map(|f| f["id"].as_str().unwrap()).collect();
     assert_eq!(ids, expected);
     for finding in findings {
-        assert_eq!(finding.as_object().unwrap().keys().collect::<Vec<_>>(), ["id", "explanation", "fix"]);
+        assert_eq!(
+            finding.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["id", "explanation", "fix"]
+        );
     }
 }
 
@@ -134,14 +165,34 @@ fn check_of_a_clean_world_exits_0_and_says_so() {
 }
 
 #[rstest]
-#[case::missing_field("broken/app-missing-identity-type.json", "clean/pool.json", "app-missing-identity-type.json: at $.identity.type: missing field `type`")]
-#[case::mistyped_field("clean/app.json", "broken/pool-port-as-string.json", "at $.properties.customContainerTemplate.ingress.targetPort: invalid type: string")]
+#[case::missing_field(
+    "broken/app-missing-identity-type.json",
+    "clean/pool.json",
+    "app-missing-identity-type.json: at $.identity.type: missing field `type`"
+)]
+#[case::mistyped_field(
+    "clean/app.json",
+    "broken/pool-port-as-string.json",
+    "at $.properties.customContainerTemplate.ingress.targetPort: invalid type: string"
+)]
 #[case::not_json("broken/app-not-json.txt", "clean/pool.json", "not JSON")]
-fn unusable_files_exit_2_with_the_file_and_json_path(#[case] app: &str, #[case] pool: &str, #[case] expected: &str) {
+fn unusable_files_exit_2_with_the_file_and_json_path(
+    #[case] app: &str,
+    #[case] pool: &str,
+    #[case] expected: &str,
+) {
     for command in ["import", "check"] {
         let (app, pool) = (format!("fixtures/az/{app}"), format!("fixtures/az/{pool}"));
 
-        let output = harness(&[command, "--app", &app, "--pool", &pool, "--roles", "fixtures/az/clean/roles.json"]);
+        let output = harness(&[
+            command,
+            "--app",
+            &app,
+            "--pool",
+            &pool,
+            "--roles",
+            "fixtures/az/clean/roles.json",
+        ]);
 
         assert_eq!(output.status.code(), Some(2), "{command}");
         assert!(text(&output.stderr).contains(expected), "{command}: {}", text(&output.stderr));
@@ -150,19 +201,40 @@ fn unusable_files_exit_2_with_the_file_and_json_path(#[case] app: &str, #[case] 
 
 /// A token of one of the app's identities, as the pool received it.
 fn token_of(principal: &str) -> String {
-    let subject = TokenSubject { tenant_id: "b846f140-16c4-41b3-a93b-0a7750259dc9", client_id: "client", principal_id: principal, resource_id: None, appidacr: "2" };
-    TokenIssuer::test_key().mint(&access_token_claims(&subject, "https://dynamicsessions.io", now_secs(), 3600))
+    let subject = TokenSubject {
+        tenant_id: "b846f140-16c4-41b3-a93b-0a7750259dc9",
+        client_id: "client",
+        principal_id: principal,
+        resource_id: None,
+        appidacr: "2",
+    };
+    TokenIssuer::test_key().mint(&access_token_claims(
+        &subject,
+        "https://dynamicsessions.io",
+        now_secs(),
+        3600,
+    ))
 }
 
 fn explain_ids(token: &str, with_files: bool) -> Vec<String> {
     let mut args = vec!["explain", "--status", "403", "--token", token, "--format", "json"];
     if with_files {
-        args.extend(["--app", "fixtures/az/role-on-user-assigned/app.json", "--roles", "fixtures/az/role-on-user-assigned/roles.json"]);
+        args.extend([
+            "--app",
+            "fixtures/az/role-on-user-assigned/app.json",
+            "--roles",
+            "fixtures/az/role-on-user-assigned/roles.json",
+        ]);
     }
     let output = harness(&args);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    report["diagnoses"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect()
+    report["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -171,8 +243,20 @@ fn explain_with_the_users_files_tells_a_token_of_the_wrong_identity_from_a_missi
     let user_assigned = token_of("d939a1eb-bb5f-4a04-ae5a-2eb9ae278520");
     let stranger = token_of("99999999-0000-4000-8000-000000000099");
 
-    assert_eq!(explain_ids(&system_assigned, false)[0], "missing-role", "without the files the wire answer is all there is");
+    assert_eq!(
+        explain_ids(&system_assigned, false)[0],
+        "missing-role",
+        "without the files the wire answer is all there is"
+    );
     assert_eq!(explain_ids(&system_assigned, true)[0], "role-on-other-identity");
-    assert_eq!(explain_ids(&stranger, true)[0], "missing-role", "a principal that is none of the app's identities");
-    assert_eq!(explain_ids(&user_assigned, true)[0], "missing-role", "the holder itself refused: no other identity to blame");
+    assert_eq!(
+        explain_ids(&stranger, true)[0],
+        "missing-role",
+        "a principal that is none of the app's identities"
+    );
+    assert_eq!(
+        explain_ids(&user_assigned, true)[0],
+        "missing-role",
+        "the holder itself refused: no other identity to blame"
+    );
 }

@@ -14,7 +14,13 @@ const PRINCIPAL: &str = "0d9c8b7a-0000-4000-8000-0000000000b1";
 
 /// A token as a managed identity gets it, for `aud`, expiring `exp_in` seconds from now.
 fn token(aud: &str, exp_in: i64) -> String {
-    let subject = TokenSubject { tenant_id: "tenant-1", client_id: "client-1", principal_id: PRINCIPAL, resource_id: None, appidacr: "2" };
+    let subject = TokenSubject {
+        tenant_id: "tenant-1",
+        client_id: "client-1",
+        principal_id: PRINCIPAL,
+        resource_id: None,
+        appidacr: "2",
+    };
     let mut claims = access_token_claims(&subject, aud, now_secs() - 60, 0);
     claims["exp"] = Value::from(now_secs().checked_add_signed(exp_in).unwrap());
     TokenIssuer::test_key().mint(&claims)
@@ -39,11 +45,15 @@ fn ids(args: &[&str], stdin: &str) -> Vec<String> {
     let output = explain(&[args, &["--format", "json"]].concat(), stdin);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).expect("the report is JSON");
-    report["diagnoses"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect()
+    report["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
-const DYNAMIC_APIS_NOT_ALLOWED: &str =
-    r#"{"error":{"code":"DynamicApisNotAllowed","message":"Dynamic API calls are not allowed for session pool 'p': 'the pool is not dynamic'."}}"#;
+const DYNAMIC_APIS_NOT_ALLOWED: &str = r#"{"error":{"code":"DynamicApisNotAllowed","message":"Dynamic API calls are not allowed for session pool 'p': 'the pool is not dynamic'."}}"#;
 
 #[test]
 fn a_pool_403_to_a_dynamicsessions_token_names_missing_role_first_with_the_tokens_principal() {
@@ -53,8 +63,14 @@ fn a_pool_403_to_a_dynamicsessions_token_names_missing_role_first_with_the_token
 
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0));
-    assert!(text.starts_with("token: aud https://dynamicsessions.io (the session-pool audience)"), "{text}");
-    let diagnoses: Vec<&str> = text.lines().filter(|l| l.contains(" (high):") || l.contains(" (medium):") || l.contains(" (low):")).collect();
+    assert!(
+        text.starts_with("token: aud https://dynamicsessions.io (the session-pool audience)"),
+        "{text}"
+    );
+    let diagnoses: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" (high):") || l.contains(" (medium):") || l.contains(" (low):"))
+        .collect();
     assert!(diagnoses[0].starts_with("missing-role (high): the pool refused principal"), "{text}");
     assert!(diagnoses[1].starts_with("role-propagation-delay (low):"), "{text}");
     assert!(text.contains(&format!("fix: az role assignment create --assignee {PRINCIPAL} --role \"Azure ContainerApps Session Executor\"")), "{text}");
@@ -92,7 +108,11 @@ fn the_dynamic_apis_not_allowed_body_names_wrong_endpoint_shape(#[case] args: &[
     r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"7f3c1a2b-0000-4000-8000-000000000001"}"#,
     "identity-not-found"
 )]
-#[case::imds_without_identity("400", r#"{"error":"invalid_request","error_description":"Identity not found"}"#, "identity-not-enabled")]
+#[case::imds_without_identity(
+    "400",
+    r#"{"error":"invalid_request","error_description":"Identity not found"}"#,
+    "identity-not-enabled"
+)]
 #[case::entra_bad_secret(
     "401",
     r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.\r\nTrace ID: t\r\nCorrelation ID: c\r\nTimestamp: 2025-01-01 00:00:00Z","error_codes":[7000215],"timestamp":"2025-01-01 00:00:00Z","trace_id":"t","correlation_id":"c","error_uri":"https://login.microsoftonline.com/error?code=7000215"}"#,
@@ -103,8 +123,16 @@ fn the_dynamic_apis_not_allowed_body_names_wrong_endpoint_shape(#[case] args: &[
     r#"{"error":"invalid_resource","error_description":"AADSTS500011: The resource principal named https://dynamicsession.io was not found in the tenant named contoso.\r\nTrace ID: t","error_codes":[500011]}"#,
     "entra-unknown-resource"
 )]
-#[case::piston_unknown_runtime("400", r#"{"message":"ruby-3 runtime is unknown"}"#, "runtime-unknown")]
-fn azure_bodies_quoted_in_fidelity_name_their_diagnosis_without_a_hop(#[case] status: &str, #[case] body: &str, #[case] expected: &str) {
+#[case::piston_unknown_runtime(
+    "400",
+    r#"{"message":"ruby-3 runtime is unknown"}"#,
+    "runtime-unknown"
+)]
+fn azure_bodies_quoted_in_fidelity_name_their_diagnosis_without_a_hop(
+    #[case] status: &str,
+    #[case] body: &str,
+    #[case] expected: &str,
+) {
     let ranked = ids(&["--status", status, "--body", "-"], body);
 
     assert_eq!(ranked.first().map(String::as_str), Some(expected), "{ranked:?}");
@@ -142,7 +170,10 @@ fn json_output_has_exactly_the_documented_keys() {
         assert_eq!(keys, ["id", "confidence", "explanation", "fix"]);
     }
     let token_keys: Vec<&String> = report["token"].as_object().unwrap().keys().collect();
-    assert_eq!(token_keys, ["aud", "oid", "appid", "tid", "iss", "exp", "expired", "seconds_to_expiry"]);
+    assert_eq!(
+        token_keys,
+        ["aud", "oid", "appid", "tid", "iss", "exp", "expired", "seconds_to_expiry"]
+    );
     assert_eq!(report["token"]["expired"], false);
     assert!(report["token"]["seconds_to_expiry"].as_i64().unwrap() > 3500);
 }

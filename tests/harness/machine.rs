@@ -20,7 +20,8 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn temp_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sph-{what}-{}", session_pool_harness::ids::guid()));
+    let dir =
+        std::env::temp_dir().join(format!("sph-{what}-{}", session_pool_harness::ids::guid()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -31,8 +32,14 @@ fn free_port() -> u16 {
 
 /// Scenario names of a JSON report.
 fn names(output: &Output) -> Vec<String> {
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", text(&output.stdout), text(&output.stderr)));
-    report["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect()
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&output.stdout), text(&output.stderr)));
+    report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -50,7 +57,14 @@ fn a_backend_found_only_on_the_users_path_starts() {
     std::fs::write(&script, format!("#!/bin/sh\nexec '{BIN}' backend\n")).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let scenario = bin.join("own.toml");
-    std::fs::write(&scenario, extending("scenarios/happy-path.toml", &format!("[backend.process]\ncommand = [\"{name}\"]\nready_path = \"/\"\n"))).unwrap();
+    std::fs::write(
+        &scenario,
+        extending(
+            "scenarios/happy-path.toml",
+            &format!("[backend.process]\ncommand = [\"{name}\"]\nready_path = \"/\"\n"),
+        ),
+    )
+    .unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
 
     let output = harness_in(&bin, &["run", "own.toml"], Some(&path));
@@ -58,7 +72,12 @@ fn a_backend_found_only_on_the_users_path_starts() {
 
     assert_eq!(output.status.code(), Some(0), "{}{}", text(&output.stdout), text(&output.stderr));
     let refused = text(&without.stdout);
-    assert!(refused.contains(&format!("cannot start the backend: `{name}`")) && refused.contains(":/usr/bin:/bin") && refused.contains("working directory"), "{refused}");
+    assert!(
+        refused.contains(&format!("cannot start the backend: `{name}`"))
+            && refused.contains(":/usr/bin:/bin")
+            && refused.contains("working directory"),
+        "{refused}"
+    );
 }
 
 #[test]
@@ -66,7 +85,11 @@ fn scenarios_pinning_one_fixed_port_take_turns() {
     let dir = temp_dir("ports");
     let port = free_port();
     for n in 1..=2 {
-        std::fs::write(dir.join(format!("pinned-{n}.toml")), extending("scenarios/happy-path.toml", &format!("[world.piston]\nport = {port}\n"))).unwrap();
+        std::fs::write(
+            dir.join(format!("pinned-{n}.toml")),
+            extending("scenarios/happy-path.toml", &format!("[world.piston]\nport = {port}\n")),
+        )
+        .unwrap();
     }
 
     let output = harness_in(&dir, &["run", "--jobs", "2", "."], None);
@@ -79,21 +102,33 @@ fn a_fixed_port_held_by_another_program_is_named_with_the_scenario() {
     let dir = temp_dir("taken");
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
-    std::fs::write(dir.join("taken.toml"), extending("scenarios/happy-path.toml", &format!("[world.piston]\nport = {port}\n"))).unwrap();
+    std::fs::write(
+        dir.join("taken.toml"),
+        extending("scenarios/happy-path.toml", &format!("[world.piston]\nport = {port}\n")),
+    )
+    .unwrap();
 
     let output = harness_in(&dir, &["run", "taken.toml"], None);
 
     let report = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{report}");
-    assert!(report.contains(&format!("fixed port 127.0.0.1:{port}")) && report.contains("taken.toml"), "{report}");
+    assert!(
+        report.contains(&format!("fixed port 127.0.0.1:{port}")) && report.contains("taken.toml"),
+        "{report}"
+    );
     drop(holder);
 }
 
 #[test]
 fn junit_output_has_one_testcase_per_scenario_and_failures_inside_them() {
     let dir = temp_dir("junit");
-    std::fs::write(dir.join("fails.toml"), extending("scenarios/missing-role.toml", "[expect]\ndiagnoses = [\"ok\"]\n")).unwrap();
-    std::fs::write(dir.join("happy-path.toml"), extending("scenarios/happy-path.toml", "")).unwrap();
+    std::fs::write(
+        dir.join("fails.toml"),
+        extending("scenarios/missing-role.toml", "[expect]\ndiagnoses = [\"ok\"]\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("happy-path.toml"), extending("scenarios/happy-path.toml", ""))
+        .unwrap();
 
     let output = harness_in(&dir, &["run", "--format", "junit", "."], None);
 
@@ -104,8 +139,17 @@ fn junit_output_has_one_testcase_per_scenario_and_failures_inside_them() {
     loop {
         match reader.read_event_into(&mut buffer).expect("well-formed XML") {
             quick_xml::events::Event::Start(e) if e.name().as_ref() == b"testcase" => {
-                let attribute = |name: &[u8]| e.attributes().flatten().find(|a| a.key.as_ref() == name).map(|a| String::from_utf8_lossy(&a.value).into_owned());
-                cases.push((attribute(b"classname").unwrap(), attribute(b"name").unwrap(), attribute(b"time").unwrap().parse::<f64>().unwrap()));
+                let attribute = |name: &[u8]| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == name)
+                        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                };
+                cases.push((
+                    attribute(b"classname").unwrap(),
+                    attribute(b"name").unwrap(),
+                    attribute(b"time").unwrap().parse::<f64>().unwrap(),
+                ));
             }
             quick_xml::events::Event::Start(e) if e.name().as_ref() == b"failure" => failures += 1,
             quick_xml::events::Event::Start(e) if e.name().as_ref() == b"system-out" => outs += 1,
@@ -122,9 +166,21 @@ fn junit_output_has_one_testcase_per_scenario_and_failures_inside_them() {
 #[test]
 fn partitions_are_disjoint_and_together_complete_and_filters_select() {
     let all = names(&harness_in(&root(""), &["run", "--format", "json", "scenarios/"], None));
-    let first = names(&harness_in(&root(""), &["run", "--format", "json", "--partition", "1/2", "scenarios/"], None));
-    let second = names(&harness_in(&root(""), &["run", "--format", "json", "--partition", "2/2", "scenarios/"], None));
-    let filtered = names(&harness_in(&root(""), &["run", "--format", "json", "--filter", "*-role", "--filter", "happy", "scenarios/"], None));
+    let first = names(&harness_in(
+        &root(""),
+        &["run", "--format", "json", "--partition", "1/2", "scenarios/"],
+        None,
+    ));
+    let second = names(&harness_in(
+        &root(""),
+        &["run", "--format", "json", "--partition", "2/2", "scenarios/"],
+        None,
+    ));
+    let filtered = names(&harness_in(
+        &root(""),
+        &["run", "--format", "json", "--filter", "*-role", "--filter", "happy", "scenarios/"],
+        None,
+    ));
 
     assert!(first.iter().all(|n| !second.contains(n)), "disjoint");
     let mut union: Vec<String> = first.iter().chain(&second).cloned().collect();
@@ -133,9 +189,13 @@ fn partitions_are_disjoint_and_together_complete_and_filters_select() {
     expected.sort();
     assert_eq!(union, expected, "together complete");
     assert!(first.len().abs_diff(second.len()) <= 1);
-    let wanted: Vec<String> = all.iter().filter(|n| n.ends_with("-role") || n.contains("happy")).cloned().collect();
+    let wanted: Vec<String> =
+        all.iter().filter(|n| n.ends_with("-role") || n.contains("happy")).cloned().collect();
     assert_eq!(filtered, wanted);
-    assert!(filtered.contains(&"missing-role".to_owned()) && !filtered.contains(&"role-on-other-identity".to_owned()));
+    assert!(
+        filtered.contains(&"missing-role".to_owned())
+            && !filtered.contains(&"role-on-other-identity".to_owned())
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod pasted;
 mod python;
 mod reliability;
 mod scenario_errors;
-mod secrets;
 mod scenarios;
 mod schema;
+mod secrets;
 mod snapshots_hygiene;

@@ -21,13 +21,27 @@ async fn produce(world: &str, client: &str, extra_env: &[(&str, &str)]) -> Strin
     env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
     let (program, args): (String, Vec<&str>) = match client.split_once(':') {
-        Some(("python", case)) => (python().display().to_string(), vec!["fixtures/clients/errors.py", case]),
+        Some(("python", case)) => {
+            (python().display().to_string(), vec!["fixtures/clients/errors.py", case])
+        }
         Some(("node", case)) => ("node".into(), vec!["fixtures/clients/fetch.mjs", case]),
         Some(("curl", case)) => ("bash".into(), vec!["fixtures/clients/curl.sh", case]),
         _ => panic!("unknown client {client}"),
     };
-    let output = tokio::process::Command::new(&program).args(&args).current_dir(root("")).env_clear().envs(env).output().await.unwrap();
-    assert_eq!(output.status.code(), Some(0), "{client} in {world}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = tokio::process::Command::new(&program)
+        .args(&args)
+        .current_dir(root(""))
+        .env_clear()
+        .envs(env)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{client} in {world}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -46,7 +60,19 @@ fn explain(text: &str, args: &[&str]) -> Vec<Vec<String>> {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    report["errors"].as_array().unwrap().iter().map(|e| e["diagnoses"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect()).collect()
+    report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["diagnoses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
 }
 
 /// The first diagnosis of the only error in the text.
@@ -80,7 +106,12 @@ fn first(text: &str, args: &[&str]) -> String {
 #[case::chain_without_az("credential-chain-unavailable", "python:default-credential", &[], "credential-chain-unavailable")]
 #[case::aadsts_through_identity("entra-unknown-resource", "python:mi-credential", &[], "entra-unknown-resource")]
 #[tokio::test]
-async fn a_real_clients_error_text_names_the_worlds_cause(#[case] world: &str, #[case] client: &str, #[case] env: &[(&str, &str)], #[case] expected: &str) {
+async fn a_real_clients_error_text_names_the_worlds_cause(
+    #[case] world: &str,
+    #[case] client: &str,
+    #[case] env: &[(&str, &str)],
+    #[case] expected: &str,
+) {
     let text = produce(world, client, env).await;
 
     let id = first(&text, &[]);
@@ -96,7 +127,10 @@ async fn with_the_users_app_the_same_400_is_identity_not_specified() {
     let with = first(&text, &["--app", "fixtures/az/user-assigned-only-no-port/app.json"]);
 
     assert_eq!((without.as_str(), with.as_str()), ("identity-not-found", "identity-not-specified"));
-    assert!(explain(&text, &[])[0].contains(&"identity-not-specified".to_owned()), "named as the look-alike without --app");
+    assert!(
+        explain(&text, &[])[0].contains(&"identity-not-specified".to_owned()),
+        "named as the look-alike without --app"
+    );
 }
 
 #[tokio::test]
@@ -120,7 +154,10 @@ async fn a_connection_error_names_a_cause_only_once_the_hop_is_given() {
 #[case::axios_pool_429("axios-pool-429.txt", "pool-full")]
 #[case::identity_500_egress("identity-500-egress.txt", "identity-egress-blocked")]
 #[case::raw_404("raw-http-404.txt", "no-target-port")]
-fn a_text_of_a_client_that_cannot_run_here_names_its_cause(#[case] file: &str, #[case] expected: &str) {
+fn a_text_of_a_client_that_cannot_run_here_names_its_cause(
+    #[case] file: &str,
+    #[case] expected: &str,
+) {
     let text = std::fs::read_to_string(root(&format!("fixtures/pasted/{file}"))).unwrap();
 
     assert_eq!(first(&text, &[]), expected, "{file}");
@@ -136,23 +173,52 @@ fn a_requests_404_on_a_custom_pool_url_is_the_missing_target_port_not_the_identi
 #[test]
 fn a_go_401_from_a_pool_with_the_token_that_was_sent_is_the_wrong_audience() {
     let text = std::fs::read_to_string(root("fixtures/pasted/go-azcore-pool-401.txt")).unwrap();
-    let subject = session_pool_harness::tokens::TokenSubject { tenant_id: "t", client_id: "c", principal_id: "p", resource_id: None, appidacr: "2" };
+    let subject = session_pool_harness::tokens::TokenSubject {
+        tenant_id: "t",
+        client_id: "c",
+        principal_id: "p",
+        resource_id: None,
+        appidacr: "2",
+    };
     let now = session_pool_harness::tokens::now_secs();
-    let token = session_pool_harness::tokens::TokenIssuer::test_key().mint(&session_pool_harness::tokens::access_token_claims(&subject, "https://cognitiveservices.azure.com", now, 3600));
+    let token = session_pool_harness::tokens::TokenIssuer::test_key().mint(
+        &session_pool_harness::tokens::access_token_claims(
+            &subject,
+            "https://cognitiveservices.azure.com",
+            now,
+            3600,
+        ),
+    );
 
     assert_eq!(first(&text, &["--token", &token]), "wrong-audience");
-    assert_eq!(explain(&text, &[])[0].len(), 3, "without the token: three causes share an empty 401");
+    assert_eq!(
+        explain(&text, &[])[0].len(),
+        3,
+        "without the token: three causes share an empty 401"
+    );
 }
 
 #[rstest]
-#[case::identifier_in_the_query("403 Client Error: Forbidden for url: https://p.env.westeurope.azurecontainerapps.io/python/execute?identifier=missing-identifier", "missing-identifier")]
-#[case::token_path_in_the_query("GET https://api.example.com/run?next=/msi/token&identifier=x failed: 400 Bad Request: {\"message\":\"bad input\"}", "missing-identifier")]
-#[case::entra_words_in_the_query("502 Server Error: Bad Gateway for url: https://pool.env.eastus.azurecontainerapps.io/python/execute?identifier=AADSTS500011-invalid_client", "entra-invalid-client")]
+#[case::identifier_in_the_query(
+    "403 Client Error: Forbidden for url: https://p.env.westeurope.azurecontainerapps.io/python/execute?identifier=missing-identifier",
+    "missing-identifier"
+)]
+#[case::token_path_in_the_query(
+    "GET https://api.example.com/run?next=/msi/token&identifier=x failed: 400 Bad Request: {\"message\":\"bad input\"}",
+    "missing-identifier"
+)]
+#[case::entra_words_in_the_query(
+    "502 Server Error: Bad Gateway for url: https://pool.env.eastus.azurecontainerapps.io/python/execute?identifier=AADSTS500011-invalid_client",
+    "entra-invalid-client"
+)]
 fn words_in_a_url_never_name_a_cause(#[case] text: &str, #[case] forbidden: &str) {
     let errors = explain(text, &[]);
 
     assert_eq!(errors.len(), 1, "{text}");
-    assert!(!errors[0].contains(&forbidden.to_owned()), "{forbidden} read out of a URL: {errors:?}");
+    assert!(
+        !errors[0].contains(&forbidden.to_owned()),
+        "{forbidden} read out of a URL: {errors:?}"
+    );
 }
 
 #[test]
@@ -160,7 +226,10 @@ fn the_old_body_flag_does_not_read_causes_out_of_urls_either() {
     let file = std::env::temp_dir().join(format!("sph-body-{}", session_pool_harness::ids::guid()));
     std::fs::write(&file, "400 Client Error: Bad Request for url: https://p.env.westeurope.azurecontainerapps.io/python/execute?identifier=abcd").unwrap();
 
-    let output = Command::new(BIN).args(["explain", "--status", "400", "--body", file.to_str().unwrap(), "--format", "json"]).output().unwrap();
+    let output = Command::new(BIN)
+        .args(["explain", "--status", "400", "--body", file.to_str().unwrap(), "--format", "json"])
+        .output()
+        .unwrap();
 
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_ne!(report["diagnoses"][0]["id"], "missing-identifier", "{report}");
@@ -173,13 +242,24 @@ async fn several_errors_in_one_text_are_diagnosed_each_and_the_report_says_what_
     let text = format!("first attempt:\n{pool}\nthen, from the other replica:\n{identity}");
 
     let ids = explain(&text, &[]);
-    let human = Command::new(BIN).args(["explain", "--text", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
-        c.stdin.take().unwrap().write_all(text.as_bytes())?;
-        c.wait_with_output()
-    });
+    let human = Command::new(BIN)
+        .args(["explain", "--text", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(text.as_bytes())?;
+            c.wait_with_output()
+        });
 
-    assert_eq!(ids.iter().map(|e| e[0].as_str()).collect::<Vec<_>>(), ["missing-role", "identity-not-enabled"]);
+    assert_eq!(
+        ids.iter().map(|e| e[0].as_str()).collect::<Vec<_>>(),
+        ["missing-role", "identity-not-enabled"]
+    );
     let human = String::from_utf8(human.unwrap().stdout).unwrap();
-    assert!(human.contains("error 1 of 2: status 403 from a requests error line (lines 2-3)"), "{human}");
+    assert!(
+        human.contains("error 1 of 2: status 403 from a requests error line (lines 2-3)"),
+        "{human}"
+    );
     assert!(human.contains("error 2 of 2: status 400"), "{human}");
 }

@@ -30,11 +30,19 @@ fn prepare() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run python3 to prepare the Python fixture's venv ({e}): install CPython 3.9+ and {remedy}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        return Err(format!("preparing the Python fixture's venv failed ({}): {remedy}\n{}{}", output.status, stdout, String::from_utf8_lossy(&output.stderr)));
+        return Err(format!(
+            "preparing the Python fixture's venv failed ({}): {remedy}\n{}{}",
+            output.status,
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
     let python = PathBuf::from(stdout.trim());
     if !python.exists() {
-        return Err(format!("{} printed {python:?}, which does not exist: {remedy}", script.display()));
+        return Err(format!(
+            "{} printed {python:?}, which does not exist: {remedy}",
+            script.display()
+        ));
     }
     Ok(python)
 }

@@ -11,13 +11,35 @@ fn bad_requests() -> Vec<(&'static str, Option<&'static str>, Vec<u8>)> {
     vec![
         ("invalid JSON", json, b"{".to_vec()),
         ("not UTF-8", json, b"{\"language\":\"\xff\xfe\"}".to_vec()),
-        ("wrong content type", Some("text/plain"), br#"{"language":"python","version":"3","files":[{"content":"1"}]}"#.to_vec()),
-        ("no content type", None, br#"{"language":"python","version":"3","files":[{"content":"1"}]}"#.to_vec()),
+        (
+            "wrong content type",
+            Some("text/plain"),
+            br#"{"language":"python","version":"3","files":[{"content":"1"}]}"#.to_vec(),
+        ),
+        (
+            "no content type",
+            None,
+            br#"{"language":"python","version":"3","files":[{"content":"1"}]}"#.to_vec(),
+        ),
         ("missing files", json, br#"{"language":"python","version":"3"}"#.to_vec()),
         ("empty files", json, br#"{"language":"python","version":"3","files":[]}"#.to_vec()),
-        ("path in language", json, br#"{"language":"../../admin","version":"3","files":[{"content":"1"}]}"#.to_vec()),
-        ("query in language", json, br#"{"language":"python?identifier=victim","version":"3","files":[{"content":"1"}]}"#.to_vec()),
-        ("query in version", json, br#"{"language":"python","version":"3&api-version=x","files":[{"content":"1"}]}"#.to_vec()),
+        (
+            "path in language",
+            json,
+            br#"{"language":"../../admin","version":"3","files":[{"content":"1"}]}"#.to_vec(),
+        ),
+        (
+            "query in language",
+            json,
+            br#"{"language":"python?identifier=victim","version":"3","files":[{"content":"1"}]}"#
+                .to_vec(),
+        ),
+        (
+            "query in version",
+            json,
+            br#"{"language":"python","version":"3&api-version=x","files":[{"content":"1"}]}"#
+                .to_vec(),
+        ),
         ("huge body", json, vec![b' '; 2 * 1024 * 1024]),
     ]
 }
@@ -37,24 +59,34 @@ async fn the_backend_refuses_every_bad_request_with_a_message_and_stays_up() {
         if let Some(ct) = content_type {
             request = request.header("content-type", *ct);
         }
-        let answer = request.send().await.unwrap_or_else(|e| panic!("{name}: the backend must answer: {e}"));
+        let answer =
+            request.send().await.unwrap_or_else(|e| panic!("{name}: the backend must answer: {e}"));
         let status = answer.status().as_u16();
-        let body: serde_json::Value = answer.json().await.unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+        let body: serde_json::Value =
+            answer.json().await.unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
         assert!((400..500).contains(&status), "{name}: {status} {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}: {body}");
     }
     let good = serde_json::json!({"language": "python", "version": "3.10", "files": [{"content": "print(42)"}]});
-    let after: serde_json::Value = client.post(&url).json(&good).send().await.unwrap().json().await.unwrap();
+    let after: serde_json::Value =
+        client.post(&url).json(&good).send().await.unwrap().json().await.unwrap();
     stage.stop().await;
     assert_eq!(after["run"]["stdout"], "42\n", "the backend still serves after the bad requests");
-    println!("reliability: {} bad requests refused over HTTP by the backend process, then a good one served", cases.len());
+    println!(
+        "reliability: {} bad requests refused over HTTP by the backend process, then a good one served",
+        cases.len()
+    );
 }
 
 /// The happy-path world with one fault on one hop, and short bounds on the backend.
 fn faulty_world(hop: &str, fault: &str) -> Scenario {
     let bounds = "[backend]\npool_timeout_ms = 400\ntoken_timeout_ms = 400\npool_max_retries = 1\npool_retry_delay_ms = 5\nidentity_max_retries = 1\nidentity_retry_delay_ms = 5\n";
-    let source = extending("scenarios/happy-path.toml", &format!("deadline_ms = 5000\n{bounds}\n[[world.faults]]\nhop = \"{hop}\"\n{fault}\n"));
-    Scenario::parse(&root(&format!("scenarios/fault-{hop}.toml")), &source).unwrap_or_else(|e| panic!("{e}\n{source}"))
+    let source = extending(
+        "scenarios/happy-path.toml",
+        &format!("deadline_ms = 5000\n{bounds}\n[[world.faults]]\nhop = \"{hop}\"\n{fault}\n"),
+    );
+    Scenario::parse(&root(&format!("scenarios/fault-{hop}.toml")), &source)
+        .unwrap_or_else(|e| panic!("{e}\n{source}"))
 }
 
 #[tokio::test]
@@ -74,18 +106,31 @@ async fn every_hop_fault_gets_a_bounded_answer_naming_a_hop_and_leaves_no_proces
             let outcome = runner().run(&scenario).await;
             tried += 1;
             let what = format!("{name} at {hop}");
-            assert!(!outcome.failures.iter().any(|f| f.contains("deadline")), "{what}: the backend must answer before the scenario deadline: {:?}", outcome.failures);
+            assert!(
+                !outcome.failures.iter().any(|f| f.contains("deadline")),
+                "{what}: the backend must answer before the scenario deadline: {:?}",
+                outcome.failures
+            );
             let step = &outcome.steps[0];
-            let status = step.status.unwrap_or_else(|| panic!("{what}: no answer from the backend"));
+            let status =
+                step.status.unwrap_or_else(|| panic!("{what}: no answer from the backend"));
             let message = step.body.as_ref().and_then(|b| b["message"].as_str()).unwrap_or("");
             match status {
-                200 => assert!(step.body.as_ref().is_some_and(|b| b["run"].is_object()), "{what}: a 200 must carry a run object"),
-                502 | 504 => assert!(message.contains(" hop failed:"), "{what}: {status} without the hop named: {message}"),
+                200 => assert!(
+                    step.body.as_ref().is_some_and(|b| b["run"].is_object()),
+                    "{what}: a 200 must carry a run object"
+                ),
+                502 | 504 => assert!(
+                    message.contains(" hop failed:"),
+                    "{what}: {status} without the hop named: {message}"
+                ),
                 other => panic!("{what}: unexpected status {other}: {message}"),
             }
         }
     }
-    println!("faults: {tried} hop faults (refused, reset, hang, slow drip, garbage, truncated JSON on identity, pool, container, Piston), each answered within its bounds");
+    println!(
+        "faults: {tried} hop faults (refused, reset, hang, slow drip, garbage, truncated JSON on identity, pool, container, Piston), each answered within its bounds"
+    );
 }
 
 /// Pids of live processes whose environment holds `marker` (Linux /proc; zombies excluded).
@@ -109,24 +154,34 @@ fn children_of(pid: u32) -> Vec<u32> {
     tasks
         .filter_map(Result::ok)
         .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|list| list.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .flat_map(|list| {
+            list.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>()
+        })
         .collect()
 }
 
 /// A world whose backend waits a minute for a token: only a deadline or an interrupt ends it.
 fn hanging_scenario_source(marker: &str, deadline_ms: u64) -> String {
-    let rest = format!("deadline_ms = {deadline_ms}\n[backend]\nidentifier = \"{marker}\"\ntoken_timeout_ms = 60000\n\n[[world.faults]]\nhop = \"identity\"\ndelay_ms = 60000\n");
+    let rest = format!(
+        "deadline_ms = {deadline_ms}\n[backend]\nidentifier = \"{marker}\"\ntoken_timeout_ms = 60000\n\n[[world.faults]]\nhop = \"identity\"\ndelay_ms = 60000\n"
+    );
     extending("scenarios/happy-path.toml", &rest)
 }
 
 #[tokio::test]
 async fn a_scenario_past_its_deadline_is_stopped_and_its_processes_killed() {
     let marker = format!("deadline-{}", session_pool_harness::ids::guid());
-    let scenario = Scenario::parse(&root("scenarios/hang.toml"), &hanging_scenario_source(&marker, 800)).unwrap();
+    let scenario =
+        Scenario::parse(&root("scenarios/hang.toml"), &hanging_scenario_source(&marker, 800))
+            .unwrap();
 
     let outcome = runner().run(&scenario).await;
 
-    assert!(outcome.failures.iter().any(|f| f.contains("did not finish within its deadline of 800 ms")), "{:?}", outcome.failures);
+    assert!(
+        outcome.failures.iter().any(|f| f.contains("did not finish within its deadline of 800 ms")),
+        "{:?}",
+        outcome.failures
+    );
     assert!(outcome.duration < std::time::Duration::from_secs(30), "the deadline bounded the run");
     let mut left = processes_marked(&marker);
     for _ in 0..100 {
@@ -147,7 +202,11 @@ fn an_interrupted_run_leaves_no_process_behind() {
     let file = dir.join("hang.toml");
     std::fs::write(&file, hanging_scenario_source(&marker, 120_000)).unwrap();
 
-    let mut harness = std::process::Command::new(crate::helpers::BIN).args(["run", file.to_str().unwrap()]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut harness = std::process::Command::new(crate::helpers::BIN)
+        .args(["run", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let wait_until = |check: &dyn Fn() -> bool| {
         for _ in 0..500 {
             if check() {
@@ -159,15 +218,28 @@ fn an_interrupted_run_leaves_no_process_behind() {
     };
     assert!(wait_until(&|| !processes_marked(&marker).is_empty()), "the backend never started");
     let started = children_of(harness.id());
-    assert!(started.len() >= 2, "the backend and the adapter are the harness's children: {started:?}");
+    assert!(
+        started.len() >= 2,
+        "the backend and the adapter are the harness's children: {started:?}"
+    );
 
-    let interrupted = std::process::Command::new("kill").args(["-INT", &harness.id().to_string()]).status().unwrap();
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &harness.id().to_string()])
+        .status()
+        .unwrap();
     let status = harness.wait().unwrap();
 
     assert!(interrupted.success());
     assert_eq!(status.code(), Some(130), "the harness reports the interrupt");
-    let alive = |pid: &u32| std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')));
-    assert!(wait_until(&|| !started.iter().any(alive)), "processes outlived the interrupted run: {:?}", started.iter().filter(|p| alive(p)).collect::<Vec<_>>());
+    let alive = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .is_ok_and(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+    };
+    assert!(
+        wait_until(&|| !started.iter().any(alive)),
+        "processes outlived the interrupted run: {:?}",
+        started.iter().filter(|p| alive(p)).collect::<Vec<_>>()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -177,7 +249,12 @@ async fn load(scenario: &Scenario, requests: usize, concurrency: usize) -> (usiz
     let stage = runner().start(scenario, &recorder).await.unwrap();
     let url = format!("{}/api/v2/execute", stage.backend().unwrap().url());
     let body = serde_json::json!({"language": "python", "version": "3.10", "files": [{"content": "print(42)"}]});
-    let options = session_pool_harness::bench::BenchOptions { scenarios: root("scenarios"), load_scenario: root("scenarios/happy-path.toml"), requests, concurrency };
+    let options = session_pool_harness::bench::BenchOptions {
+        scenarios: root("scenarios"),
+        load_scenario: root("scenarios/happy-path.toml"),
+        requests,
+        concurrency,
+    };
     let started = std::time::Instant::now();
     let (_, _, errors) = session_pool_harness::bench::hammer(&url, &body, &options).await.unwrap();
     let seconds = started.elapsed().as_secs_f64();
@@ -192,13 +269,18 @@ async fn ten_thousand_requests_at_100_concurrent_all_succeed_with_one_token() {
 
     let (errors, tokens, seconds) = load(&scenario, 10_000, 100).await;
 
-    println!("load: 10000 requests at 100 concurrent through the whole chain in {seconds:.1} s: {errors} errors, {tokens} token request(s)");
+    println!(
+        "load: 10000 requests at 100 concurrent through the whole chain in {seconds:.1} s: {errors} errors, {tokens} token request(s)"
+    );
     assert_eq!((errors, tokens), (0, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_second_tokens_are_refreshed_before_expiry_by_one_request_at_a_time() {
-    let source = extending("scenarios/happy-path.toml", "[world.identity_endpoint]\ntoken_lifetime_secs = 3\n");
+    let source = extending(
+        "scenarios/happy-path.toml",
+        "[world.identity_endpoint]\ntoken_lifetime_secs = 3\n",
+    );
     let scenario = Scenario::parse(&root("scenarios/short-tokens.toml"), &source).unwrap();
 
     let (errors, tokens, seconds) = load(&scenario, 3_000, 100).await;
@@ -206,17 +288,28 @@ async fn three_second_tokens_are_refreshed_before_expiry_by_one_request_at_a_tim
     // Refreshed at half-life (every 1-1.5 s), one request per refresh however many callers wait;
     // without single flight a refresh would be up to 100 requests at once.
     let most = 2 * seconds.ceil() as usize + 3;
-    println!("load: 3-second tokens, 3000 requests at 100 concurrent in {seconds:.1} s: {errors} errors, {tokens} token request(s) (at most {most} allowed)");
+    println!(
+        "load: 3-second tokens, 3000 requests at 100 concurrent in {seconds:.1} s: {errors} errors, {tokens} token request(s) (at most {most} allowed)"
+    );
     assert_eq!(errors, 0, "no request may carry an expired token");
-    assert!(tokens <= most, "{tokens} token requests in {seconds:.1} s: refreshes did not collapse into one");
+    assert!(
+        tokens <= most,
+        "{tokens} token requests in {seconds:.1} s: refreshes did not collapse into one"
+    );
 }
 
 #[tokio::test]
 async fn what_a_backend_started_does_not_outlive_the_scenario() {
     let marker = format!("grandchild-{}", session_pool_harness::ids::guid());
     // `sh` starts a sleeper in the background (a grandchild of the harness), then becomes the backend.
-    let rest = format!("[backend]\nidentifier = \"{marker}\"\n\n[backend.process]\ncommand = [\"sh\", \"-c\", \"sleep 600 & exec \\\"$0\\\" backend\", \"{{harness}}\"]\nready_path = \"/\"\n");
-    let scenario = Scenario::parse(&root("scenarios/grandchild.toml"), &extending("scenarios/happy-path.toml", &rest)).unwrap();
+    let rest = format!(
+        "[backend]\nidentifier = \"{marker}\"\n\n[backend.process]\ncommand = [\"sh\", \"-c\", \"sleep 600 & exec \\\"$0\\\" backend\", \"{{harness}}\"]\nready_path = \"/\"\n"
+    );
+    let scenario = Scenario::parse(
+        &root("scenarios/grandchild.toml"),
+        &extending("scenarios/happy-path.toml", &rest),
+    )
+    .unwrap();
 
     let outcome = runner().run(&scenario).await;
 

@@ -49,9 +49,23 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
             lines[at] = chars.into_iter().collect();
         }
         4 => lines[at] = lines[at].replace('"', ""),
-        5 => lines[at] = lines[at].replace("true", "\"yes\"").replace("2000", "\"2000\"").replace('[', "{"),
+        5 => {
+            lines[at] =
+                lines[at].replace("true", "\"yes\"").replace("2000", "\"2000\"").replace('[', "{")
+        }
         6 => lines.truncate(at),
-        7 => lines.insert(at, ["[[steps]]", "[world]", "x = ", "\u{0}", "ünïcödé = 1", "[[world.faults]]\nhop = \"nowhere\""][rng.below(6)].to_owned()),
+        7 => lines.insert(
+            at,
+            [
+                "[[steps]]",
+                "[world]",
+                "x = ",
+                "\u{0}",
+                "ünïcödé = 1",
+                "[[world.faults]]\nhop = \"nowhere\"",
+            ][rng.below(6)]
+            .to_owned(),
+        ),
         _ => {
             let cut = rng.below(lines[at].len() + 1);
             let mut end = cut;
@@ -68,7 +82,9 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
 fn a_thousand_damaged_scenarios_never_panic_and_every_error_has_a_location() {
     let mut files: Vec<_> = ["scenarios", "scenarios/bases"]
         .iter()
-        .flat_map(|dir| std::fs::read_dir(root(dir)).unwrap().filter_map(Result::ok).map(|e| e.path()))
+        .flat_map(|dir| {
+            std::fs::read_dir(root(dir)).unwrap().filter_map(Result::ok).map(|e| e.path())
+        })
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
@@ -91,21 +107,39 @@ fn a_thousand_damaged_scenarios_never_panic_and_every_error_has_a_location() {
             if let Err(error) = result {
                 refused += 1;
                 // In the damaged file, or in the base it extends (e.g. a key it left out).
-                let text = if error.file == damaged_path { damaged.clone() } else { std::fs::read_to_string(&error.file).unwrap_or_else(|_| panic!("{error}: no such file")) };
+                let text = if error.file == damaged_path {
+                    damaged.clone()
+                } else {
+                    std::fs::read_to_string(&error.file)
+                        .unwrap_or_else(|_| panic!("{error}: no such file"))
+                };
                 let lines = text.lines().count().max(1);
-                assert!(error.line >= 1 && error.line <= lines + 1, "line {} out of 1..={} for {error}", error.line, lines + 1);
+                assert!(
+                    error.line >= 1 && error.line <= lines + 1,
+                    "line {} out of 1..={} for {error}",
+                    error.line,
+                    lines + 1
+                );
                 assert!(error.column >= 1, "{error}");
                 assert!(!error.message.is_empty(), "{error}");
             }
         }
     }
-    println!("scenario mutations: {tried} tried, {refused} refused with file:line:column, 0 panics");
+    println!(
+        "scenario mutations: {tried} tried, {refused} refused with file:line:column, 0 panics"
+    );
     assert!(refused > tried / 2, "most damage must be caught ({refused} of {tried})");
 }
 
 #[test]
 fn a_misspelt_key_names_the_closest_valid_one() {
-    let source = std::fs::read_to_string(root("scenarios/bases/coding-engine.toml")).unwrap().replace("container_type", "containr_type");
+    let source = std::fs::read_to_string(root("scenarios/bases/coding-engine.toml"))
+        .unwrap()
+        .replace("container_type", "containr_type");
     let error = Scenario::parse(Path::new("typo.toml"), &source).unwrap_err();
-    assert!(error.message.contains("unknown field `containr_type`") && error.message.ends_with("did you mean `container_type`?"), "{error}");
+    assert!(
+        error.message.contains("unknown field `containr_type`")
+            && error.message.ends_with("did you mean `container_type`?"),
+        "{error}"
+    );
 }

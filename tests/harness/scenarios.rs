@@ -6,12 +6,20 @@ use crate::helpers::runner;
 
 #[tokio::test]
 async fn without_identity_variables_the_sdk_reaches_imds_only_through_the_stand_in() {
-    let scenario = Scenario::load(crate::helpers::root("scenarios/identity-not-enabled.toml")).unwrap();
+    let scenario =
+        Scenario::load(crate::helpers::root("scenarios/identity-not-enabled.toml")).unwrap();
 
     let outcome = runner().run(&scenario).await;
 
-    let imds = outcome.exchanges.iter().find(|e| e.path == "/metadata/identity/oauth2/token").expect("the SDK asked IMDS");
-    assert_eq!(imds.request_headers["host"], "169.254.169.254", "it was addressed to IMDS and routed to the stand-in by HTTP_PROXY");
+    let imds = outcome
+        .exchanges
+        .iter()
+        .find(|e| e.path == "/metadata/identity/oauth2/token")
+        .expect("the SDK asked IMDS");
+    assert_eq!(
+        imds.request_headers["host"], "169.254.169.254",
+        "it was addressed to IMDS and routed to the stand-in by HTTP_PROXY"
+    );
     assert_eq!(imds.to, session_pool_harness::Hop::Identity);
 }
 
@@ -43,6 +51,9 @@ async fn a_backend_posting_its_own_payload_shape_to_its_container_gets_the_statu
     assert_eq!(answer.status(), 403);
     let exchanges = stand_ins.exchanges();
     assert!(exchanges.iter().all(|e| e.contract_violations.is_empty()), "{exchanges:?}");
-    let ids: Vec<_> = session_pool_harness::diagnosis::diagnose(&exchanges, &scenario.world).iter().map(|f| f.id.id()).collect();
+    let ids: Vec<_> = session_pool_harness::diagnosis::diagnose(&exchanges, &scenario.world)
+        .iter()
+        .map(|f| f.id.id())
+        .collect();
     assert_eq!(ids, ["missing-role"]);
 }

@@ -4,7 +4,13 @@ use crate::helpers::root;
 
 #[test]
 fn docs_scenario_schema_json_is_current() {
-    let committed = std::fs::read_to_string(root("docs/scenario.schema.json")).expect("docs/scenario.schema.json exists");
-    let current = serde_json::to_string_pretty(&session_pool_harness::scenario::json_schema()).unwrap() + "\n";
-    assert!(committed == current, "docs/scenario.schema.json is stale: run `cargo run -- schema > docs/scenario.schema.json`");
+    let committed = std::fs::read_to_string(root("docs/scenario.schema.json"))
+        .expect("docs/scenario.schema.json exists");
+    let current = serde_json::to_string_pretty(&session_pool_harness::scenario::json_schema())
+        .unwrap()
+        + "\n";
+    assert!(
+        committed == current,
+        "docs/scenario.schema.json is stale: run `cargo run -- schema > docs/scenario.schema.json`"
+    );
 }

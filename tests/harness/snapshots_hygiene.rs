@@ -29,7 +29,10 @@ fn no_snapshot_holds_a_raw_jwt_a_loopback_port_or_an_epoch_timestamp() {
             let next = text[i + "127.0.0.1:".len()..].chars().next();
             assert!(!next.is_some_and(|c| c.is_ascii_digit()), "{file} holds a loopback port");
         }
-        let epochs = text.split(|c: char| !c.is_ascii_digit()).filter(|run| run.len() == 10 && run.starts_with('1')).count();
+        let epochs = text
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|run| run.len() == 10 && run.starts_with('1'))
+            .count();
         assert_eq!(epochs, 0, "{file} holds a 10-digit number that looks like an epoch timestamp");
     }
 }

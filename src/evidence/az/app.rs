@@ -56,7 +56,11 @@ impl<'de> Deserialize<'de> for IdentityType {
                 "systemassigned" => kind.system_assigned = true,
                 "userassigned" => kind.user_assigned = true,
                 "none" | "" => {}
-                _ => return Err(serde::de::Error::custom(format!("unknown identity type '{text}': expected None, SystemAssigned, UserAssigned or SystemAssigned,UserAssigned"))),
+                _ => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown identity type '{text}': expected None, SystemAssigned, UserAssigned or SystemAssigned,UserAssigned"
+                    )));
+                }
             }
         }
         Ok(kind)

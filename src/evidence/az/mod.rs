@@ -29,8 +29,18 @@ pub enum AzError {
 
 impl AzError {
     /// A problem found after parsing, at a JSON path.
-    pub fn field(file: &Path, command: &'static str, path: &str, message: impl Into<String>) -> Self {
-        Self::Field { file: file.to_owned(), command, path: path.to_owned(), message: message.into() }
+    pub fn field(
+        file: &Path,
+        command: &'static str,
+        path: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Field {
+            file: file.to_owned(),
+            command,
+            path: path.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -61,22 +71,44 @@ impl AzFiles {
 
 /// Read one file into its model; `command` is what the user should have run to produce it.
 pub fn read<T: DeserializeOwned>(file: &Path, command: &'static str) -> Result<T, AzError> {
-    let text = std::fs::read_to_string(file).map_err(|source| AzError::Read { file: file.to_owned(), command, source })?;
+    let text = std::fs::read_to_string(file).map_err(|source| AzError::Read {
+        file: file.to_owned(),
+        command,
+        source,
+    })?;
     parse(file, &text, command)
 }
 
 /// Parse `text` (the content of `file`) into its model.
-pub fn parse<T: DeserializeOwned>(file: &Path, text: &str, command: &'static str) -> Result<T, AzError> {
+pub fn parse<T: DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    command: &'static str,
+) -> Result<T, AzError> {
     if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        let hint = if first.starts_with("ERROR") { format!(" — it holds an az error message: {}", excerpt(first)) } else { String::new() };
-        return Err(AzError::NotJson { file: file.to_owned(), command, detail: error.to_string(), hint });
+        let hint = if first.starts_with("ERROR") {
+            format!(" — it holds an az error message: {}", excerpt(first))
+        } else {
+            String::new()
+        };
+        return Err(AzError::NotJson {
+            file: file.to_owned(),
+            command,
+            detail: error.to_string(),
+            hint,
+        });
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let message = error.inner().to_string();
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-        AzError::Field { file: file.to_owned(), command, path: json_path(error.path(), &message), message }
+        AzError::Field {
+            file: file.to_owned(),
+            command,
+            path: json_path(error.path(), &message),
+            message,
+        }
     })
 }
 
@@ -86,14 +118,17 @@ fn json_path(path: &serde_path_to_error::Path, message: &str) -> String {
     for segment in path.iter() {
         match segment {
             serde_path_to_error::Segment::Seq { index } => text.push_str(&format!("[{index}]")),
-            serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } => {
+            serde_path_to_error::Segment::Map { key }
+            | serde_path_to_error::Segment::Enum { variant: key } => {
                 text.push('.');
                 text.push_str(key);
             }
             serde_path_to_error::Segment::Unknown => text.push_str(".?"),
         }
     }
-    if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+    if let Some(field) =
+        message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next())
+    {
         text.push('.');
         text.push_str(field);
     }
@@ -114,32 +149,60 @@ mod tests {
 
     #[test]
     fn a_missing_field_is_named_by_its_json_path() {
-        let err = read::<ContainerApp>(&fixture("broken/app-missing-identity-type.json"), app::COMMAND).unwrap_err().to_string();
-        assert!(err.contains("app-missing-identity-type.json: at $.identity.type: missing field `type`"), "{err}");
+        let err =
+            read::<ContainerApp>(&fixture("broken/app-missing-identity-type.json"), app::COMMAND)
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains(
+                "app-missing-identity-type.json: at $.identity.type: missing field `type`"
+            ),
+            "{err}"
+        );
         assert!(err.contains("az containerapp show"), "{err}");
     }
 
     #[test]
     fn a_mistyped_field_is_named_by_its_json_path_and_what_was_expected() {
-        let err = read::<SessionPool>(&fixture("broken/pool-port-as-string.json"), pool::COMMAND).unwrap_err().to_string();
+        let err = read::<SessionPool>(&fixture("broken/pool-port-as-string.json"), pool::COMMAND)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at $.properties.customContainerTemplate.ingress.targetPort: invalid type: string \"2000\""), "{err}");
     }
 
     #[test]
     fn an_az_error_message_instead_of_json_is_recognised() {
-        let err = read::<ContainerApp>(&fixture("broken/app-not-json.txt"), app::COMMAND).unwrap_err().to_string();
-        assert!(err.contains("not JSON") && err.contains("it holds an az error message: ERROR: (ResourceNotFound)"), "{err}");
+        let err = read::<ContainerApp>(&fixture("broken/app-not-json.txt"), app::COMMAND)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not JSON")
+                && err.contains("it holds an az error message: ERROR: (ResourceNotFound)"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_role_list_must_be_a_list_or_the_arm_value_form() {
-        let err = read::<RoleAssignmentList>(&fixture("broken/roles-not-a-list.json"), roles::COMMAND).unwrap_err().to_string();
-        assert!(err.contains("at $: ") && err.contains("a JSON list") && err.contains("{\"value\":[…]}"), "{err}");
+        let err =
+            read::<RoleAssignmentList>(&fixture("broken/roles-not-a-list.json"), roles::COMMAND)
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("at $: ")
+                && err.contains("a JSON list")
+                && err.contains("{\"value\":[…]}"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_missing_file_says_which_command_writes_it() {
-        let err = read::<ContainerApp>(Path::new("nowhere.json"), app::COMMAND).unwrap_err().to_string();
-        assert!(err.starts_with("cannot read nowhere.json") && err.contains("az containerapp show"), "{err}");
+        let err =
+            read::<ContainerApp>(Path::new("nowhere.json"), app::COMMAND).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot read nowhere.json") && err.contains("az containerapp show"),
+            "{err}"
+        );
     }
 }

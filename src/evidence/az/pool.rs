@@ -5,7 +5,8 @@ use serde::Deserialize;
 use crate::scenario::format::ContainerType;
 
 /// What the user runs to produce this file.
-pub const COMMAND: &str = "az containerapp sessionpool show --name <pool> --resource-group <rg> -o json";
+pub const COMMAND: &str =
+    "az containerapp sessionpool show --name <pool> --resource-group <rg> -o json";
 
 /// A session pool, as much of it as the harness reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,12 +79,22 @@ impl SessionPool {
     }
 
     pub fn image(&self) -> Option<&str> {
-        self.properties.custom_container_template.as_ref()?.containers.as_ref()?.first().map(|c| c.image.as_str())
+        self.properties
+            .custom_container_template
+            .as_ref()?
+            .containers
+            .as_ref()?
+            .first()
+            .map(|c| c.image.as_str())
     }
 
     pub fn cooldown_secs(&self) -> Option<u64> {
         let dynamic = self.properties.dynamic_pool_configuration.as_ref()?;
-        dynamic.lifecycle_configuration.as_ref().and_then(|l| l.cooldown_period_in_seconds).or(dynamic.cooldown_period_in_seconds)
+        dynamic
+            .lifecycle_configuration
+            .as_ref()
+            .and_then(|l| l.cooldown_period_in_seconds)
+            .or(dynamic.cooldown_period_in_seconds)
     }
 
     pub fn max_concurrent_sessions(&self) -> Option<u32> {

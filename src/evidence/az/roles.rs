@@ -52,14 +52,20 @@ impl<'de> Deserialize<'de> for RoleAssignmentList {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON list of role assignments (az role assignment list) or {\"value\":[…]} (the ARM REST form)")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RoleAssignmentList, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RoleAssignmentList, A::Error> {
                 let mut raw = Vec::new();
                 while let Some(item) = seq.next_element()? {
                     raw.push(item);
                 }
                 Ok(RoleAssignmentList { raw, arm_form: false })
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RoleAssignmentList, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RoleAssignmentList, A::Error> {
                 let mut raw = None;
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "value" {
@@ -87,10 +93,27 @@ impl RoleAssignmentList {
                     (None, true) => (raw, format!("$.value[{index}]")),
                     (None, false) => (raw, format!("$[{index}]")),
                 };
-                let need = |value: &Option<String>, key: &str| value.clone().ok_or_else(|| AzError::field(file, COMMAND, &format!("{path}.{key}"), format!("missing field `{key}`")));
+                let need = |value: &Option<String>, key: &str| {
+                    value.clone().ok_or_else(|| {
+                        AzError::field(
+                            file,
+                            COMMAND,
+                            &format!("{path}.{key}"),
+                            format!("missing field `{key}`"),
+                        )
+                    })
+                };
                 let role_definition_id = need(&fields.role_definition_id, "roleDefinitionId")?;
-                let role = fields.role_definition_name.clone().unwrap_or_else(|| role_definition_id.rsplit('/').next().unwrap_or_default().to_owned());
-                Ok(Assignment { principal_id: need(&fields.principal_id, "principalId")?, principal_name: fields.principal_name.clone(), role, scope: need(&fields.scope, "scope")?, json_path: path })
+                let role = fields.role_definition_name.clone().unwrap_or_else(|| {
+                    role_definition_id.rsplit('/').next().unwrap_or_default().to_owned()
+                });
+                Ok(Assignment {
+                    principal_id: need(&fields.principal_id, "principalId")?,
+                    principal_name: fields.principal_name.clone(),
+                    role,
+                    scope: need(&fields.scope, "scope")?,
+                    json_path: path,
+                })
             })
             .collect()
     }

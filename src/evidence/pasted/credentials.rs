@@ -52,26 +52,46 @@ const INFERRED: &[(&str, &str)] = &[
 ];
 
 /// The CLI's "not installed" and "not signed in" messages across SDKs.
-const CLI_MISSING: &[&str] = &["Azure CLI not found on path", "Azure CLI could not be found", "'az' is not recognized", "az: not found", "Please run 'az login'", "run 'az login'"];
+const CLI_MISSING: &[&str] = &[
+    "Azure CLI not found on path",
+    "Azure CLI could not be found",
+    "'az' is not recognized",
+    "az: not found",
+    "Please run 'az login'",
+    "run 'az login'",
+];
 
 impl Attempt {
     /// Read one credential's message; `name` when the text gives it.
     pub fn read(name: Option<&str>, message: &str) -> Self {
-        let credential = name.map(str::to_owned).unwrap_or_else(|| INFERRED.iter().find(|(marker, _)| message.contains(marker)).map_or("a credential", |(_, n)| n).to_owned());
+        let credential = name.map(str::to_owned).unwrap_or_else(|| {
+            INFERRED
+                .iter()
+                .find(|(marker, _)| message.contains(marker))
+                .map_or("a credential", |(_, n)| n)
+                .to_owned()
+        });
         let kind = match credential.as_str() {
             "ManagedIdentityCredential" => CredentialKind::ManagedIdentity,
             "AzureCliCredential" => CredentialKind::AzureCli,
             _ => CredentialKind::Other,
         };
-        let (status, body) = if kind == CredentialKind::ManagedIdentity { quoted_answer(message) } else { (None, String::new()) };
-        let status = status.or_else(|| super::messages::implied_status(None, &body).map(|(s, _)| s));
-        let tool_missing = kind == CredentialKind::AzureCli && CLI_MISSING.iter().any(|m| message.contains(m));
+        let (status, body) = if kind == CredentialKind::ManagedIdentity {
+            quoted_answer(message)
+        } else {
+            (None, String::new())
+        };
+        let status =
+            status.or_else(|| super::messages::implied_status(None, &body).map(|(s, _)| s));
+        let tool_missing =
+            kind == CredentialKind::AzureCli && CLI_MISSING.iter().any(|m| message.contains(m));
         Self { credential, kind, message: message.trim().to_owned(), status, body, tool_missing }
     }
 
     /// Whether the message shows an answer from the identity endpoint (not just "not configured").
     pub fn got_an_answer(&self) -> bool {
-        self.kind == CredentialKind::ManagedIdentity && (self.status.is_some() || !self.body.is_empty())
+        self.kind == CredentialKind::ManagedIdentity
+            && (self.status.is_some() || !self.body.is_empty())
     }
 }
 
@@ -83,7 +103,9 @@ impl Attempt {
 /// - an answer without a body, which Python reports as a JSON error and JavaScript as a missing
 ///   `expires_on`: only the 403 of a wrong `X-IDENTITY-HEADER` has an empty body (§1, REP).
 fn quoted_answer(message: &str) -> (Option<u16>, String) {
-    if message.contains("Expecting value: line 1 column 1 (char 0)") || message.contains("(reading 'expires_on')") {
+    if message.contains("Expecting value: line 1 column 1 (char 0)")
+        || message.contains("(reading 'expires_on')")
+    {
         return (Some(403), String::new());
     }
     if let Some((_, rest)) = message.split_once("Token request error: ") {
@@ -91,18 +113,28 @@ fn quoted_answer(message: &str) -> (Option<u16>, String) {
             Some((error, rest)) => (Some(error), rest),
             None => (None, rest),
         };
-        let (status, text) = match rest.split_once(", ").filter(|(s, _)| s.len() == 3 && s.chars().all(|c| c.is_ascii_digit())) {
+        let (status, text) = match rest
+            .split_once(", ")
+            .filter(|(s, _)| s.len() == 3 && s.chars().all(|c| c.is_ascii_digit()))
+        {
             Some((status, text)) => (status.parse().ok(), text),
             None => (None, rest),
         };
         return match (error, status) {
-            (Some(error @ "invalid_request"), None) => (None, serde_json::json!({ "error": error, "error_description": text.trim() }).to_string()),
+            (Some(error @ "invalid_request"), None) => (
+                None,
+                serde_json::json!({ "error": error, "error_description": text.trim() }).to_string(),
+            ),
             _ => (status, text.trim().to_owned()),
         };
     }
     for marker in ["Description: ", "Error Message: "] {
         if let Some((_, rest)) = message.split_once(marker) {
-            let end = [" - ", " Managed Identity Correlation ID", " Correlation ID"].iter().filter_map(|m| rest.find(m)).min().unwrap_or(rest.len());
+            let end = [" - ", " Managed Identity Correlation ID", " Correlation ID"]
+                .iter()
+                .filter_map(|m| rest.find(m))
+                .min()
+                .unwrap_or(rest.len());
             return (None, rest[..end].trim().to_owned());
         }
     }
@@ -122,7 +154,9 @@ fn is_credential_error(line: &str) -> bool {
         "managed identity configuration not found",
     ];
     let trimmed = line.trim_start();
-    let stack_frame = trimmed.starts_with("at ") || trimmed.starts_with("File \"") || trimmed.starts_with("--- End");
+    let stack_frame = trimmed.starts_with("at ")
+        || trimmed.starts_with("File \"")
+        || trimmed.starts_with("--- End");
     !stack_frame && MARKERS.iter().chain(CLI_MISSING).any(|m| line.contains(m))
 }
 
@@ -144,10 +178,25 @@ pub fn chains(lines: &[&str]) -> Vec<Pasted> {
         while i < lines.len() {
             let current = lines[i];
             let trimmed = current.trim();
-            if python && current.starts_with([' ', '\t']) && let Some((name, message)) = trimmed.split_once(": ").filter(|(n, _)| n.ends_with("Credential")) {
+            if python
+                && current.starts_with([' ', '\t'])
+                && let Some((name, message)) =
+                    trimmed.split_once(": ").filter(|(n, _)| n.ends_with("Credential"))
+            {
                 attempts.push((Some(name.to_owned()), message.to_owned()));
-            } else if javascript && let Some((_, message)) = trimmed.split_once("Error: ").filter(|(kind, _)| kind.ends_with("Credential") || kind.ends_with("Unavailable") || kind.ends_with("Authentication") || kind.starts_with("Credential") || kind.starts_with("Authentication")) {
-                let (name, message) = match message.split_once(": ").filter(|(n, _)| n.ends_with("Credential") && !n.contains(' ')) {
+            } else if javascript
+                && let Some((_, message)) = trimmed.split_once("Error: ").filter(|(kind, _)| {
+                    kind.ends_with("Credential")
+                        || kind.ends_with("Unavailable")
+                        || kind.ends_with("Authentication")
+                        || kind.starts_with("Credential")
+                        || kind.starts_with("Authentication")
+                })
+            {
+                let (name, message) = match message
+                    .split_once(": ")
+                    .filter(|(n, _)| n.ends_with("Credential") && !n.contains(' '))
+                {
                     Some((name, rest)) => (Some(name.to_owned()), rest.to_owned()),
                     None => (None, message.to_owned()),
                 };
@@ -164,7 +213,10 @@ pub fn chains(lines: &[&str]) -> Vec<Pasted> {
             i += 1;
         }
         let mut pasted = Pasted::new(PastedFormat::CredentialChain, start..i);
-        pasted.attempts = attempts.iter().map(|(name, message)| Attempt::read(name.as_deref(), message)).collect();
+        pasted.attempts = attempts
+            .iter()
+            .map(|(name, message)| Attempt::read(name.as_deref(), message))
+            .collect();
         found.push(pasted);
     }
     found
@@ -181,7 +233,9 @@ pub fn single(lines: &[&str]) -> Vec<Pasted> {
         let attempt = Attempt::read(None, line);
         if let Some(previous) = found.last_mut()
             && previous.lines.end + 2 >= i
-            && previous.attempts.first().is_some_and(|a| a.body == attempt.body && a.status.or(attempt.status) == attempt.status.or(a.status))
+            && previous.attempts.first().is_some_and(|a| {
+                a.body == attempt.body && a.status.or(attempt.status) == attempt.status.or(a.status)
+            })
         {
             previous.lines.end = i + 1;
             continue;
@@ -201,17 +255,34 @@ mod tests {
 
     #[test]
     fn a_python_managed_identity_message_quotes_status_and_text() {
-        let a = Attempt::read(Some("ManagedIdentityCredential"), "App Service managed identity configuration not found in environment. Token request error: (invalid_scope) 400, Unable to load the proper Managed Identity.");
-        assert_eq!((a.status, a.body.as_str()), (Some(400), "Unable to load the proper Managed Identity."));
-        let imds = Attempt::read(Some("ManagedIdentityCredential"), "ManagedIdentityCredential authentication unavailable, no response from the IMDS endpoint. Token request error: (invalid_request) Identity not found");
-        assert_eq!(imds.body, r#"{"error":"invalid_request","error_description":"Identity not found"}"#);
+        let a = Attempt::read(
+            Some("ManagedIdentityCredential"),
+            "App Service managed identity configuration not found in environment. Token request error: (invalid_scope) 400, Unable to load the proper Managed Identity.",
+        );
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (Some(400), "Unable to load the proper Managed Identity.")
+        );
+        let imds = Attempt::read(
+            Some("ManagedIdentityCredential"),
+            "ManagedIdentityCredential authentication unavailable, no response from the IMDS endpoint. Token request error: (invalid_request) Identity not found",
+        );
+        assert_eq!(
+            imds.body,
+            r#"{"error":"invalid_request","error_description":"Identity not found"}"#
+        );
     }
 
     #[test]
     fn the_cli_missing_is_told_from_the_cli_failing_otherwise() {
-        assert!(Attempt::read(Some("AzureCliCredential"), "Azure CLI not found on path").tool_missing);
+        assert!(
+            Attempt::read(Some("AzureCliCredential"), "Azure CLI not found on path").tool_missing
+        );
         assert!(Attempt::read(None, "Azure CLI could not be found. Please visit …").tool_missing);
         assert!(!Attempt::read(Some("AzureCliCredential"), "ERROR: AADSTS50076").tool_missing);
-        assert_eq!(Attempt::read(None, "Azure Developer CLI couldn't be found.").credential, "AzureDeveloperCliCredential");
+        assert_eq!(
+            Attempt::read(None, "Azure Developer CLI couldn't be found.").credential,
+            "AzureDeveloperCliCredential"
+        );
     }
 }

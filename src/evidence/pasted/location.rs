@@ -16,14 +16,19 @@ pub fn locate(url: &str) -> Option<Located> {
     let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
     let path = parsed.path().to_ascii_lowercase();
     let port = parsed.port_or_known_default();
-    let found = |hop: Hop, why: &str| Some(Located { hop, reason: format!("{why} ({host}{})", parsed.path()) });
+    let found = |hop: Hop, why: &str| {
+        Some(Located { hop, reason: format!("{why} ({host}{})", parsed.path()) })
+    };
     if host == "169.254.169.254" || path.starts_with("/metadata/identity/") {
         return found(Hop::Identity, "the IMDS address");
     }
     if path.ends_with("/msi/token") || (host == "localhost" && port == Some(42356)) {
         return found(Hop::Identity, "the Container Apps identity endpoint path");
     }
-    if host.starts_with("login.") || host.ends_with(".microsoftonline.com") || path.contains("/oauth2/v2.0/token") {
+    if host.starts_with("login.")
+        || host.ends_with(".microsoftonline.com")
+        || path.contains("/oauth2/v2.0/token")
+    {
         return found(Hop::Entra, "an Entra host");
     }
     if host.ends_with(".dynamicsessions.io") {
@@ -46,14 +51,32 @@ mod tests {
     #[test]
     fn hosts_and_paths_name_the_hop() {
         let hop = |url| locate(url).map(|l| l.hop);
-        assert_eq!(hop("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01"), Some(Hop::Identity));
-        assert_eq!(hop("http://localhost:42356/msi/token?api-version=2019-08-01&resource=x"), Some(Hop::Identity));
+        assert_eq!(
+            hop("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01"),
+            Some(Hop::Identity)
+        );
+        assert_eq!(
+            hop("http://localhost:42356/msi/token?api-version=2019-08-01&resource=x"),
+            Some(Hop::Identity)
+        );
         assert_eq!(hop("http://127.0.0.1:4321/msi/token"), Some(Hop::Identity));
         assert_eq!(hop("https://login.microsoftonline.com/t/oauth2/v2.0/token"), Some(Hop::Entra));
-        assert_eq!(hop("https://westeurope.dynamicsessions.io/subscriptions/s/resourceGroups/rg/sessionPools/p/code/execute"), Some(Hop::Pool));
-        assert_eq!(hop("https://pool.env.westeurope.azurecontainerapps.io/python/execute?identifier=abc"), Some(Hop::Pool));
+        assert_eq!(
+            hop(
+                "https://westeurope.dynamicsessions.io/subscriptions/s/resourceGroups/rg/sessionPools/p/code/execute"
+            ),
+            Some(Hop::Pool)
+        );
+        assert_eq!(
+            hop("https://pool.env.westeurope.azurecontainerapps.io/python/execute?identifier=abc"),
+            Some(Hop::Pool)
+        );
         assert_eq!(hop("http://127.0.0.1:2000/api/v2/execute"), Some(Hop::Piston));
-        assert_eq!(hop("http://127.0.0.1:4321/python/execute?identifier=x"), None, "a loopback host and a container path say nothing");
+        assert_eq!(
+            hop("http://127.0.0.1:4321/python/execute?identifier=x"),
+            None,
+            "a loopback host and a container path say nothing"
+        );
     }
 
     #[test]

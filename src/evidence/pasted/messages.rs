@@ -8,12 +8,21 @@ use regex::Regex;
 
 use super::{Pasted, PastedFormat, body_after};
 
-static REQUESTS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b([1-5]\d\d) (?:Client|Server) Error: (.*?) for url: (\S+)").expect("a regex"));
-static AZURE_CORE_CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*\(([A-Za-z][A-Za-z0-9_.]*)\) (.+)$").expect("a regex"));
-static AZURE_CORE_STATUS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"Operation returned an invalid status '([^']+)'").expect("a regex"));
-static AXIOS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"Request failed with status code ([1-5]\d\d)").expect("a regex"));
-static STATUS_WORDS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b(?:status(?: code)?|HTTP)[ :=]+([1-5]\d\d)\b").expect("a regex"));
-static URL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"https?://[^\s"'<>)\]]+"#).expect("a regex"));
+static REQUESTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b([1-5]\d\d) (?:Client|Server) Error: (.*?) for url: (\S+)").expect("a regex")
+});
+static AZURE_CORE_CODE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*\(([A-Za-z][A-Za-z0-9_.]*)\) (.+)$").expect("a regex"));
+static AZURE_CORE_STATUS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"Operation returned an invalid status '([^']+)'").expect("a regex")
+});
+static AXIOS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"Request failed with status code ([1-5]\d\d)").expect("a regex"));
+static STATUS_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:status(?: code)?|HTTP)[ :=]+([1-5]\d\d)\b").expect("a regex")
+});
+static URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"https?://[^\s"'<>)\]]+"#).expect("a regex"));
 
 /// Standard reason phrases of the statuses the catalogue tells apart.
 const REASONS: &[(u16, &str)] = &[
@@ -44,7 +53,13 @@ pub fn status_of_reason(reason: &str) -> Option<u16> {
 /// stand-in sends, assumed), messages only one status carries (§1, §2 REP: the identity endpoints'
 /// 400s; §3 DOC: AADSTS codes), and an empty identity answer (§1: only the 403 has an empty body).
 pub fn implied_status(error_code: Option<&str>, body: &str) -> Option<(u16, String)> {
-    const CODES: &[(&str, u16)] = &[("PermissionDenied", 403), ("DynamicApisNotAllowed", 400), ("SessionPropertiesMissing", 400), ("SessionWithIdentifierNotFound", 400), ("SessionRequestValidationFailed", 400)];
+    const CODES: &[(&str, u16)] = &[
+        ("PermissionDenied", 403),
+        ("DynamicApisNotAllowed", 400),
+        ("SessionPropertiesMissing", 400),
+        ("SessionWithIdentifierNotFound", 400),
+        ("SessionRequestValidationFailed", 400),
+    ];
     const MESSAGES: &[(&str, u16)] = &[
         ("Unable to load the proper Managed Identity", 400),
         ("Identity not found", 400),
@@ -58,10 +73,14 @@ pub fn implied_status(error_code: Option<&str>, body: &str) -> Option<(u16, Stri
         ("AADSTS700024", 401),
     ];
     let code = error_code.or_else(|| pool_error_code(body));
-    if let Some((code, status)) = code.and_then(|c| CODES.iter().find(|(known, _)| known.eq_ignore_ascii_case(c))) {
+    if let Some((code, status)) =
+        code.and_then(|c| CODES.iter().find(|(known, _)| known.eq_ignore_ascii_case(c)))
+    {
         return Some((*status, format!("error code {code}")));
     }
-    MESSAGES.iter().find(|(message, _)| body.contains(message)).map(|(message, status)| (*status, format!("the message \"{message}\", which comes only with {status}")))
+    MESSAGES.iter().find(|(message, _)| body.contains(message)).map(|(message, status)| {
+        (*status, format!("the message \"{message}\", which comes only with {status}"))
+    })
 }
 
 /// `error.code` of a session-pool error body, also when it is not valid JSON.
@@ -73,7 +92,12 @@ fn pool_error_code(body: &str) -> Option<&str> {
 
 /// Whether a line begins an error another recogniser reads (so a body stops before it).
 pub fn starts_an_error(line: &str) -> bool {
-    REQUESTS.is_match(line) || AXIOS.is_match(line) || AZURE_CORE_STATUS.is_match(line) || line.starts_with("HTTP/") || line.starts_with("< HTTP/") || line.contains("Traceback (most recent call last)")
+    REQUESTS.is_match(line)
+        || AXIOS.is_match(line)
+        || AZURE_CORE_STATUS.is_match(line)
+        || line.starts_with("HTTP/")
+        || line.starts_with("< HTTP/")
+        || line.contains("Traceback (most recent call last)")
 }
 
 fn first_url(text: &str) -> Option<String> {
@@ -115,11 +139,13 @@ pub fn azure_core(lines: &[&str]) -> Vec<Pasted> {
         } else if let Some(caps) = AZURE_CORE_CODE.captures(line)
             && lines.get(i + 1).is_some_and(|l| l.starts_with("Code: "))
         {
-            let message = lines.get(i + 2).and_then(|l| l.strip_prefix("Message: ")).unwrap_or(&caps[2]);
+            let message =
+                lines.get(i + 2).and_then(|l| l.strip_prefix("Message: ")).unwrap_or(&caps[2]);
             let mut pasted = Pasted::new(PastedFormat::AzureCoreError, i..(i + 3).min(lines.len()));
             pasted.error_code = Some(caps[1].to_owned());
             // The pool's error shape, rebuilt from what azure-core printed of it.
-            pasted.body = serde_json::json!({ "error": { "code": &caps[1], "message": message } }).to_string();
+            pasted.body = serde_json::json!({ "error": { "code": &caps[1], "message": message } })
+                .to_string();
             found.push(pasted);
         }
     }
@@ -134,7 +160,11 @@ pub fn axios(lines: &[&str]) -> Vec<Pasted> {
         .enumerate()
         .filter_map(|(i, line)| {
             let caps = AXIOS.captures(line)?;
-            let start = lines[i + 1..].iter().position(|l| l.contains("data:")).map(|p| i + 1 + p).filter(|p| *p <= i + 3);
+            let start = lines[i + 1..]
+                .iter()
+                .position(|l| l.contains("data:"))
+                .map(|p| i + 1 + p)
+                .filter(|p| *p <= i + 3);
             let (body, end) = match start {
                 Some(at) => {
                     let (rest, end) = body_after(lines, at + 1);
@@ -159,7 +189,11 @@ pub fn status_line(lines: &[&str]) -> Vec<Pasted> {
         .iter()
         .enumerate()
         .filter_map(|(i, line)| {
-            let (status, after) = status_with_reason(line).or_else(|| STATUS_WORDS.captures(line).and_then(|c| Some((c[1].parse().ok()?, c.get(0)?.end()))))?;
+            let (status, after) = status_with_reason(line).or_else(|| {
+                STATUS_WORDS
+                    .captures(line)
+                    .and_then(|c| Some((c[1].parse().ok()?, c.get(0)?.end())))
+            })?;
             let rest = line[after..].trim_start_matches([':', ' ', '-']).trim();
             let (more, end) = body_after(lines, i + 1);
             let mut pasted = Pasted::new(PastedFormat::StatusLine, i..end.max(i + 1));
@@ -182,7 +216,18 @@ fn status_with_reason(line: &str) -> Option<(u16, usize)> {
 }
 
 /// Texts of a request that got no HTTP answer at all.
-const NO_ANSWER: &[&str] = &["Connection aborted", "RemoteDisconnected", "Connection refused", "ECONNREFUSED", "ECONNRESET", "fetch failed", "connection reset", "Connection reset by peer", "timed out", "Failed to establish a new connection"];
+const NO_ANSWER: &[&str] = &[
+    "Connection aborted",
+    "RemoteDisconnected",
+    "Connection refused",
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "fetch failed",
+    "connection reset",
+    "Connection reset by peer",
+    "timed out",
+    "Failed to establish a new connection",
+];
 
 /// A connection error: no status, a URL when the text names one.
 pub fn no_answer(lines: &[&str]) -> Vec<Pasted> {
@@ -207,8 +252,14 @@ mod tests {
     fn reason_phrases_and_codes_imply_statuses_and_say_why() {
         assert_eq!(status_of_reason("not found"), Some(404));
         assert_eq!(implied_status(Some("PermissionDenied"), "").map(|s| s.0), Some(403));
-        assert_eq!(implied_status(None, r#"{"error":{"code":"DynamicApisNotAllowed"}}"#).map(|s| s.0), Some(400));
-        assert_eq!(implied_status(None, "AADSTS7000215: Invalid client secret").map(|s| s.0), Some(401));
+        assert_eq!(
+            implied_status(None, r#"{"error":{"code":"DynamicApisNotAllowed"}}"#).map(|s| s.0),
+            Some(400)
+        );
+        assert_eq!(
+            implied_status(None, "AADSTS7000215: Invalid client secret").map(|s| s.0),
+            Some(401)
+        );
         assert_eq!(implied_status(None, "something else"), None);
     }
 

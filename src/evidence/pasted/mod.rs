@@ -84,13 +84,25 @@ pub struct Pasted {
 
 impl Pasted {
     fn new(format: PastedFormat, lines: Range<usize>) -> Self {
-        Self { format, lines, status: None, status_implied_by: None, method: None, url: None, headers: Vec::new(), body: String::new(), error_code: None, attempts: Vec::new() }
+        Self {
+            format,
+            lines,
+            status: None,
+            status_implied_by: None,
+            method: None,
+            url: None,
+            headers: Vec::new(),
+            body: String::new(),
+            error_code: None,
+            attempts: Vec::new(),
+        }
     }
 
     /// Fill a missing status from the reason phrase, the error code or the body's known message.
     fn imply_status(mut self) -> Self {
         if self.status.is_none()
-            && let Some((status, why)) = messages::implied_status(self.error_code.as_deref(), &self.body)
+            && let Some((status, why)) =
+                messages::implied_status(self.error_code.as_deref(), &self.body)
         {
             self.status = Some(status);
             self.status_implied_by = Some(why);
@@ -124,7 +136,9 @@ pub fn read(text: &str) -> Vec<Pasted> {
     let mut found: Vec<Pasted> = Vec::new();
     for recognise in RECOGNISERS {
         for pasted in recognise(&lines) {
-            let overlaps = found.iter().any(|f| f.lines.start < pasted.lines.end && pasted.lines.start < f.lines.end);
+            let overlaps = found
+                .iter()
+                .any(|f| f.lines.start < pasted.lines.end && pasted.lines.start < f.lines.end);
             if !overlaps {
                 found.push(pasted.imply_status());
             }
@@ -133,7 +147,13 @@ pub fn read(text: &str) -> Vec<Pasted> {
     found.sort_by_key(|p| p.lines.start);
     let mut unique: Vec<Pasted> = Vec::new();
     for pasted in found {
-        let repeat = unique.iter().any(|u| u.format == pasted.format && u.status == pasted.status && u.body == pasted.body && u.url == pasted.url && u.attempts == pasted.attempts);
+        let repeat = unique.iter().any(|u| {
+            u.format == pasted.format
+                && u.status == pasted.status
+                && u.body == pasted.body
+                && u.url == pasted.url
+                && u.attempts == pasted.attempts
+        });
         if !repeat {
             unique.push(pasted);
         }
@@ -145,7 +165,11 @@ pub fn read(text: &str) -> Vec<Pasted> {
 /// end, or a line another error begins on (at most 40 lines).
 fn body_after(lines: &[&str], start: usize) -> (String, usize) {
     let mut end = start;
-    while end < lines.len() && end < start + 40 && !lines[end].trim().is_empty() && !messages::starts_an_error(lines[end]) {
+    while end < lines.len()
+        && end < start + 40
+        && !lines[end].trim().is_empty()
+        && !messages::starts_an_error(lines[end])
+    {
         end += 1;
     }
     (lines[start..end].join("\n").trim().to_owned(), end)

@@ -10,11 +10,14 @@
 
 use std::sync::{Arc, RwLock};
 
+use azure_core::credentials::Secret;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::policies::{RetryHeaders, RetryPolicy};
 use azure_core::http::{RetryOptions, StatusCode, headers::HeaderName};
-use azure_core::credentials::Secret;
-use azure_identity::{ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential};
+use azure_identity::{
+    ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
+};
 
 use super::BackendConfig;
 use crate::reference::StartError;
@@ -43,7 +46,9 @@ impl CredentialKind {
     pub fn from_env() -> Result<Self, StartError> {
         match std::env::var("AZURE_TOKEN_CREDENTIALS").as_deref() {
             Err(_) | Ok("" | "prod" | "ManagedIdentityCredential") => Ok(Self::ManagedIdentity),
-            Ok("dev" | "AzureCliCredential" | "DeveloperToolsCredential") => Ok(Self::DeveloperTools),
+            Ok("dev" | "AzureCliCredential" | "DeveloperToolsCredential") => {
+                Ok(Self::DeveloperTools)
+            }
             Ok("ClientSecretCredential" | "EnvironmentCredential") => Ok(Self::ClientSecret),
             Ok("WorkloadIdentityCredential") => Ok(Self::WorkloadIdentity),
             Ok(other) => Err(StartError::InvalidVar {
@@ -89,20 +94,34 @@ impl Credential {
 fn build(config: &BackendConfig) -> Result<Arc<dyn TokenCredential>, StartError> {
     let credential: Arc<dyn TokenCredential> = match config.credential {
         CredentialKind::ManagedIdentity => {
-            let mut options = ManagedIdentityCredentialOptions { user_assigned_id: config.client_id.clone().map(UserAssignedId::ClientId), ..Default::default() };
+            let mut options = ManagedIdentityCredentialOptions {
+                user_assigned_id: config.client_id.clone().map(UserAssignedId::ClientId),
+                ..Default::default()
+            };
             if let Some((max_retries, delay)) = config.identity_retry {
-                options.client_options.retry = RetryOptions::custom(Arc::new(SteadyRetry::new(max_retries, delay)));
+                options.client_options.retry =
+                    RetryOptions::custom(Arc::new(SteadyRetry::new(max_retries, delay)));
             }
-            ManagedIdentityCredential::new(Some(options)).map_err(|e| StartError::Credential(e.to_string()))?
+            ManagedIdentityCredential::new(Some(options))
+                .map_err(|e| StartError::Credential(e.to_string()))?
         }
-        CredentialKind::DeveloperTools => DeveloperToolsCredential::new(None).map_err(|e| StartError::Credential(e.to_string()))?,
+        CredentialKind::DeveloperTools => DeveloperToolsCredential::new(None)
+            .map_err(|e| StartError::Credential(e.to_string()))?,
         CredentialKind::ClientSecret => {
-            let var = |name: &'static str| crate::reference::required_var(name, "ClientSecretCredential needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET");
-            let (tenant, client_id, secret) = (var("AZURE_TENANT_ID")?, var("AZURE_CLIENT_ID")?, var("AZURE_CLIENT_SECRET")?);
-            ClientSecretCredential::new(&tenant, client_id, Secret::new(secret), None).map_err(|e| StartError::Credential(e.to_string()))?
+            let var = |name: &'static str| {
+                crate::reference::required_var(
+                    name,
+                    "ClientSecretCredential needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
+                )
+            };
+            let (tenant, client_id, secret) =
+                (var("AZURE_TENANT_ID")?, var("AZURE_CLIENT_ID")?, var("AZURE_CLIENT_SECRET")?);
+            ClientSecretCredential::new(&tenant, client_id, Secret::new(secret), None)
+                .map_err(|e| StartError::Credential(e.to_string()))?
         }
         // Reads AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE (and AZURE_AUTHORITY_HOST).
-        CredentialKind::WorkloadIdentity => WorkloadIdentityCredential::new(None).map_err(|e| StartError::Credential(e.to_string()))?,
+        CredentialKind::WorkloadIdentity => WorkloadIdentityCredential::new(None)
+            .map_err(|e| StartError::Credential(e.to_string()))?,
     };
     Ok(credential)
 }
@@ -121,9 +140,17 @@ pub struct SteadyRetry {
 
 impl SteadyRetry {
     pub fn new(max_retries: u32, delay: std::time::Duration) -> Self {
-        let delay = azure_core::time::Duration::milliseconds(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        let delay = azure_core::time::Duration::milliseconds(
+            i64::try_from(delay.as_millis()).unwrap_or(i64::MAX),
+        );
         let names = ["retry-after-ms", "x-ms-retry-after-ms", "retry-after"];
-        Self { max_retries, delay, headers: RetryHeaders { retry_headers: names.into_iter().map(HeaderName::from_static).collect() } }
+        Self {
+            max_retries,
+            delay,
+            headers: RetryHeaders {
+                retry_headers: names.into_iter().map(HeaderName::from_static).collect(),
+            },
+        }
     }
 }
 

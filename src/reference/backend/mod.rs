@@ -28,12 +28,12 @@ pub mod validate;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::error::ErrorKind;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use azure_core::error::ErrorKind;
 use reqwest::Url;
 use serde_json::{Value, json};
 
@@ -66,7 +66,11 @@ impl PoolApi {
             Ok("code-execute") => Ok(Self::CodeExecute),
             Ok("executions") => Ok(Self::Executions),
             Ok("executions-with-properties") => Ok(Self::ExecutionsWithProperties),
-            Ok(other) => Err(StartError::InvalidVar { name: "SESSION_POOL_API", value: other.into(), hint: "custom, code-execute, executions or executions-with-properties" }),
+            Ok(other) => Err(StartError::InvalidVar {
+                name: "SESSION_POOL_API",
+                value: other.into(),
+                hint: "custom, code-execute, executions or executions-with-properties",
+            }),
         }
     }
 }
@@ -97,9 +101,17 @@ pub struct BackendConfig {
 
 impl BackendConfig {
     pub fn from_env() -> Result<Self, StartError> {
-        let endpoint = super::required_var("SESSION_POOL_ENDPOINT", "the pool's management endpoint (properties.poolManagementEndpoint)")?;
-        let pool_endpoint = Url::parse(&endpoint).map_err(|_| StartError::InvalidVar { name: "SESSION_POOL_ENDPOINT", value: endpoint.clone(), hint: "an absolute http(s) URL" })?;
-        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let endpoint = super::required_var(
+            "SESSION_POOL_ENDPOINT",
+            "the pool's management endpoint (properties.poolManagementEndpoint)",
+        )?;
+        let pool_endpoint = Url::parse(&endpoint).map_err(|_| StartError::InvalidVar {
+            name: "SESSION_POOL_ENDPOINT",
+            value: endpoint.clone(),
+            hint: "an absolute http(s) URL",
+        })?;
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         Ok(Self {
             pool_endpoint,
             token_scope: var("SESSION_POOL_TOKEN_SCOPE", "https://dynamicsessions.io/.default"),
@@ -111,9 +123,13 @@ impl BackendConfig {
             pool_retry_delay: super::millis_var("SESSION_POOL_RETRY_DELAY_MS", 200)?,
             identity_retry: match std::env::var_os("IDENTITY_MAX_RETRIES") {
                 None => None,
-                Some(_) => Some((super::count_var("IDENTITY_MAX_RETRIES", 0)?, super::millis_var("IDENTITY_RETRY_DELAY_MS", 200)?)),
+                Some(_) => Some((
+                    super::count_var("IDENTITY_MAX_RETRIES", 0)?,
+                    super::millis_var("IDENTITY_RETRY_DELAY_MS", 200)?,
+                )),
             },
-            via_imds: std::env::var_os("IDENTITY_ENDPOINT").is_none() && std::env::var_os("AZURE_CLIENT_ID").is_none(),
+            via_imds: std::env::var_os("IDENTITY_ENDPOINT").is_none()
+                && std::env::var_os("AZURE_CLIENT_ID").is_none(),
             credential: CredentialKind::from_env()?,
             send_token: var("SESSION_POOL_AUTH", "bearer") != "none",
             execute_path: var("SESSION_POOL_EXECUTE_PATH", DEFAULT_EXECUTE_PATH),
@@ -140,8 +156,16 @@ pub async fn serve() -> Result<(), StartError> {
 
 /// The backend's routes, for any credential.
 pub fn app(config: BackendConfig, credential: Credential) -> Router {
-    let client = reqwest::Client::builder().timeout(config.pool_timeout).build().expect("an HTTP client with a timeout builds");
-    let state = Arc::new(Backend { config, credential, tokens: token_cache::TokenCache::default(), client });
+    let client = reqwest::Client::builder()
+        .timeout(config.pool_timeout)
+        .build()
+        .expect("an HTTP client with a timeout builds");
+    let state = Arc::new(Backend {
+        config,
+        credential,
+        tokens: token_cache::TokenCache::default(),
+        client,
+    });
     Router::new()
         .route("/api/v2/runtimes", get(runtimes))
         .route("/api/v2/execute", post(execute))
@@ -152,15 +176,25 @@ pub fn app(config: BackendConfig, credential: Credential) -> Router {
 async fn runtimes(State(backend): State<Arc<Backend>>) -> Response {
     if backend.config.pool_api != PoolApi::CustomContainer {
         // Code-interpreter pools have no runtimes operation: the backend states what it offers.
-        return axum::Json(json!([{ "language": "python", "version": "3", "aliases": ["py", "python3"] }])).into_response();
+        return axum::Json(
+            json!([{ "language": "python", "version": "3", "aliases": ["py", "python3"] }]),
+        )
+        .into_response();
     }
     let url = backend.pool_url("runtimes");
     backend.call_pool(backend.client.get(url), Ok).await
 }
 
-async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: axum::body::Body) -> Response {
+async fn execute(
+    State(backend): State<Arc<Backend>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
     let Some(body) = read_limited(body).await else {
-        return piston_error(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body exceeds the limit of {} bytes", validate::MAX_BODY));
+        return piston_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body exceeds the limit of {} bytes", validate::MAX_BODY),
+        );
     };
     let request = match validate::execute_request(&headers, &body) {
         Ok(request) => request,
@@ -168,10 +202,22 @@ async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: 
     };
     let (language, version, code) = (request.language, request.version, request.code.as_str());
     let (path, body) = match backend.config.pool_api {
-        PoolApi::CustomContainer => (backend.execute_path(&language), json!({ "properties": { "code": code, "stdin": request.stdin, "version": version } })),
-        PoolApi::CodeExecute => ("code/execute".to_owned(), json!({ "properties": { "codeInputType": "inline", "executionType": "synchronous", "code": code } })),
-        PoolApi::Executions => ("executions".to_owned(), json!({ "codeInputType": "Inline", "executionType": "Synchronous", "code": code, "timeoutInSeconds": 60 })),
-        PoolApi::ExecutionsWithProperties => ("executions".to_owned(), json!({ "properties": { "codeInputType": "inline", "executionType": "synchronous", "code": code } })),
+        PoolApi::CustomContainer => (
+            backend.execute_path(&language),
+            json!({ "properties": { "code": code, "stdin": request.stdin, "version": version } }),
+        ),
+        PoolApi::CodeExecute => (
+            "code/execute".to_owned(),
+            json!({ "properties": { "codeInputType": "inline", "executionType": "synchronous", "code": code } }),
+        ),
+        PoolApi::Executions => (
+            "executions".to_owned(),
+            json!({ "codeInputType": "Inline", "executionType": "Synchronous", "code": code, "timeoutInSeconds": 60 }),
+        ),
+        PoolApi::ExecutionsWithProperties => (
+            "executions".to_owned(),
+            json!({ "properties": { "codeInputType": "inline", "executionType": "synchronous", "code": code } }),
+        ),
     };
     let mut url = backend.pool_url(&path);
     match backend.config.pool_api {
@@ -184,11 +230,20 @@ async fn execute(State(backend): State<Arc<Backend>>, headers: HeaderMap, body: 
         }
     }
     let api = backend.config.pool_api;
-    backend.call_pool(backend.client.post(url).json(&body), move |answer| to_piston_answer(api, &language, &version, answer)).await
+    backend
+        .call_pool(backend.client.post(url).json(&body), move |answer| {
+            to_piston_answer(api, &language, &version, answer)
+        })
+        .await
 }
 
 /// The pool's answer as Piston's execute answer (the custom container already speaks Piston).
-fn to_piston_answer(api: PoolApi, language: &str, version: &str, answer: Value) -> Result<Value, String> {
+fn to_piston_answer(
+    api: PoolApi,
+    language: &str,
+    version: &str,
+    answer: Value,
+) -> Result<Value, String> {
     let (result, succeeded) = match api {
         PoolApi::CustomContainer => {
             check_piston_answer(&answer)?;
@@ -198,9 +253,18 @@ fn to_piston_answer(api: PoolApi, language: &str, version: &str, answer: Value) 
             let props = answer.get("properties").ok_or("the answer has no `properties` object")?;
             (props, props["status"] == "Success")
         }
-        PoolApi::Executions | PoolApi::ExecutionsWithProperties => (answer.get("result").ok_or("the answer has no `result` object")?, answer["status"] == "Succeeded"),
+        PoolApi::Executions | PoolApi::ExecutionsWithProperties => (
+            answer.get("result").ok_or("the answer has no `result` object")?,
+            answer["status"] == "Succeeded",
+        ),
     };
-    let text = |field: &str| result.get(field).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("`{field}` is missing or not a string"));
+    let text = |field: &str| {
+        result
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("`{field}` is missing or not a string"))
+    };
     let (stdout, stderr) = (text("stdout")?, text("stderr")?);
     Ok(json!({
         "language": language,
@@ -249,14 +313,21 @@ impl Backend {
         }
         let scope = self.config.token_scope.as_str();
         let credential = self.credential.get();
-        let attempt = tokio::time::timeout(self.config.token_timeout, self.tokens.get(credential.as_ref(), scope)).await;
+        let attempt = tokio::time::timeout(
+            self.config.token_timeout,
+            self.tokens.get(credential.as_ref(), scope),
+        )
+        .await;
         match attempt {
             Ok(Ok(token)) => Ok(Some(token)),
             Ok(Err(error)) => Err(self.identity_failure(&error)),
             Err(_) => Err(hop_failure(
                 StatusCode::GATEWAY_TIMEOUT,
                 Hop::Identity,
-                format!("no token within {} ms (TOKEN_TIMEOUT_MS)", self.config.token_timeout.as_millis()),
+                format!(
+                    "no token within {} ms (TOKEN_TIMEOUT_MS)",
+                    self.config.token_timeout.as_millis()
+                ),
                 Diagnosis::IdentityEndpointUnavailable,
             )),
         }
@@ -267,13 +338,23 @@ impl Backend {
         let text = error.to_string();
         let hop = self.config.credential.hop();
         let diagnosis = match http_failure(error) {
-            Some((status, body)) => diagnosis::classify(hop, Some(status), &body, evidence).unwrap_or(Diagnosis::Unexplained),
-            None if text.contains("not found on PATH") || text.contains("az login") || text.contains("azd auth login") => Diagnosis::CredentialChainUnavailable,
+            Some((status, body)) => diagnosis::classify(hop, Some(status), &body, evidence)
+                .unwrap_or(Diagnosis::Unexplained),
+            None if text.contains("not found on PATH")
+                || text.contains("az login")
+                || text.contains("azd auth login") =>
+            {
+                Diagnosis::CredentialChainUnavailable
+            }
             // SDK: azure_identity 1.0 cannot read Entra's error body (it borrows `error_description`,
             // which holds escaped \r\n), so the AADSTS text only survives inside its parse error.
-            None if text.contains("AADSTS") => diagnosis::rules::classify_aadsts(&text).unwrap_or(Diagnosis::Unexplained),
+            None if text.contains("AADSTS") => {
+                diagnosis::rules::classify_aadsts(&text).unwrap_or(Diagnosis::Unexplained)
+            }
             // The endpoint answered 2xx with a body the SDK cannot read.
-            None if has_kind(error, |k| matches!(k, ErrorKind::DataConversion)) => Diagnosis::ContractMismatch,
+            None if has_kind(error, |k| matches!(k, ErrorKind::DataConversion)) => {
+                Diagnosis::ContractMismatch
+            }
             None => diagnosis::classify(hop, None, "", evidence).unwrap_or(Diagnosis::Unexplained),
         };
         let detail = match http_failure(error) {
@@ -327,7 +408,10 @@ fn http_failure(error: &azure_core::Error) -> Option<(u16, String)> {
         if let Some(azure) = err.downcast_ref::<azure_core::Error>()
             && let ErrorKind::HttpResponse { status, raw_response, .. } = azure.kind()
         {
-            let body = raw_response.as_ref().map(|r| String::from_utf8_lossy(r.body()).into_owned()).unwrap_or_default();
+            let body = raw_response
+                .as_ref()
+                .map(|r| String::from_utf8_lossy(r.body()).into_owned())
+                .unwrap_or_default();
             return Some((u16::from(*status), body));
         }
         current = err.source();
@@ -365,7 +449,12 @@ mod tests {
         };
         // Never asked for a token in these tests; built from this process's (unmodified) environment.
         let credential = Credential::new(&config).unwrap();
-        Backend { config, credential, tokens: token_cache::TokenCache::default(), client: reqwest::Client::new() }
+        Backend {
+            config,
+            credential,
+            tokens: token_cache::TokenCache::default(),
+            client: reqwest::Client::new(),
+        }
     }
 
     #[test]
@@ -373,13 +462,19 @@ mod tests {
         let mut backend = backend("http://127.0.0.1:1/", 0);
         backend.config.identifier = String::new();
         backend.config.execute_path = "/run/{language}".into();
-        assert_eq!(backend.pool_url(&backend.execute_path("python")).as_str(), "http://127.0.0.1:1/run/python");
+        assert_eq!(
+            backend.pool_url(&backend.execute_path("python")).as_str(),
+            "http://127.0.0.1:1/run/python"
+        );
     }
 
     #[test]
     fn the_pool_url_keeps_the_endpoint_path_and_encodes_the_identifier() {
         let backend = backend("http://127.0.0.1:1/base/", 0);
-        assert_eq!(backend.pool_url("python/execute").as_str(), "http://127.0.0.1:1/base/python/execute?identifier=a+b%26c");
+        assert_eq!(
+            backend.pool_url("python/execute").as_str(),
+            "http://127.0.0.1:1/base/python/execute?identifier=a+b%26c"
+        );
     }
 
     #[tokio::test]
@@ -387,16 +482,45 @@ mod tests {
         use wiremock::matchers::{method, path};
         use wiremock::{Mock, MockServer, ResponseTemplate};
         let pool = MockServer::start().await;
-        Mock::given(method("GET")).and(path("/busy")).respond_with(ResponseTemplate::new(503)).up_to_n_times(2).mount(&pool).await;
-        Mock::given(method("GET")).and(path("/busy")).respond_with(ResponseTemplate::new(200)).mount(&pool).await;
-        Mock::given(method("GET")).and(path("/denied")).respond_with(ResponseTemplate::new(403)).mount(&pool).await;
+        Mock::given(method("GET"))
+            .and(path("/busy"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(2)
+            .mount(&pool)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/busy"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&pool)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/denied"))
+            .respond_with(ResponseTemplate::new(403))
+            .mount(&pool)
+            .await;
         let backend = backend(&pool.uri(), 2);
 
-        let busy = backend.send_with_retries(backend.client.get(format!("{}/busy", pool.uri()))).await.unwrap();
-        let denied = backend.send_with_retries(backend.client.get(format!("{}/denied", pool.uri()))).await.unwrap();
+        let busy = backend
+            .send_with_retries(backend.client.get(format!("{}/busy", pool.uri())))
+            .await
+            .unwrap();
+        let denied = backend
+            .send_with_retries(backend.client.get(format!("{}/denied", pool.uri())))
+            .await
+            .unwrap();
 
         assert_eq!((busy.status().as_u16(), denied.status().as_u16()), (200, 403));
-        let paths: Vec<String> = pool.received_requests().await.unwrap().iter().map(|r| r.url.path().to_owned()).collect();
-        assert_eq!(paths, ["/busy", "/busy", "/busy", "/denied"], "two retries of 503, none of 403");
+        let paths: Vec<String> = pool
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.url.path().to_owned())
+            .collect();
+        assert_eq!(
+            paths,
+            ["/busy", "/busy", "/busy", "/denied"],
+            "two retries of 503, none of 403"
+        );
     }
 }

@@ -9,11 +9,14 @@ use super::{Backend, hop_failure};
 use crate::diagnosis::{self, Diagnosis, Evidence};
 use crate::transcript::Hop;
 
-
 impl Backend {
     /// Call the pool with a token; on 401 get a fresh token once and try once more.
     /// `convert` turns a 2xx answer into the backend's answer, or says what is wrong with it.
-    pub(super) async fn call_pool(&self, request: reqwest::RequestBuilder, convert: impl Fn(Value) -> Result<Value, String>) -> Response {
+    pub(super) async fn call_pool(
+        &self,
+        request: reqwest::RequestBuilder,
+        convert: impl Fn(Value) -> Result<Value, String>,
+    ) -> Response {
         let mut refreshed = false;
         loop {
             let token = match self.token().await {
@@ -21,7 +24,12 @@ impl Backend {
                 Err(response) => return response,
             };
             let Some(this_try) = request.try_clone() else {
-                return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, "the request could not be repeated".into(), Diagnosis::Unexplained);
+                return hop_failure(
+                    StatusCode::BAD_GATEWAY,
+                    Hop::Pool,
+                    "the request could not be repeated".into(),
+                    Diagnosis::Unexplained,
+                );
             };
             let this_try = match &token {
                 Some(token) => this_try.bearer_auth(token),
@@ -31,7 +39,8 @@ impl Backend {
                 Ok(answer) => answer,
                 Err(response) => return response,
             };
-            if answer.status() == reqwest::StatusCode::UNAUTHORIZED && token.is_some() && !refreshed {
+            if answer.status() == reqwest::StatusCode::UNAUTHORIZED && token.is_some() && !refreshed
+            {
                 refreshed = true;
                 self.tokens.invalidate().await;
                 self.credential.refresh();
@@ -42,32 +51,68 @@ impl Backend {
     }
 
     /// A 2xx answer that `convert` accepts goes back converted; anything else becomes a hop failure.
-    async fn pass_on(&self, answer: reqwest::Response, token: Option<&str>, convert: &impl Fn(Value) -> Result<Value, String>) -> Response {
+    async fn pass_on(
+        &self,
+        answer: reqwest::Response,
+        token: Option<&str>,
+        convert: &impl Fn(Value) -> Result<Value, String>,
+    ) -> Response {
         let status = answer.status();
         let text = answer.text().await.unwrap_or_default();
         if !status.is_success() {
             let claims = token.and_then(crate::tokens::decode_claims);
-            let evidence = Evidence { token_claims: claims.as_ref(), had_authorization: token.is_some(), via_imds: false, now: Some(crate::tokens::now_secs()) };
+            let evidence = Evidence {
+                token_claims: claims.as_ref(),
+                had_authorization: token.is_some(),
+                via_imds: false,
+                now: Some(crate::tokens::now_secs()),
+            };
             let code = Some(status.as_u16());
             // The pool answers for itself or passes on what the container or Piston said.
             let diagnosis = diagnosis::classify(Hop::Pool, code, &text, evidence)
-                .or_else(|| diagnosis::classify(Hop::Piston, code, &text, evidence).filter(|d| *d != Diagnosis::Unexplained))
+                .or_else(|| {
+                    diagnosis::classify(Hop::Piston, code, &text, evidence)
+                        .filter(|d| *d != Diagnosis::Unexplained)
+                })
                 .or_else(|| diagnosis::classify(Hop::Container, code, &text, evidence))
                 .unwrap_or(Diagnosis::Unexplained);
-            return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status}{}", body_excerpt(&text)), diagnosis);
+            return hop_failure(
+                StatusCode::BAD_GATEWAY,
+                Hop::Pool,
+                format!("answered {status}{}", body_excerpt(&text)),
+                diagnosis,
+            );
         }
         let body: Value = match serde_json::from_str(&text) {
             Ok(body) => body,
-            Err(_) => return hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} with a body that is not JSON{}", body_excerpt(&text)), Diagnosis::ContractMismatch),
+            Err(_) => {
+                return hop_failure(
+                    StatusCode::BAD_GATEWAY,
+                    Hop::Pool,
+                    format!(
+                        "answered {status} with a body that is not JSON{}",
+                        body_excerpt(&text)
+                    ),
+                    Diagnosis::ContractMismatch,
+                );
+            }
         };
         match convert(body) {
             Ok(answer) => (StatusCode::OK, axum::Json(answer)).into_response(),
-            Err(problem) => hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("answered {status} but {problem}"), Diagnosis::ContractMismatch),
+            Err(problem) => hop_failure(
+                StatusCode::BAD_GATEWAY,
+                Hop::Pool,
+                format!("answered {status} but {problem}"),
+                Diagnosis::ContractMismatch,
+            ),
         }
     }
 
     /// Send, retrying transient answers (429, 5xx but 501) and transport errors with doubling delays.
-    pub(super) async fn send_with_retries(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Response> {
+    pub(super) async fn send_with_retries(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Response> {
         let mut delay = self.config.pool_retry_delay;
         for attempt in 0..=self.config.pool_max_retries {
             let last = attempt == self.config.pool_max_retries;
@@ -80,15 +125,33 @@ impl Backend {
             tokio::time::sleep(delay).await;
             delay *= 2;
         }
-        Err(hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, "the request could not be repeated".into(), Diagnosis::Unexplained))
+        Err(hop_failure(
+            StatusCode::BAD_GATEWAY,
+            Hop::Pool,
+            "the request could not be repeated".into(),
+            Diagnosis::Unexplained,
+        ))
     }
 
     fn transport_failure(&self, error: &reqwest::Error) -> Response {
         if error.is_timeout() {
-            let detail = format!("no answer within {} ms (SESSION_POOL_TIMEOUT_MS)", self.config.pool_timeout.as_millis());
-            return hop_failure(StatusCode::GATEWAY_TIMEOUT, Hop::Pool, detail, Diagnosis::Unexplained);
+            let detail = format!(
+                "no answer within {} ms (SESSION_POOL_TIMEOUT_MS)",
+                self.config.pool_timeout.as_millis()
+            );
+            return hop_failure(
+                StatusCode::GATEWAY_TIMEOUT,
+                Hop::Pool,
+                detail,
+                Diagnosis::Unexplained,
+            );
         }
-        hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("unreachable: {error}"), Diagnosis::Unexplained)
+        hop_failure(
+            StatusCode::BAD_GATEWAY,
+            Hop::Pool,
+            format!("unreachable: {error}"),
+            Diagnosis::Unexplained,
+        )
     }
 }
 

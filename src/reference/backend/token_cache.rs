@@ -25,7 +25,11 @@ pub struct TokenCache {
 
 impl TokenCache {
     /// The cached token while it is fresh; otherwise one caller fetches while the others wait for it.
-    pub async fn get(&self, credential: &dyn TokenCredential, scope: &str) -> azure_core::Result<String> {
+    pub async fn get(
+        &self,
+        credential: &dyn TokenCredential,
+        scope: &str,
+    ) -> azure_core::Result<String> {
         // Holding the lock across the fetch is the single flight: the next caller re-checks after.
         let mut current = self.current.lock().await;
         if let Some(cached) = current.as_ref().filter(|c| now() < c.refresh_at) {
@@ -33,7 +37,10 @@ impl TokenCache {
         }
         let fetched = credential.get_token(&[scope], None).await?;
         let expires_on = u64::try_from(fetched.expires_on.unix_timestamp()).unwrap_or(0);
-        let cached = Cached { token: fetched.token.secret().to_owned(), refresh_at: refresh_at(now(), expires_on) };
+        let cached = Cached {
+            token: fetched.token.secret().to_owned(),
+            refresh_at: refresh_at(now(), expires_on),
+        };
         let token = cached.token.clone();
         *current = Some(cached);
         Ok(token)
@@ -48,7 +55,9 @@ impl TokenCache {
 /// Halfway through the remaining life, but no later than 5 minutes before expiry.
 fn refresh_at(now: u64, expires_on: u64) -> u64 {
     let remaining = expires_on.saturating_sub(now);
-    now + (remaining / 2).max(remaining.saturating_sub(Duration::from_secs(300).as_secs())).min(remaining)
+    now + (remaining / 2)
+        .max(remaining.saturating_sub(Duration::from_secs(300).as_secs()))
+        .min(remaining)
 }
 
 fn now() -> u64 {

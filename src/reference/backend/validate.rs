@@ -30,15 +30,23 @@ pub type Refusal = (StatusCode, String);
 /// Check the content type, size, JSON and fields of an execute request.
 pub fn execute_request(headers: &HeaderMap, body: &[u8]) -> Result<Execute, Refusal> {
     let bad = |message: String| (StatusCode::BAD_REQUEST, message);
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
-        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, "requests must be of type application/json".into()));
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "requests must be of type application/json".into(),
+        ));
     }
     if body.len() > MAX_BODY {
-        return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is {} bytes; the limit is {MAX_BODY}", body.len())));
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is {} bytes; the limit is {MAX_BODY}", body.len()),
+        ));
     }
-    let request: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not valid JSON: {e}")))?;
+    let request: Value = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("the body is not valid JSON: {e}")))?;
     if !request.is_object() {
         return Err(bad("the body must be a JSON object".into()));
     }
@@ -55,15 +63,33 @@ pub fn execute_request(headers: &HeaderMap, body: &[u8]) -> Result<Execute, Refu
         }
     }
     if !is_runtime_name(shape.language) {
-        return Err(bad(format!("language must be a runtime name of 1 to {MAX_NAME} letters, digits or + # . _ - (got {:?})", shape.language)));
+        return Err(bad(format!(
+            "language must be a runtime name of 1 to {MAX_NAME} letters, digits or + # . _ - (got {:?})",
+            shape.language
+        )));
     }
     if !is_version_range(shape.version) {
-        return Err(bad(format!("version must be a semver range such as 3.10, 3, ^3.10 or * (got {:?})", shape.version)));
+        return Err(bad(format!(
+            "version must be a semver range such as 3.10, 3, ^3.10 or * (got {:?})",
+            shape.version
+        )));
     }
     optional(&request, "stdin", "stdin", Value::is_string, "a string")?;
-    optional(&request, "args", "args", |v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string)), "an array of strings")?;
+    optional(
+        &request,
+        "args",
+        "args",
+        |v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        "an array of strings",
+    )?;
     for field in ["compile_timeout", "run_timeout", "compile_memory_limit", "run_memory_limit"] {
-        optional(&request, field, field, |v| v.as_f64().is_some_and(|n| n >= 0.0), "a non-negative number")?;
+        optional(
+            &request,
+            field,
+            field,
+            |v| v.as_f64().is_some_and(|n| n >= 0.0),
+            "a non-negative number",
+        )?;
     }
     Ok(Execute {
         language: shape.language.to_owned(),
@@ -74,21 +100,35 @@ pub fn execute_request(headers: &HeaderMap, body: &[u8]) -> Result<Execute, Refu
 }
 
 /// An optional field, when present, must pass `valid`.
-fn optional(object: &Value, key: &str, name: &str, valid: impl Fn(&Value) -> bool, expected: &str) -> Result<(), Refusal> {
+fn optional(
+    object: &Value,
+    key: &str,
+    name: &str,
+    valid: impl Fn(&Value) -> bool,
+    expected: &str,
+) -> Result<(), Refusal> {
     match object.get(key) {
-        Some(value) if !valid(value) => Err((StatusCode::BAD_REQUEST, format!("{name} must be {expected}"))),
+        Some(value) if !valid(value) => {
+            Err((StatusCode::BAD_REQUEST, format!("{name} must be {expected}")))
+        }
         _ => Ok(()),
     }
 }
 
 /// Runtime names go into the pool URL's path: letters, digits and `+#._-` only, no `.`/`..` alone.
 pub fn is_runtime_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_NAME && name != "." && name != ".." && name.chars().all(|c| c.is_ascii_alphanumeric() || "+#._-".contains(c))
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "+#._-".contains(c))
 }
 
 /// A semver range as Piston takes it: digits, letters, `. * ^ ~ < > = | x -` and spaces.
 fn is_version_range(version: &str) -> bool {
-    !version.is_empty() && version.len() <= MAX_VERSION && version.chars().all(|c| c.is_ascii_alphanumeric() || ".*^~<>=|- ".contains(c))
+    !version.is_empty()
+        && version.len() <= MAX_VERSION
+        && version.chars().all(|c| c.is_ascii_alphanumeric() || ".*^~<>=|- ".contains(c))
 }
 
 #[cfg(test)]
@@ -141,11 +181,18 @@ mod tests {
     #[case::args_not_strings(br#"{"language":"python","version":"3","files":[{"content":"1"}],"args":[1]}"#.to_vec(), 400, "args must be an array of strings")]
     #[case::negative_timeout(br#"{"language":"python","version":"3","files":[{"content":"1"}],"run_timeout":-1}"#.to_vec(), 400, "run_timeout must be a non-negative number")]
     #[case::string_memory_limit(br#"{"language":"python","version":"3","files":[{"content":"1"}],"run_memory_limit":"1GB"}"#.to_vec(), 400, "run_memory_limit must be a non-negative number")]
-    fn a_bad_request_gets_a_precise_piston_style_refusal(#[case] body: Vec<u8>, #[case] status: u16, #[case] message: &str) {
+    fn a_bad_request_gets_a_precise_piston_style_refusal(
+        #[case] body: Vec<u8>,
+        #[case] status: u16,
+        #[case] message: &str,
+    ) {
         let (got_status, got_message) = refuse(&json_headers(), &body);
         assert_eq!(got_status, status, "{got_message}");
         assert!(got_message.starts_with(message), "{got_message:?} should start with {message:?}");
-        assert!(!got_message.chars().any(char::is_control), "messages carry no control characters: {got_message:?}");
+        assert!(
+            !got_message.chars().any(char::is_control),
+            "messages carry no control characters: {got_message:?}"
+        );
     }
 
     #[rstest]
@@ -158,7 +205,10 @@ mod tests {
         if let Some(ct) = content_type {
             headers.insert(header::CONTENT_TYPE, ct.parse().unwrap());
         }
-        assert_eq!(refuse(&headers, br#"{"language":"python","version":"3","files":[{"content":"1"}]}"#), (415, "requests must be of type application/json".into()));
+        assert_eq!(
+            refuse(&headers, br#"{"language":"python","version":"3","files":[{"content":"1"}]}"#),
+            (415, "requests must be of type application/json".into())
+        );
     }
 
     #[test]
@@ -174,6 +224,9 @@ mod tests {
         headers.insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
         let body = br#"{"language":"c++","version":"^10.2","files":[{"name":"main.cpp","content":"int main(){}","encoding":"utf8"}],"stdin":"x","args":["a"],"run_timeout":3000}"#;
         let request = execute_request(&headers, body).unwrap();
-        assert_eq!((request.language.as_str(), request.version.as_str(), request.stdin.as_str()), ("c++", "^10.2", "x"));
+        assert_eq!(
+            (request.language.as_str(), request.version.as_str(), request.stdin.as_str()),
+            ("c++", "^10.2", "x")
+        );
     }
 }

@@ -20,7 +20,13 @@ pub const EXECUTIONS_API_VERSION: &str = "2024-10-02-preview";
 const OUTPUT_LIMIT: usize = 4096;
 
 /// Answer a call to a code-interpreter pool; `rest` is the path after `…/sessionPools/<pool>`.
-pub fn handle(rest: &str, api_version: Option<&str>, identifier: &str, body: &[u8], script: &Piston) -> Response {
+pub fn handle(
+    rest: &str,
+    api_version: Option<&str>,
+    identifier: &str,
+    body: &[u8],
+    script: &Piston,
+) -> Response {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let version = api_version.unwrap_or_default();
     match rest.trim_end_matches('/') {
@@ -44,7 +50,11 @@ pub fn handle(rest: &str, api_version: Option<&str>, identifier: &str, body: &[u
                 return unsupported_version(version, EXECUTIONS_API_VERSION);
             }
             // REP: the old envelope sent to the new API is refused.
-            let Some(code) = body.get("code").and_then(Value::as_str).filter(|_| body.get("properties").is_none()) else {
+            let Some(code) = body
+                .get("code")
+                .and_then(Value::as_str)
+                .filter(|_| body.get("properties").is_none())
+            else {
                 return properties_missing();
             };
             let run = run(code, script);
@@ -90,12 +100,20 @@ fn cut(stream: &str) -> String {
 
 /// REP: the error when the envelope does not fit the API generation; text assumed.
 fn properties_missing() -> Response {
-    pool_error(StatusCode::BAD_REQUEST, "SessionPropertiesMissing", "The session properties are missing or malformed in the request body.".into())
+    pool_error(
+        StatusCode::BAD_REQUEST,
+        "SessionPropertiesMissing",
+        "The session properties are missing or malformed in the request body.".into(),
+    )
 }
 
 /// assumed: the code and text for an api-version the operation does not support.
 fn unsupported_version(found: &str, wanted: &str) -> Response {
-    pool_error(StatusCode::BAD_REQUEST, "InvalidApiVersion", format!("The api-version '{found}' is not supported for this operation; use {wanted}."))
+    pool_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidApiVersion",
+        format!("The api-version '{found}' is not supported for this operation; use {wanted}."),
+    )
 }
 
 #[cfg(test)]
@@ -104,7 +122,13 @@ mod tests {
     use crate::world::Program;
 
     fn script() -> Piston {
-        let program = Program { code: "print('x' * 5000)".into(), stdout: "x".repeat(5000), stderr: String::new(), exit_code: 0, times_out: false };
+        let program = Program {
+            code: "print('x' * 5000)".into(),
+            stdout: "x".repeat(5000),
+            stderr: String::new(),
+            exit_code: 0,
+            times_out: false,
+        };
         Piston { programs: vec![program], ..Piston::default() }
     }
 
@@ -117,7 +141,14 @@ mod tests {
     #[tokio::test]
     async fn code_execute_takes_the_properties_envelope_and_cuts_output_at_4096_bytes() {
         let body = br#"{"properties":{"codeInputType":"inline","executionType":"synchronous","code":"print('x' * 5000)"}}"#;
-        let (status, value) = answer(handle("/code/execute", Some(CODE_EXECUTE_API_VERSION), "abcd", body, &script())).await;
+        let (status, value) = answer(handle(
+            "/code/execute",
+            Some(CODE_EXECUTE_API_VERSION),
+            "abcd",
+            body,
+            &script(),
+        ))
+        .await;
         assert_eq!((status, value["properties"]["status"].as_str()), (200, Some("Success")));
         assert_eq!(value["properties"]["stdout"].as_str().unwrap().len(), 4096);
     }
@@ -125,16 +156,28 @@ mod tests {
     #[tokio::test]
     async fn executions_take_a_flat_body_and_refuse_the_old_envelope() {
         let flat = br#"{"codeInputType":"Inline","executionType":"Synchronous","code":"print('x' * 5000)","timeoutInSeconds":60}"#;
-        let (status, value) = answer(handle("/executions", Some("2025-02-02-preview"), "abcd", flat, &script())).await;
-        assert_eq!((status, value["status"].as_str(), value["identifier"].as_str()), (200, Some("Succeeded"), Some("abcd")));
+        let (status, value) =
+            answer(handle("/executions", Some("2025-02-02-preview"), "abcd", flat, &script()))
+                .await;
+        assert_eq!(
+            (status, value["status"].as_str(), value["identifier"].as_str()),
+            (200, Some("Succeeded"), Some("abcd"))
+        );
         let wrapped = br#"{"properties":{"code":"print(1)"}}"#;
-        let (status, value) = answer(handle("/executions", Some(EXECUTIONS_API_VERSION), "abcd", wrapped, &script())).await;
-        assert_eq!((status, value["error"]["code"].as_str()), (400, Some("SessionPropertiesMissing")));
+        let (status, value) =
+            answer(handle("/executions", Some(EXECUTIONS_API_VERSION), "abcd", wrapped, &script()))
+                .await;
+        assert_eq!(
+            (status, value["error"]["code"].as_str()),
+            (400, Some("SessionPropertiesMissing"))
+        );
     }
 
     #[tokio::test]
     async fn each_operation_checks_its_api_version() {
-        let (status, value) = answer(handle("/executions", Some(CODE_EXECUTE_API_VERSION), "abcd", b"{}", &script())).await;
+        let (status, value) =
+            answer(handle("/executions", Some(CODE_EXECUTE_API_VERSION), "abcd", b"{}", &script()))
+                .await;
         assert_eq!((status, value["error"]["code"].as_str()), (400, Some("InvalidApiVersion")));
     }
 }

@@ -23,10 +23,10 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
 use super::faults::Faults;
-use crate::world::ContainerType;
 use crate::diagnosis::rules::CLOCK_SKEW_SECS;
 use crate::tokens;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
+use crate::world::ContainerType;
 use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTE_ACTION, World};
 
 /// The pool's state: its world, the keys it trusts, where its container listens, its sessions.
@@ -59,9 +59,23 @@ impl PoolState {
     pub fn new(world: Arc<World>, jwks: JwkSet, recorder: Recorder) -> Self {
         let client = super::loopback_client();
         let started = Instant::now();
-        let sessions = Sessions { by_identifier: HashMap::new(), others: vec![started; world.pool.busy_sessions as usize], refusals: 0 };
+        let sessions = Sessions {
+            by_identifier: HashMap::new(),
+            others: vec![started; world.pool.busy_sessions as usize],
+            refusals: 0,
+        };
         let container_faults = Faults::for_hop(&world.faults, Hop::Container);
-        Self { world, jwks, container: RwLock::new(None), sessions: Mutex::new(sessions), calls: Mutex::default(), started, container_faults, recorder, client }
+        Self {
+            world,
+            jwks,
+            container: RwLock::new(None),
+            sessions: Mutex::new(sessions),
+            calls: Mutex::default(),
+            started,
+            container_faults,
+            recorder,
+            client,
+        }
     }
 
     /// Whether `principal`'s role on the pool is in effect for this call (propagation modelled).
@@ -74,7 +88,8 @@ impl PoolState {
         };
         let elapsed = self.started.elapsed();
         self.world.executor_assignments_on_pool(principal).any(|a| {
-            a.effective_after_calls.is_none_or(|n| call > n) && a.effective_after_ms.is_none_or(|ms| elapsed.as_millis() >= u128::from(ms))
+            a.effective_after_calls.is_none_or(|n| call > n)
+                && a.effective_after_ms.is_none_or(|ms| elapsed.as_millis() >= u128::from(ms))
         })
     }
 
@@ -109,12 +124,23 @@ pub fn app(state: Arc<PoolState>) -> Router {
 
 async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Response {
     let world = &state.world;
-    let bearer = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     let Some(token) = bearer else {
         return unauthorized(); // absent-header body: UNK, modelled like a bad token
     };
     let now = world.pool.clock.now();
-    let claims = match tokens::verify(token.trim(), &state.jwks, DYNAMIC_SESSIONS_AUDIENCE, &world.tenant_id, now, CLOCK_SKEW_SECS) {
+    let claims = match tokens::verify(
+        token.trim(),
+        &state.jwks,
+        DYNAMIC_SESSIONS_AUDIENCE,
+        &world.tenant_id,
+        now,
+        CLOCK_SKEW_SECS,
+    ) {
         Ok(claims) => claims,
         Err(_) => return unauthorized(),
     };
@@ -127,7 +153,10 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
     match (code_interpreter, &regional_rest) {
         (false, Some(_)) => {
             // DOC/REP: the message; the status is assumed.
-            let message = format!("Dynamic API calls are not allowed for session pool '{}': 'the pool is not dynamic'.", world.pool.name);
+            let message = format!(
+                "Dynamic API calls are not allowed for session pool '{}': 'the pool is not dynamic'.",
+                world.pool.name
+            );
             return pool_error(StatusCode::BAD_REQUEST, "DynamicApisNotAllowed", message);
         }
         // assumed: a code-interpreter pool has no custom-container domain to call.
@@ -136,11 +165,19 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
     }
     let identifier = query_param(request.uri().query(), "identifier");
     let Some(identifier) = identifier.filter(|id| !id.is_empty()) else {
-        return pool_error(StatusCode::BAD_REQUEST, "BadRequest", "Missing required parameter 'identifier'".into());
+        return pool_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Missing required parameter 'identifier'".into(),
+        );
     };
     if !(4..=128).contains(&identifier.chars().count()) {
         // DOC: 4-128 characters; the error code is REP, the text assumed.
-        return pool_error(StatusCode::BAD_REQUEST, "SessionRequestValidationFailed", format!("The identifier '{identifier}' must be 4 to 128 characters long."));
+        return pool_error(
+            StatusCode::BAD_REQUEST,
+            "SessionRequestValidationFailed",
+            format!("The identifier '{identifier}' must be 4 to 128 characters long."),
+        );
     }
     if world.pool.target_port.is_none() && !code_interpreter {
         return (StatusCode::NOT_FOUND, "Not Found").into_response(); // REP
@@ -151,10 +188,17 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
     }
     if let (true, Some(rest)) = (code_interpreter, regional_rest) {
         let api_version = query_param(request.uri().query(), "api-version");
-        let Ok(body) = axum::body::to_bytes(request.into_body(), super::server::BODY_LIMIT).await else {
+        let Ok(body) = axum::body::to_bytes(request.into_body(), super::server::BODY_LIMIT).await
+        else {
             return StatusCode::PAYLOAD_TOO_LARGE.into_response();
         };
-        return code_interpreter::handle(&rest, api_version.as_deref(), &identifier, &body, &world.piston);
+        return code_interpreter::handle(
+            &rest,
+            api_version.as_deref(),
+            &identifier,
+            &body,
+            &world.piston,
+        );
     }
     let container = state.container.read().unwrap_or_else(|p| p.into_inner()).clone();
     let Some(container) = container else {
@@ -176,21 +220,36 @@ fn regional_rest(path: &str, pool: &str) -> Option<String> {
 }
 
 /// Forward to the container: same method, path, query and body; `Authorization` stripped (UNK).
-async fn forward(state: &PoolState, container: &str, identifier: &str, request: Request) -> Response {
+async fn forward(
+    state: &PoolState,
+    container: &str,
+    identifier: &str,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, super::server::BODY_LIMIT).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let headers: Vec<(&str, &str)> = content_type.map(|ct| vec![("content-type", ct)]).unwrap_or_default();
-    let raw = RawRequest { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query(), headers: headers.clone(), body: &body };
+    let headers: Vec<(&str, &str)> =
+        content_type.map(|ct| vec![("content-type", ct)]).unwrap_or_default();
+    let raw = RawRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: headers.clone(),
+        body: &body,
+    };
     let pending = state.recorder.begin(Hop::Pool, Hop::Container, &raw);
     let fault = state.container_faults.decide(parts.uri.path());
     if let Some(delay) = fault.as_ref().and_then(|f| f.delay.or(f.slow_body)) {
         tokio::time::sleep(delay).await;
     }
-    let mut outgoing = state.client.request(parts.method.clone(), format!("{container}{path_and_query}")).body(body);
+    let mut outgoing = state
+        .client
+        .request(parts.method.clone(), format!("{container}{path_and_query}"))
+        .body(body);
     for (name, value) in headers {
         outgoing = outgoing.header(name, value);
     }
@@ -203,7 +262,11 @@ async fn forward(state: &PoolState, container: &str, identifier: &str, request: 
         Err(error) => {
             state.recorder.fail(pending, error);
             // assumed: a container that drops requests looks like one that is not ready.
-            return allocation_failed(StatusCode::INTERNAL_SERVER_ERROR, identifier, &state.world.pool.name);
+            return allocation_failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                identifier,
+                &state.world.pool.name,
+            );
         }
     };
     if let Some(fault) = &fault {
@@ -211,10 +274,27 @@ async fn forward(state: &PoolState, container: &str, identifier: &str, request: 
         bytes = Bytes::from(fault.rewrite_body(&bytes));
     }
     let ct = content_type.as_ref().and_then(|v| v.to_str().ok());
-    let violations = crate::contracts::check_response(Hop::Container, parts.method.as_str(), parts.uri.path(), status.as_u16(), &bytes);
-    let raw = RawResponse { status: status.as_u16(), headers: ct.map(|c| vec![("content-type", c)]).unwrap_or_default(), body: &bytes, clock: None };
+    let violations = crate::contracts::check_response(
+        Hop::Container,
+        parts.method.as_str(),
+        parts.uri.path(),
+        status.as_u16(),
+        &bytes,
+    );
+    let raw = RawResponse {
+        status: status.as_u16(),
+        headers: ct.map(|c| vec![("content-type", c)]).unwrap_or_default(),
+        body: &bytes,
+        clock: None,
+    };
     // The container's routes are the adapter contract's; a 404 gets the closest of them.
-    let note = (status == StatusCode::NOT_FOUND).then(|| super::server::near_miss(parts.method.as_str(), parts.uri.path(), crate::reference::adapter::ROUTES));
+    let note = (status == StatusCode::NOT_FOUND).then(|| {
+        super::server::near_miss(
+            parts.method.as_str(),
+            parts.uri.path(),
+            crate::reference::adapter::ROUTES,
+        )
+    });
     state.recorder.finish_checked(pending, &raw, violations, note);
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
@@ -224,11 +304,16 @@ async fn forward(state: &PoolState, container: &str, identifier: &str, request: 
     response
 }
 
-async fn read_answer(outgoing: reqwest::RequestBuilder) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
+async fn read_answer(
+    outgoing: reqwest::RequestBuilder,
+) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
     let answer = outgoing.send().await.map_err(|e| format!("container unreachable: {e}"))?;
     let status = answer.status();
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = answer.bytes().await.map_err(|e| format!("container closed the connection mid-answer: {e}"))?;
+    let bytes = answer
+        .bytes()
+        .await
+        .map_err(|e| format!("container closed the connection mid-answer: {e}"))?;
     Ok((status, content_type, bytes))
 }
 
@@ -245,7 +330,10 @@ fn unauthorized() -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
     let headers = response.headers_mut();
     // assumed: the exact challenge text is not documented.
-    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+    headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
     if let Ok(id) = HeaderValue::from_str(&crate::ids::guid()) {
         headers.insert("mise-correlation-id", id);
     }
@@ -257,18 +345,25 @@ fn forbidden(principal: &str, pool: &str) -> Response {
     pool_error(
         StatusCode::FORBIDDEN,
         "PermissionDenied",
-        format!("The principal '{principal}' does not have permission to perform action '{SESSION_EXECUTE_ACTION}' on session pool '{pool}'."),
+        format!(
+            "The principal '{principal}' does not have permission to perform action '{SESSION_EXECUTE_ACTION}' on session pool '{pool}'."
+        ),
     )
 }
 
 /// REP: what users see when no session can be allocated (429 when full, 500 when it will not start).
 fn allocation_failed(status: StatusCode, identifier: &str, pool: &str) -> Response {
-    pool_error(status, "SessionAllocationFailed", format!("Error happened when allocating pod for identifier {identifier} in pool {pool}"))
+    pool_error(
+        status,
+        "SessionAllocationFailed",
+        format!("Error happened when allocating pod for identifier {identifier} in pool {pool}"),
+    )
 }
 
 /// `{"error":{"code","message","traceId"}}` with `x-ms-error-code` (DOC, REP).
 pub(crate) fn pool_error(status: StatusCode, code: &'static str, message: String) -> Response {
-    let body = json!({ "error": { "code": code, "message": message, "traceId": crate::ids::guid() } });
+    let body =
+        json!({ "error": { "code": code, "message": message, "traceId": crate::ids::guid() } });
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert("x-ms-error-code", HeaderValue::from_static(code));
     response
@@ -296,7 +391,13 @@ mod tests {
     }
 
     fn token(audience: &str, principal: &str, issued: u64) -> String {
-        let subject = TokenSubject { tenant_id: TENANT, client_id: "c", principal_id: principal, resource_id: None, appidacr: "2" };
+        let subject = TokenSubject {
+            tenant_id: TENANT,
+            client_id: "c",
+            principal_id: principal,
+            resource_id: None,
+            appidacr: "2",
+        };
         TokenIssuer::test_key().mint(&access_token_claims(&subject, audience, issued, 3600))
     }
 
@@ -305,7 +406,9 @@ mod tests {
     }
 
     async fn call(pool: &Pool, path_and_query: &str, token: Option<&str>) -> reqwest::Response {
-        let mut request = reqwest::Client::new().post(format!("{}{path_and_query}", pool.server.url())).body("{\"properties\":{\"code\":\"1\"}}");
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path_and_query}", pool.server.url()))
+            .body("{\"properties\":{\"code\":\"1\"}}");
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -315,12 +418,19 @@ mod tests {
     #[tokio::test]
     async fn a_missing_foreign_expired_or_forged_token_gets_401_with_an_empty_body_and_challenge() {
         let pool = pool(|s| s).await;
-        let expired = token(DYNAMIC_SESSIONS_AUDIENCE, PRINCIPAL, tokens::now_secs() - 3600 - CLOCK_SKEW_SECS - 1);
+        let expired = token(
+            DYNAMIC_SESSIONS_AUDIENCE,
+            PRINCIPAL,
+            tokens::now_secs() - 3600 - CLOCK_SKEW_SECS - 1,
+        );
         let foreign = token("https://cognitiveservices.azure.com", PRINCIPAL, tokens::now_secs());
         for token in [None, Some("not-a-jwt"), Some(foreign.as_str()), Some(expired.as_str())] {
             let answer = call(&pool, "/python/execute?identifier=abcd", token).await;
             assert_eq!(answer.status(), 401, "{token:?}");
-            assert!(answer.headers().contains_key("www-authenticate") && answer.headers().contains_key("mise-correlation-id"));
+            assert!(
+                answer.headers().contains_key("www-authenticate")
+                    && answer.headers().contains_key("mise-correlation-id")
+            );
             assert_eq!(answer.text().await.unwrap(), "");
         }
     }
@@ -328,7 +438,12 @@ mod tests {
     #[tokio::test]
     async fn a_valid_token_without_the_role_gets_403_in_azures_error_shape() {
         let pool = pool(|s| s).await;
-        let answer = call(&pool, "/python/execute?identifier=abcd", Some(&token(DYNAMIC_SESSIONS_AUDIENCE, "someone-else", tokens::now_secs()))).await;
+        let answer = call(
+            &pool,
+            "/python/execute?identifier=abcd",
+            Some(&token(DYNAMIC_SESSIONS_AUDIENCE, "someone-else", tokens::now_secs())),
+        )
+        .await;
         assert_eq!(answer.status(), 403);
         assert_eq!(answer.headers()["x-ms-error-code"], "PermissionDenied");
         let body: serde_json::Value = answer.json().await.unwrap();
@@ -350,7 +465,11 @@ mod tests {
         assert_eq!(answer.status(), 400);
         let body: serde_json::Value = answer.json().await.unwrap();
         assert_eq!(body["error"]["message"], "Missing required parameter 'identifier'");
-        assert_eq!(call(&pool, "/python/execute?identifier=abc", Some(&good_token())).await.status(), 400, "3 characters is too short (DOC: 4-128)");
+        assert_eq!(
+            call(&pool, "/python/execute?identifier=abc", Some(&good_token())).await.status(),
+            400,
+            "3 characters is too short (DOC: 4-128)"
+        );
     }
 
     #[tokio::test]
@@ -367,7 +486,10 @@ mod tests {
         let answer = call(&pool, "/python/execute?identifier=abcd", Some(&good_token())).await;
         assert_eq!(answer.status(), 500);
         let body: serde_json::Value = answer.json().await.unwrap();
-        assert_eq!(body["error"]["message"], "Error happened when allocating pod for identifier abcd in pool pool-1");
+        assert_eq!(
+            body["error"]["message"],
+            "Error happened when allocating pod for identifier abcd in pool pool-1"
+        );
     }
 
     #[tokio::test]
@@ -386,11 +508,24 @@ mod tests {
 
         let answer = call(&pool, "/python/execute?identifier=abcd", Some(&good_token())).await;
 
-        assert_eq!((answer.status().as_u16(), answer.text().await.unwrap().as_str()), (418, "from the container"), "status and body unchanged");
+        assert_eq!(
+            (answer.status().as_u16(), answer.text().await.unwrap().as_str()),
+            (418, "from the container"),
+            "status and body unchanged"
+        );
         let received = container.received_requests().await.unwrap();
-        assert!(!received[0].headers.contains_key("authorization"), "Authorization is stripped (UNK, modelled)");
+        assert!(
+            !received[0].headers.contains_key("authorization"),
+            "Authorization is stripped (UNK, modelled)"
+        );
         let recorded = pool.state.recorder.exchanges();
-        assert_eq!((recorded[0].from, recorded[0].to, recorded[0].status), (Hop::Pool, Hop::Container, Some(418)));
-        assert!(pool.state.sessions.lock().unwrap().by_identifier.contains_key("abcd"), "the first call allocates a session");
+        assert_eq!(
+            (recorded[0].from, recorded[0].to, recorded[0].status),
+            (Hop::Pool, Hop::Container, Some(418))
+        );
+        assert!(
+            pool.state.sessions.lock().unwrap().by_identifier.contains_key("abcd"),
+            "the first call allocates a session"
+        );
     }
 }
