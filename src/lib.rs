@@ -39,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod azure;
 pub mod bench;
 pub mod cli;
 pub mod contracts;

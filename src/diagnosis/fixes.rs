@@ -4,10 +4,10 @@
 use serde_json::Value;
 
 use super::Diagnosis;
+use crate::azure::{DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTOR_ROLE};
 use crate::transcript::{Exchange, Hop};
 use crate::world::{
-    App, DYNAMIC_SESSIONS_AUDIENCE, IdentityKind, IdentityProtocol, ManagedIdentity, Pool,
-    RoleAssignment, SESSION_EXECUTOR_ROLE, World,
+    App, IdentityKind, IdentityProtocol, ManagedIdentity, Pool, RoleAssignment, World,
 };
 
 /// The ids a fix needs; `None` renders as a `<placeholder>`.
@@ -73,10 +73,7 @@ impl FixContext {
                 .cloned()
                 .collect(),
             user_assigned: app.user_assigned.clone(),
-            client_id_setting: app
-                .settings
-                .plain(crate::world::app::AZURE_CLIENT_ID)
-                .map(str::to_owned),
+            client_id_setting: app.settings.plain(crate::azure::AZURE_CLIENT_ID).map(str::to_owned),
             pool_id: pool.map(|p| p.resource_id.to_string()),
             pool_name: pool.map(|p| p.name.clone()),
             pool_resource_group: pool

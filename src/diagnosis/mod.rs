@@ -72,8 +72,8 @@ pub fn diagnose(exchanges: &[Exchange], world: &World) -> Vec<Finding> {
 
 /// Diagnose a run: what went wrong with the run itself first, then every failing hop once in the
 /// order its request started, then each execution whose output did not arrive as the engine
-/// produced it. When nothing explains a failed backend answer, the backend's own claim
-/// (`(diagnosis: <id>)`) is used if it made one. `ok` only when none of these holds.
+/// produced it. When nothing the stand-ins saw explains a failed answer, a cause its text quotes
+/// from the SDK (read as a pasted text) is named. `ok` only when none of these holds.
 pub fn diagnose_run(
     exchanges: &[Exchange],
     world: &World,
@@ -98,16 +98,22 @@ pub fn diagnose_run(
     findings.extend(data_flow_findings(exchanges, &findings, &context));
     if findings.is_empty() {
         let backend_failed = exchanges.iter().any(|e| e.from == Hop::Client && !e.succeeded());
-        let finding = match (backend_failed, rules::claimed_by_backend(exchanges)) {
+        let finding = match (backend_failed, rules::cause_in_backend_text(exchanges)) {
             (false, _) => match rules::execution_without_pool(exchanges) {
-                None => Finding { id: Diagnosis::Ok, hop: None, seq: None, explanation: "every hop answered 2xx and every execution's output reached the client as the engine produced it".into(), fix: fixes::fix(Diagnosis::Ok, &context) },
+                None => Finding {
+                    id: Diagnosis::Ok,
+                    hop: None,
+                    seq: None,
+                    explanation: "every hop answered 2xx and every execution's output reached the client as the engine produced it".into(),
+                    fix: fixes::fix(Diagnosis::Ok, &context),
+                },
                 Some(step) => no_code_ran(step, &context),
             },
-            (true, Some((id, exchange))) => Finding {
+            (true, Some((id, exchange, said))) => Finding {
                 id,
                 hop: Some(Hop::Backend),
                 seq: Some(exchange.seq),
-                explanation: format!("no stand-in saw a failure; the backend itself reports: {}", one_line(exchange.response_str("/message").unwrap_or("?"))),
+                explanation: format!("no stand-in saw a failure; the backend's answer quotes its SDK: {}", excerpt(&said)),
                 fix: fixes::fix(id, &context),
             },
             (true, None) => Finding {
@@ -163,15 +169,30 @@ fn data_flow_findings(
 }
 
 /// A successful answer to an execution that never reached the pool: whatever it says, no code ran.
+/// When its text quotes a cause (an SDK's "Azure CLI not found on path"), that cause is named.
 fn no_code_ran(step: &Exchange, context: &FixContext) -> Finding {
-    let stderr = excerpt(step.response_str("/run/stderr").unwrap_or("(none)"));
+    let stderr = step.response_str("/run/stderr").unwrap_or("(none)");
+    if let Some(id) = rules::cause_in_text(stderr) {
+        return Finding {
+            id,
+            hop: Some(Hop::Backend),
+            seq: Some(step.seq),
+            explanation: format!(
+                "the backend answered {} to an execution that never reached the pool (an error-swallowing backend answers a failure this way); its run.stderr quotes its SDK: {}",
+                step.status.unwrap_or_default(),
+                excerpt(stderr)
+            ),
+            fix: fixes::fix(id, context),
+        };
+    }
     Finding {
         id: Diagnosis::Unexplained,
         hop: Some(Hop::Backend),
         seq: Some(step.seq),
         explanation: format!(
-            "the backend answered {} to an execution that never reached the pool, so no code ran (an error-swallowing backend answers a failure this way); its run.stderr: {stderr}",
-            step.status.unwrap_or_default()
+            "the backend answered {} to an execution that never reached the pool, so no code ran (an error-swallowing backend answers a failure this way); its run.stderr: {}",
+            step.status.unwrap_or_default(),
+            excerpt(stderr)
         ),
         fix: fixes::fix(Diagnosis::Unexplained, context),
     }
@@ -224,7 +245,7 @@ mod tests {
             now: Some(1000),
         };
         assert_eq!(classify(Hop::Pool, Some(401), "", fresh), Some(Diagnosis::Unexplained));
-        let expired = Evidence { now: Some(1000 + rules::CLOCK_SKEW_SECS), ..fresh };
+        let expired = Evidence { now: Some(1000 + crate::azure::CLOCK_SKEW_SECS), ..fresh };
         assert_eq!(classify(Hop::Pool, Some(401), "", expired), Some(Diagnosis::TokenExpired));
         assert_eq!(
             classify(Hop::Pool, Some(401), "", Evidence::default()),

@@ -6,11 +6,8 @@
 use serde_json::Value;
 
 use super::Diagnosis;
+use crate::azure::{CLOCK_SKEW_SECS, DYNAMIC_SESSIONS_AUDIENCE};
 use crate::transcript::{Exchange, Hop};
-use crate::world::DYNAMIC_SESSIONS_AUDIENCE;
-
-/// Clock skew resource servers tolerate on `exp` (assumed: the usual 5 minutes).
-pub const CLOCK_SKEW_SECS: u64 = 300;
 
 /// What is known about an answer besides its status and body.
 #[derive(Debug, Clone, Copy, Default)]
@@ -289,14 +286,23 @@ fn later_success_for_same_principal(exchanges: &[Exchange], refused: &Exchange) 
         .any(|e| e.seq > refused.seq && e.to == Hop::Pool && e.succeeded() && principal(e) == who)
 }
 
-/// The diagnosis a backend claimed in its own error message: `(diagnosis: <id>)`.
-pub fn claimed_by_backend(exchanges: &[Exchange]) -> Option<(Diagnosis, &Exchange)> {
+/// A cause the backend's failed answer quotes from its SDK (read as a pasted text would be): the
+/// evidence when no stand-in saw anything, e.g. a developer credential without the `az` CLI.
+pub fn cause_in_backend_text(exchanges: &[Exchange]) -> Option<(Diagnosis, &Exchange, String)> {
     exchanges.iter().filter(|e| e.from == Hop::Client && !e.succeeded()).find_map(|e| {
-        let text = e.response_text();
-        let (_, rest) = text.split_once("(diagnosis: ")?;
-        let id = rest.split(')').next()?;
-        Diagnosis::from_id(id).filter(|d| *d != Diagnosis::Unexplained).map(|d| (d, e))
+        let text = e.response_str("/message").map_or_else(|| e.response_text(), str::to_owned);
+        cause_in_text(&text).map(|id| (id, e, text))
     })
+}
+
+/// The cause an error text names by itself (an SDK's message that no stand-in answer explains).
+pub fn cause_in_text(text: &str) -> Option<Diagnosis> {
+    let pasted = crate::evidence::pasted::read(text);
+    pasted
+        .iter()
+        .flat_map(|p| &p.attempts)
+        .any(|a| a.tool_missing)
+        .then_some(Diagnosis::CredentialChainUnavailable)
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ pub fn parts(files: &AzFiles) -> Result<Parts, AzError> {
         })?;
         role_assignments.push(RoleAssignment::new(
             &a.principal_id,
-            world::SESSION_EXECUTOR_ROLE,
+            crate::azure::SESSION_EXECUTOR_ROLE,
             scope,
         ));
     }

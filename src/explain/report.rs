@@ -6,9 +6,9 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::azure::DYNAMIC_SESSIONS_AUDIENCE;
 use crate::diagnosis::Diagnosis;
 use crate::transcript::Hop;
-use crate::world::DYNAMIC_SESSIONS_AUDIENCE;
 
 /// How firmly the evidence names a cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

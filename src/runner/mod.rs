@@ -335,7 +335,13 @@ impl Runner {
             (Err(e), Err(_)) => return Err(e),
         };
         if let Some(container) = container {
-            stand_ins.set_container(container.url());
+            // Near-miss notes on the container's 404s only where its routes are known.
+            let routes = if scenario.world.pool.container.is_none() {
+                crate::reference::adapter::ROUTES
+            } else {
+                &[]
+            };
+            stand_ins.set_container(container.url(), routes);
             live.endpoints.push((container.url().to_owned(), Hop::Container));
             live.adapter = Some(container);
         }

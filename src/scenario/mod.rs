@@ -12,9 +12,10 @@ pub mod write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::azure::DYNAMIC_SESSIONS_SCOPE;
 use crate::diagnosis::Diagnosis;
 use crate::transcript::Hop;
-use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, ProcessSpec, World};
+use crate::world::{ProcessSpec, World};
 use format::{BackendFile, ScenarioFile, StepFile};
 use source::Sources;
 
@@ -236,9 +237,7 @@ fn backend_settings(
         ));
     }
     Ok(BackendSettings {
-        token_scope: file
-            .token_scope
-            .unwrap_or_else(|| format!("{DYNAMIC_SESSIONS_AUDIENCE}/.default")),
+        token_scope: file.token_scope.unwrap_or_else(|| DYNAMIC_SESSIONS_SCOPE.to_owned()),
         identifier,
         pool_timeout_ms: file.pool_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
         token_timeout_ms: file.token_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),

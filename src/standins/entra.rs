@@ -143,7 +143,7 @@ fn issue(
             ),
         ));
     };
-    if let Some(problem) = super::identity::unknown_resource(resource, &world.tenant_id) {
+    if let Some(problem) = crate::azure::unknown_resource(resource, &world.tenant_id) {
         return Err(Aadsts::new(
             400,
             "invalid_resource",

@@ -21,17 +21,11 @@ use crate::world::{
     EmptyClientIdAnswer, IdentityProtocol, ManagedIdentity, Selection, Selector, World,
 };
 
-/// Path of `IDENTITY_ENDPOINT` on the stand-in.
-pub const CONTAINER_APPS_PATH: &str = "/msi/token";
-/// The IMDS token path (DOC).
-pub const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
-/// The IMDS address the SDKs use (DOC); reaches us only through the proxy.
-pub const IMDS_HOST: &str = "169.254.169.254";
-/// Default lifetime of issued tokens: Azure's managed-identity tokens last about 24 h (FIDELITY §4, REP).
-const TOKEN_LIFETIME_SECS: u64 = 86_400;
+pub use crate::azure::{IDENTITY_PATH, IMDS_HOST, IMDS_PATH};
+use crate::azure::{TOKEN_LIFETIME_SECS, unknown_resource};
 
 /// Routes, for near-miss notes.
-pub const ROUTES: &[(&str, &str)] = &[("GET", CONTAINER_APPS_PATH), ("GET", IMDS_PATH)];
+pub const ROUTES: &[(&str, &str)] = &[("GET", IDENTITY_PATH), ("GET", IMDS_PATH)];
 
 /// What the identity stand-in needs to answer.
 #[derive(Debug, Clone)]
@@ -45,7 +39,7 @@ pub struct IdentityState {
 /// The identity stand-in's routes.
 pub fn app(state: IdentityState) -> Router {
     Router::new()
-        .route(CONTAINER_APPS_PATH, get(container_apps_token))
+        .route(IDENTITY_PATH, get(container_apps_token))
         .route(IMDS_PATH, get(imds_token))
         .fallback(unknown_route)
         .with_state(state)
@@ -65,7 +59,7 @@ async fn container_apps_token(
         return kestrel(StatusCode::FORBIDDEN, None);
     }
     let api_version = params.get("api-version").map(String::as_str).unwrap_or("");
-    if api_version != "2019-08-01" {
+    if api_version != crate::azure::IDENTITY_API_VERSION {
         // assumed: the exact text for an unsupported api-version is not documented.
         return kestrel_error(&format!(
             "The api-version '{api_version}' is not supported. Use api-version=2019-08-01."
@@ -176,25 +170,6 @@ async fn unknown_route(uri: Uri, headers: HeaderMap) -> Response {
     let mut response = (StatusCode::NOT_FOUND, "Not Found").into_response();
     response.extensions_mut().insert(super::server::Unrouted);
     response
-}
-
-/// Resources Entra knows in every tenant; anything else is AADSTS500011 (FIDELITY §3, DOC).
-pub const KNOWN_RESOURCES: &[&str] = &[
-    "https://dynamicsessions.io",
-    "https://cognitiveservices.azure.com",
-    "https://management.azure.com",
-    "https://management.core.windows.net",
-    "https://graph.microsoft.com",
-    "https://vault.azure.net",
-    "https://storage.azure.com",
-    "https://database.windows.net",
-];
-
-/// The AADSTS500011 text when `resource` is unknown.
-pub fn unknown_resource(resource: &str, tenant_id: &str) -> Option<String> {
-    let known =
-        KNOWN_RESOURCES.iter().any(|k| k.eq_ignore_ascii_case(resource.trim_end_matches('/')));
-    (!known).then(|| format!("AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant_id}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."))
 }
 
 /// A token of `identity` for `resource`, its expiry and lifetime.

@@ -163,10 +163,16 @@ impl StandIns {
         })
     }
 
-    /// Route the pool's forwarded requests to a running session container (`http://127.0.0.1:<port>`).
-    pub fn set_container(&self, url: impl Into<String>) {
+    /// Route the pool's forwarded requests to a running session container (`http://127.0.0.1:<port>`)
+    /// that serves `routes` (for near-miss notes on its 404s; `&[]` when unknown).
+    pub fn set_container(
+        &self,
+        url: impl Into<String>,
+        routes: &'static [(&'static str, &'static str)],
+    ) {
         let url = self.reachable(Hop::Container, url.into());
-        *self.pool_state.container.write().unwrap_or_else(|p| p.into_inner()) = Some(url);
+        *self.pool_state.container.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(pool::Container { url, routes });
     }
 
     /// `url`, or the same URL on a closed port when the scenario says `hop` refuses connections.
@@ -202,7 +208,7 @@ impl StandIns {
 
     /// `IDENTITY_ENDPOINT` as Container Apps sets it.
     pub fn identity_endpoint(&self) -> String {
-        format!("{}{}", self.identity.url(), identity::CONTAINER_APPS_PATH)
+        format!("{}{}", self.identity.url(), crate::azure::IDENTITY_PATH)
     }
 
     /// The `IDENTITY_HEADER` secret.
@@ -389,7 +395,7 @@ impl StandIns {
             let app = self.world.applications.first();
             let client_id = app_settings
                 .iter()
-                .find(|(k, _)| k == crate::world::app::AZURE_CLIENT_ID)
+                .find(|(k, _)| k == crate::azure::AZURE_CLIENT_ID)
                 .map(|(_, v)| v.clone());
             let client_id =
                 client_id.or_else(|| app.map(|a| a.client_id.clone())).unwrap_or_default();

@@ -8,8 +8,7 @@
 
 use super::Scope;
 
-/// The setting through which the Azure SDKs select a user-assigned identity (DOC, SDK).
-pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+pub use crate::azure::AZURE_CLIENT_ID;
 
 /// The backend's container app.
 #[derive(Debug, Clone)]

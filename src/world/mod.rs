@@ -21,20 +21,14 @@ pub use parts::{
 pub use pool::{ContainerType, Pool};
 pub use scope::Scope;
 
-/// The built-in role a caller needs to execute code in a session pool (FIDELITY §5, DOC).
-pub const SESSION_EXECUTOR_ROLE: &str = "Azure ContainerApps Session Executor";
-/// Its role definition id (DOC).
-pub const SESSION_EXECUTOR_ROLE_ID: &str = "0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0";
-/// The data action the role grants (DOC).
-pub const SESSION_EXECUTE_ACTION: &str = "Microsoft.App/sessionPools/interpreters/execute/action";
-/// The audience session pools accept (FIDELITY §5, DOC).
-pub const DYNAMIC_SESSIONS_AUDIENCE: &str = "https://dynamicsessions.io";
+use crate::azure::{SESSION_EXECUTOR_ROLE, SESSION_EXECUTOR_ROLE_ID};
 
 /// The validated world. Load it from a scenario file, or build it in code:
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use session_pool_harness::world::*;
+/// use session_pool_harness::azure::SESSION_EXECUTOR_ROLE;
 /// use session_pool_harness::StandIns;
 ///
 /// let app_id = Scope::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/containerApps/app")?;

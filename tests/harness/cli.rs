@@ -189,7 +189,7 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
     let status = serve.wait().unwrap();
 
     // Assert
-    assert!(answer.contains("diagnosis: missing-role"), "{answer}");
+    assert!(answer.contains("pool hop failed: answered 403 Forbidden"), "{answer}");
     assert!(status.success());
     assert!(
         rest.contains("backend → pool")

@@ -44,6 +44,8 @@ const INFERRED: &[(&str, &str)] = &[
     ("EnvironmentCredential", "EnvironmentCredential"),
     ("WorkloadIdentityCredential", "WorkloadIdentityCredential"),
     ("Azure Developer CLI", "AzureDeveloperCliCredential"),
+    ("AzureDeveloperCliCredential", "AzureDeveloperCliCredential"),
+    ("AzureCliCredential", "AzureCliCredential"),
     ("Azure CLI", "AzureCliCredential"),
     ("az login", "AzureCliCredential"),
     ("PowerShell", "AzurePowerShellCredential"),
@@ -54,6 +56,7 @@ const INFERRED: &[(&str, &str)] = &[
 /// The CLI's "not installed" and "not signed in" messages across SDKs.
 const CLI_MISSING: &[&str] = &[
     "Azure CLI not found on path",
+    "az not found on PATH",
     "Azure CLI could not be found",
     "'az' is not recognized",
     "az: not found",

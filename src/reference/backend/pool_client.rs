@@ -1,12 +1,11 @@
 //! Calling the session pool well: bounded time, retries of transient answers only, one token
-//! refresh on 401, and every failure turned into a Piston-style message naming hop and diagnosis.
+//! refresh on 401, and every failure turned into a Piston-style message naming the hop and what it answered.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::{Backend, hop_failure};
-use crate::diagnosis::{self, Diagnosis, Evidence};
 use crate::transcript::Hop;
 
 impl Backend {
@@ -28,7 +27,6 @@ impl Backend {
                     StatusCode::BAD_GATEWAY,
                     Hop::Pool,
                     "the request could not be repeated".into(),
-                    Diagnosis::Unexplained,
                 );
             };
             let this_try = match &token {
@@ -46,7 +44,7 @@ impl Backend {
                 self.credential.refresh();
                 continue;
             }
-            return self.pass_on(answer, token.as_deref(), &convert).await;
+            return self.pass_on(answer, &convert).await;
         }
     }
 
@@ -54,33 +52,15 @@ impl Backend {
     async fn pass_on(
         &self,
         answer: reqwest::Response,
-        token: Option<&str>,
         convert: &impl Fn(Value) -> Result<Value, String>,
     ) -> Response {
         let status = answer.status();
         let text = answer.text().await.unwrap_or_default();
         if !status.is_success() {
-            let claims = token.and_then(crate::tokens::decode_claims);
-            let evidence = Evidence {
-                token_claims: claims.as_ref(),
-                had_authorization: token.is_some(),
-                via_imds: false,
-                now: Some(crate::tokens::now_secs()),
-            };
-            let code = Some(status.as_u16());
-            // The pool answers for itself or passes on what the container or Piston said.
-            let diagnosis = diagnosis::classify(Hop::Pool, code, &text, evidence)
-                .or_else(|| {
-                    diagnosis::classify(Hop::Piston, code, &text, evidence)
-                        .filter(|d| *d != Diagnosis::Unexplained)
-                })
-                .or_else(|| diagnosis::classify(Hop::Container, code, &text, evidence))
-                .unwrap_or(Diagnosis::Unexplained);
             return hop_failure(
                 StatusCode::BAD_GATEWAY,
                 Hop::Pool,
                 format!("answered {status}{}", body_excerpt(&text)),
-                diagnosis,
             );
         }
         let body: Value = match serde_json::from_str(&text) {
@@ -93,7 +73,6 @@ impl Backend {
                         "answered {status} with a body that is not JSON{}",
                         body_excerpt(&text)
                     ),
-                    Diagnosis::ContractMismatch,
                 );
             }
         };
@@ -103,7 +82,6 @@ impl Backend {
                 StatusCode::BAD_GATEWAY,
                 Hop::Pool,
                 format!("answered {status} but {problem}"),
-                Diagnosis::ContractMismatch,
             ),
         }
     }
@@ -129,7 +107,6 @@ impl Backend {
             StatusCode::BAD_GATEWAY,
             Hop::Pool,
             "the request could not be repeated".into(),
-            Diagnosis::Unexplained,
         ))
     }
 
@@ -139,19 +116,9 @@ impl Backend {
                 "no answer within {} ms (SESSION_POOL_TIMEOUT_MS)",
                 self.config.pool_timeout.as_millis()
             );
-            return hop_failure(
-                StatusCode::GATEWAY_TIMEOUT,
-                Hop::Pool,
-                detail,
-                Diagnosis::Unexplained,
-            );
+            return hop_failure(StatusCode::GATEWAY_TIMEOUT, Hop::Pool, detail);
         }
-        hop_failure(
-            StatusCode::BAD_GATEWAY,
-            Hop::Pool,
-            format!("unreachable: {error}"),
-            Diagnosis::Unexplained,
-        )
+        hop_failure(StatusCode::BAD_GATEWAY, Hop::Pool, format!("unreachable: {error}"))
     }
 }
 

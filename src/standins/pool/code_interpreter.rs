@@ -12,12 +12,9 @@ use serde_json::{Value, json};
 use super::pool_error;
 use crate::world::Piston;
 
-/// The api-version of the `code/execute` generation (DOC).
-pub const CODE_EXECUTE_API_VERSION: &str = "2024-02-02-preview";
-/// The first api-version of the `executions` generation (DOC).
-pub const EXECUTIONS_API_VERSION: &str = "2024-10-02-preview";
-/// Code-interpreter output is cut here, silently (REP).
-const OUTPUT_LIMIT: usize = 4096;
+use crate::azure::{
+    CODE_EXECUTE_API_VERSION, CODE_INTERPRETER_OUTPUT_LIMIT, EXECUTIONS_API_VERSION,
+};
 
 /// Answer a call to a code-interpreter pool; `rest` is the path after `…/sessionPools/<pool>`.
 pub fn handle(
@@ -91,7 +88,7 @@ fn run(code: &str, script: &Piston) -> Run {
 }
 
 fn cut(stream: &str) -> String {
-    let mut end = stream.len().min(OUTPUT_LIMIT);
+    let mut end = stream.len().min(CODE_INTERPRETER_OUTPUT_LIMIT);
     while !stream.is_char_boundary(end) {
         end -= 1;
     }

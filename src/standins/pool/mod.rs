@@ -23,19 +23,27 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
 use super::faults::Faults;
-use crate::diagnosis::rules::CLOCK_SKEW_SECS;
+use crate::azure::{CLOCK_SKEW_SECS, DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTE_ACTION};
 use crate::tokens;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
 use crate::world::ContainerType;
-use crate::world::{DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTE_ACTION, World};
+use crate::world::World;
+
+/// Where the session container listens, and the routes it is known to serve (for near-miss notes on
+/// its 404s; none for a program the harness does not know).
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub url: String,
+    pub routes: &'static [(&'static str, &'static str)],
+}
 
 /// The pool's state: its world, the keys it trusts, where its container listens, its sessions.
 #[derive(Debug)]
 pub struct PoolState {
     pub world: Arc<World>,
     pub jwks: JwkSet,
-    /// `http://127.0.0.1:<port>` of the running session container, once started.
-    pub container: RwLock<Option<String>>,
+    /// The running session container, once started.
+    pub container: RwLock<Option<Container>>,
     /// Live sessions by identifier, with their last use. Other callers' sessions have no identifier.
     pub sessions: Mutex<Sessions>,
     /// Calls seen per principal (for role propagation measured in calls).
@@ -222,7 +230,7 @@ fn regional_rest(path: &str, pool: &str) -> Option<String> {
 /// Forward to the container: same method, path, query and body; `Authorization` stripped (UNK).
 async fn forward(
     state: &PoolState,
-    container: &str,
+    container: &Container,
     identifier: &str,
     request: Request,
 ) -> Response {
@@ -248,7 +256,7 @@ async fn forward(
     }
     let mut outgoing = state
         .client
-        .request(parts.method.clone(), format!("{container}{path_and_query}"))
+        .request(parts.method.clone(), format!("{}{path_and_query}", container.url))
         .body(body);
     for (name, value) in headers {
         outgoing = outgoing.header(name, value);
@@ -287,13 +295,9 @@ async fn forward(
         body: &bytes,
         clock: None,
     };
-    // The container's routes are the adapter contract's; a 404 gets the closest of them.
-    let note = (status == StatusCode::NOT_FOUND).then(|| {
-        super::server::near_miss(
-            parts.method.as_str(),
-            parts.uri.path(),
-            crate::reference::adapter::ROUTES,
-        )
+    // A 404 gets the closest of the routes the container is known to serve.
+    let note = (status == StatusCode::NOT_FOUND && !container.routes.is_empty()).then(|| {
+        super::server::near_miss(parts.method.as_str(), parts.uri.path(), container.routes)
     });
     state.recorder.finish_checked(pending, &raw, violations, note);
     let mut response = Response::new(Body::from(bytes));
@@ -504,7 +508,11 @@ mod tests {
             .mount(&container)
             .await;
         let pool = pool(|s| s).await;
-        pool.state.container.write().unwrap().replace(container.uri());
+        pool.state
+            .container
+            .write()
+            .unwrap()
+            .replace(Container { url: container.uri(), routes: &[] });
 
         let answer = call(&pool, "/python/execute?identifier=abcd", Some(&good_token())).await;
 
