@@ -48,6 +48,7 @@ pub mod evidence;
 pub mod explain;
 pub mod ids;
 pub mod normalize;
+pub mod piston_api;
 pub mod reference;
 pub mod report;
 pub mod runner;

@@ -14,13 +14,30 @@ use serde_json::Value;
 
 use crate::tokens;
 
-/// A party in the chain. Its kebab-case id appears in transcripts and JSON output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// A party in the chain. Its kebab-case id appears in transcripts, JSON output, scenario files
+/// (faults, expected calls) and `explain --hop`: the one hop type.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Hop {
     /// The harness itself, acting as the backend's caller.
+    #[value(skip)]
     Client,
     /// The coding-engine backend under test.
+    #[value(skip)]
     Backend,
     /// The managed-identity endpoint (Container Apps `IDENTITY_ENDPOINT` or IMDS).
     Identity,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::{Format, emit};
 use crate::explain::{self, Captured};
@@ -20,7 +20,7 @@ pub struct ExplainArgs {
     text: Option<String>,
     /// The hop that answered (default: inferred from the body, else pool).
     #[arg(long, value_enum)]
-    hop: Option<HopArg>,
+    hop: Option<Hop>,
     /// The HTTP status it answered.
     #[arg(long, value_parser = clap::value_parser!(u16).range(100..600))]
     status: Option<u16>,
@@ -50,32 +50,10 @@ pub struct ExplainArgs {
     pool: Option<PathBuf>,
 }
 
-/// The hops whose answers a user can capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum HopArg {
-    Identity,
-    Entra,
-    Pool,
-    Container,
-    Piston,
-}
-
-impl From<HopArg> for Hop {
-    fn from(hop: HopArg) -> Self {
-        match hop {
-            HopArg::Identity => Hop::Identity,
-            HopArg::Entra => Hop::Entra,
-            HopArg::Pool => Hop::Pool,
-            HopArg::Container => Hop::Container,
-            HopArg::Piston => Hop::Piston,
-        }
-    }
-}
-
 pub fn explain_command(args: ExplainArgs) -> ExitCode {
     let pasted = args.text.is_some();
     let request = explain::Request {
-        hop: args.hop.map(Hop::from),
+        hop: args.hop,
         status: args.status,
         // A pasted text is read exactly as a body file is (a file, or - for standard input).
         body: args.text.or(args.body),

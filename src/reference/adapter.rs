@@ -185,13 +185,13 @@ mod tests {
     use wiremock::matchers::{body_json, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    async fn adapter_for(piston: &MockServer) -> crate::standins::Server {
-        crate::standins::Server::start(app(AdapterConfig {
-            piston_url: piston.uri(),
-            envelope: AnswerEnvelope::Piston,
-        }))
-        .await
-        .unwrap()
+    /// The adapter served on a loopback port for a wiremock Piston; its base URL.
+    async fn adapter_for(piston: &MockServer) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let config = AdapterConfig { piston_url: piston.uri(), envelope: AnswerEnvelope::Piston };
+        tokio::spawn(async move { axum::serve(listener, app(config)).await });
+        url
     }
 
     #[tokio::test]
@@ -209,7 +209,7 @@ mod tests {
 
         let adapter = adapter_for(&piston).await;
         let got = reqwest::Client::new()
-            .post(format!("{}/python/execute", adapter.url()))
+            .post(format!("{adapter}/python/execute"))
             .json(&json!({"properties": {"code": "print(42)"}}))
             .send()
             .await
@@ -224,7 +224,7 @@ mod tests {
         let piston = MockServer::start().await;
         let adapter = adapter_for(&piston).await;
         let got = reqwest::Client::new()
-            .post(format!("{}/python/execute", adapter.url()))
+            .post(format!("{adapter}/python/execute"))
             .json(&json!({"code": "print(42)"}))
             .send()
             .await

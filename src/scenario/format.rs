@@ -7,6 +7,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::transcript::Hop;
+
 /// One scenario: an Azure world, how the backend is configured, what to send, what to expect.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -599,7 +601,7 @@ pub struct ScenarioExpect {
     pub diagnoses: Vec<String>,
     /// How many requests each hop must have received (e.g. `{ identity = 2 }`).
     #[serde(default)]
-    pub calls: std::collections::BTreeMap<HopName, usize>,
+    pub calls: std::collections::BTreeMap<Hop, usize>,
 }
 
 impl ScenarioExpect {
@@ -609,11 +611,11 @@ impl ScenarioExpect {
 }
 
 /// A fault injected into one hop's answers. The actions combine (e.g. a delay and a status).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultFile {
-    /// The hop whose answers are changed.
-    pub hop: HopName,
+    /// The stand-in hop whose answers are changed (identity, entra, pool, container, piston).
+    pub hop: Hop,
     /// Only requests whose path starts with this are counted and changed.
     #[serde(default)]
     pub path: Option<String>,
@@ -647,31 +649,4 @@ pub struct FaultFile {
     /// Send the body in small chunks this many milliseconds apart.
     #[serde(default)]
     pub slow_body_ms: Option<u64>,
-}
-
-/// A stand-in hop, as named in scenarios (faults, expected call counts).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum HopName {
-    #[default]
-    Identity,
-    Entra,
-    Pool,
-    Container,
-    Piston,
-}
-
-impl HopName {
-    pub fn hop(self) -> crate::transcript::Hop {
-        use crate::transcript::Hop;
-        match self {
-            HopName::Identity => Hop::Identity,
-            HopName::Entra => Hop::Entra,
-            HopName::Pool => Hop::Pool,
-            HopName::Container => Hop::Container,
-            HopName::Piston => Hop::Piston,
-        }
-    }
 }

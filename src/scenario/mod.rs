@@ -214,10 +214,7 @@ fn expectations(file: &format::ScenarioExpect) -> Result<Expectations, (String, 
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Expectations {
-        diagnoses,
-        calls: file.calls.iter().map(|(hop, n)| (hop.hop(), *n)).collect(),
-    })
+    Ok(Expectations { diagnoses, calls: file.calls.iter().map(|(hop, n)| (*hop, *n)).collect() })
 }
 
 fn backend_settings(

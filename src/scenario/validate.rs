@@ -45,7 +45,7 @@ pub fn world(file: WorldFile) -> Result<World, WorldProblem> {
         pool: pool(file.pool)?,
         piston,
         applications: file.applications.into_iter().map(application).collect(),
-        faults: file.faults.into_iter().map(fault).collect(),
+        faults: file.faults.into_iter().map(fault).collect::<Result<_, _>>()?,
         developer_tools: file
             .developer_tools
             .map(|t| world::DeveloperTools { az: az(t.az), principal_id: t.principal_id }),
@@ -232,8 +232,18 @@ fn application(file: format::ApplicationFile) -> world::Application {
     }
 }
 
-fn fault(file: FaultFile) -> world::Fault {
-    world::Fault {
+fn fault(file: FaultFile) -> Result<world::Fault, WorldProblem> {
+    use crate::transcript::Hop;
+    if matches!(file.hop, Hop::Client | Hop::Backend) {
+        return Err(problem(
+            "hop = \"",
+            format!(
+                "faults go on a stand-in's answers: hop must be identity, entra, pool, container or piston, not {}",
+                file.hop
+            ),
+        ));
+    }
+    Ok(world::Fault {
         path: file.path,
         calls: file.calls,
         status: file.status,
@@ -245,8 +255,8 @@ fn fault(file: FaultFile) -> world::Fault {
         refuse: file.refuse,
         malformed_json: file.malformed_json,
         slow_body: file.slow_body_ms.map(Duration::from_millis),
-        ..world::Fault::on(file.hop.hop())
-    }
+        ..world::Fault::on(file.hop)
+    })
 }
 
 /// A program specification in the world's terms.

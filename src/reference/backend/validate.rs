@@ -8,7 +8,7 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 
-use crate::standins::piston::validate_shape;
+use crate::piston_api::validate_shape;
 
 /// The largest request body accepted (bytes); larger ones get 413.
 pub const MAX_BODY: usize = 1024 * 1024;
