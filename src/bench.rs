@@ -118,7 +118,7 @@ async fn overhead(runner: &Runner, scenario: &Scenario) -> Result<(f64, f64), Be
     for _ in 0..10 {
         scenario_times.push(millis(runner.run(scenario).await.duration));
     }
-    let stage = runner.start(scenario, &Recorder::new()).await?;
+    let stage = runner.start(scenario).await?;
     let stand_ins =
         stage.stand_ins().ok_or_else(|| BenchError::NotDrivable(scenario.name.clone()))?;
     let client = reqwest::Client::builder()
@@ -185,8 +185,9 @@ async fn load(
     options: &BenchOptions,
 ) -> Result<Load, BenchError> {
     let recorder = Recorder::new();
-    let stage = runner.start(scenario, &recorder).await?;
-    let backend = stage.backend().ok_or_else(|| BenchError::NotDrivable(scenario.name.clone()))?;
+    let stage = runner.start_recording(scenario, &recorder).await?;
+    let backend =
+        stage.backend_process().ok_or_else(|| BenchError::NotDrivable(scenario.name.clone()))?;
     let crate::scenario::format::RequestFile::Execute(execute) = &scenario.steps[0].request else {
         return Err(BenchError::NotDrivable(scenario.name.clone()));
     };

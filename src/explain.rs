@@ -16,11 +16,12 @@ use crate::diagnosis::{Diagnosis, Evidence, classify, identities};
 use crate::evidence::import::Parts;
 use crate::transcript::Hop;
 use crate::world::IdentityProtocol;
-pub use input::{Captured, ExplainError, Request, decode_token, parse_header};
+pub use input::{Captured, Request};
 pub use report::{Candidate, Confidence, Report, TokenSummary};
-pub use text::{TextReport, explain_text};
+pub use text::explain_text;
 
 /// Diagnose captured evidence against the clock `now` (epoch seconds).
+#[cfg(test)]
 pub fn explain(captured: &Captured, now: u64) -> Report {
     explain_with(captured, now, None)
 }

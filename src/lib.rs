@@ -22,8 +22,8 @@
 //! use session_pool_harness::{Scenario, StandIns};
 //!
 //! let scenario = Scenario::load("scenarios/happy-path.toml")?;
-//! let stand_ins = StandIns::start(&scenario.world).await?;
-//! let env = stand_ins.backend_env(&scenario.backend);
+//! let stand_ins = StandIns::start(scenario.world()).await?;
+//! let env = stand_ins.backend_env_for(&scenario);
 //! assert!(env.iter().any(|(k, v)| k == "IDENTITY_ENDPOINT" && v.starts_with("http://127.0.0.1:")));
 //!
 //! // The identity endpoint answers the Container Apps protocol, as the Azure SDKs call it.
@@ -40,31 +40,39 @@
 //! ```
 
 pub mod azure;
-pub mod bench;
-pub mod cli;
-pub mod contracts;
-pub mod diagnosis;
-pub mod evidence;
-pub mod explain;
-pub mod ids;
-pub mod normalize;
-pub mod piston_api;
-pub mod reference;
-pub mod report;
-pub mod runner;
-pub mod scenario;
-pub mod standins;
-pub mod suggest;
+pub(crate) mod bench;
+pub(crate) mod cli;
+pub(crate) mod contracts;
+pub(crate) mod diagnosis;
+pub(crate) mod evidence;
+pub(crate) mod explain;
+pub(crate) mod ids;
+pub(crate) mod normalize;
+pub(crate) mod piston_api;
+pub(crate) mod reference;
+pub(crate) mod report;
+pub(crate) mod runner;
+pub(crate) mod scenario;
+pub(crate) mod standins;
+pub(crate) mod suggest;
 pub mod tokens;
-pub mod transcript;
+pub(crate) mod transcript;
 pub mod world;
 
 #[cfg(test)]
 mod test_support;
 
-pub use diagnosis::{Diagnosis, Finding};
-pub use runner::{Outcome, Runner};
-pub use scenario::Scenario;
+pub use diagnosis::{Description, Diagnosis, Finding};
+pub use normalize::Normalizer;
+pub use runner::expect::Failure;
+pub use runner::{LiveWorld, Outcome, RunError, Runner};
+pub use scenario::{LoadError, Scenario, ScenarioError};
 pub use standins::StandIns;
 pub use transcript::{Exchange, Hop};
 pub use world::World;
+
+/// The command line (`main.rs` calls it): not part of the library's API.
+#[doc(hidden)]
+pub fn cli_main() -> std::process::ExitCode {
+    cli::main()
+}

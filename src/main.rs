@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    session_pool_harness::cli::main()
+    session_pool_harness::cli_main()
 }

@@ -13,7 +13,7 @@ mod python;
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use session_pool_harness::normalize::Normalizer;
+use session_pool_harness::Normalizer;
 use session_pool_harness::{Outcome, Scenario};
 
 fn main() -> std::process::ExitCode {
@@ -58,7 +58,11 @@ fn run_and_snapshot(file: &Path, prefix: &str) -> Result<(), Failed> {
     };
     let outcome = runtime.block_on(runner.run(&scenario));
     std::panic::catch_unwind(|| {
-        assert_snapshot_and_expectations(&scenario, &outcome, &format!("{prefix}{}", scenario.name))
+        assert_snapshot_and_expectations(
+            &scenario,
+            &outcome,
+            &format!("{prefix}{}", scenario.name()),
+        )
     })
     .map_err(|panic| {
         panic
@@ -73,10 +77,10 @@ fn run_and_snapshot(file: &Path, prefix: &str) -> Result<(), Failed> {
 /// The snapshot matches, every expectation held, and no request left loopback.
 fn assert_snapshot_and_expectations(scenario: &Scenario, outcome: &Outcome, snapshot_name: &str) {
     let snapshot = Normalizer::new(&outcome.endpoints).outcome(outcome);
-    insta::with_settings!({ snapshot_path => "harness/snapshots", prepend_module_to_snapshot => false, omit_expression => true, description => scenario.description.as_str() }, {
+    insta::with_settings!({ snapshot_path => "harness/snapshots", prepend_module_to_snapshot => false, omit_expression => true, description => scenario.description() }, {
         insta::assert_yaml_snapshot!(snapshot_name, snapshot);
     });
-    assert!(outcome.passed, "{}", session_pool_harness::report::text(outcome));
+    assert!(outcome.passed, "{}", outcome.report_text());
     for exchange in &outcome.exchanges {
         let host = exchange.request_headers.get("host").and_then(|h| h.as_str());
         assert!(

@@ -304,21 +304,29 @@ impl std::fmt::Display for Diagnosis {
     }
 }
 
-/// The failure-mode table (Markdown), generated from [`Diagnosis::ALL`].
-pub fn markdown_table() -> String {
-    let mut table =
-        String::from("| id | symptom | cause | source | fix |\n|---|---|---|---|---|\n");
-    for d in Diagnosis::ALL {
-        let x = d.describe();
-        let cell = |s: &str| s.replace('|', "\\|");
-        table.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            x.id,
-            cell(x.symptom),
-            cell(x.cause),
-            x.source,
-            cell(x.fix)
-        ));
+impl Diagnosis {
+    /// The failure-mode table (Markdown) of the README and `docs/failure-modes.md`, generated from
+    /// [`Diagnosis::ALL`].
+    ///
+    /// ```
+    /// let table = session_pool_harness::Diagnosis::markdown_table();
+    /// assert!(table.lines().any(|row| row.starts_with("| `missing-role` |")));
+    /// ```
+    pub fn markdown_table() -> String {
+        let mut table =
+            String::from("| id | symptom | cause | source | fix |\n|---|---|---|---|---|\n");
+        for d in Diagnosis::ALL {
+            let x = d.describe();
+            let cell = |s: &str| s.replace('|', "\\|");
+            table.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                x.id,
+                cell(x.symptom),
+                cell(x.cause),
+                x.source,
+                cell(x.fix)
+            ));
+        }
+        table
     }
-    table
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::transcript::{Exchange, Hop};
 use crate::world::World;
-pub use catalogue::{Description, Diagnosis, markdown_table};
+pub use catalogue::{Description, Diagnosis};
 pub use fixes::FixContext;
 pub use rules::{Evidence, classify};
 

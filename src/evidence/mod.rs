@@ -10,4 +10,4 @@ pub mod import;
 pub mod pasted;
 
 pub use az::{AzError, AzFiles};
-pub use import::{Imported, import};
+pub use import::import;

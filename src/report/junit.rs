@@ -75,11 +75,18 @@ fn testcase(writer: &mut Writer<Vec<u8>>, outcome: &Outcome, classname: &str) {
             .map(|f| format!("diagnosis: {}: {}\nfix: {}", f.id, f.explanation, f.fix))
             .collect();
         let mut failure = BytesStart::new("failure");
-        failure
-            .push_attribute(("message", outcome.failures.first().map_or("failed", String::as_str)));
+        failure.push_attribute((
+            "message",
+            outcome
+                .failures
+                .first()
+                .map_or_else(|| "failed".to_owned(), ToString::to_string)
+                .as_str(),
+        ));
         failure.push_attribute(("type", "expectation"));
         write(writer, Event::Start(failure));
-        let body = format!("{}\n{}", outcome.failures.join("\n"), diagnoses.join("\n"));
+        let failures: Vec<String> = outcome.failures.iter().map(ToString::to_string).collect();
+        let body = format!("{}\n{}", failures.join("\n"), diagnoses.join("\n"));
         write(writer, Event::Text(BytesText::new(&body)));
         write(writer, Event::End(BytesEnd::new("failure")));
     }

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::diagnosis::{Diagnosis, Finding};
 use crate::scenario::format::StepExpect;
+use crate::transcript::Hop;
 
 /// Check the backend's answer to one step.
 pub fn check_step(expect: &StepExpect, status: Option<u16>, body: Option<&Value>) -> Vec<String> {
@@ -40,8 +41,44 @@ pub fn check_step(expect: &StepExpect, status: Option<u16>, body: Option<&Value>
     failures
 }
 
+/// Why a scenario did not pass. Its text (`Display`, and its JSON form) is one sentence saying what
+/// was expected and what came instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// A step's answer was not what its `expect` says.
+    Step { step: String, problem: String },
+    /// The run's diagnoses, as sets.
+    Diagnoses { expected: Vec<Diagnosis>, got: Vec<Diagnosis> },
+    /// Requests a hop received.
+    Calls { hop: Hop, expected: usize, got: usize },
+    /// The run itself could not be carried out (a process, the stand-ins, the deadline).
+    Run(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Step { step, problem } => write!(f, "step '{step}': {problem}"),
+            Self::Diagnoses { expected, got } => {
+                write!(f, "expected diagnoses [{}], got [{}]", join(expected), join(got))
+            }
+            Self::Calls { hop, expected, got } => {
+                write!(f, "expected {expected} request(s) to {hop}, got {got}")
+            }
+            Self::Run(text) => f.write_str(text),
+        }
+    }
+}
+
+impl serde::Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Check the run's diagnoses (as a set) when the scenario names any.
-pub fn check_diagnoses(expected: &[Diagnosis], findings: &[Finding]) -> Option<String> {
+pub fn check_diagnoses(expected: &[Diagnosis], findings: &[Finding]) -> Option<Failure> {
     if expected.is_empty() {
         return None;
     }
@@ -51,19 +88,19 @@ pub fn check_diagnoses(expected: &[Diagnosis], findings: &[Finding]) -> Option<S
     want.dedup();
     got.sort();
     got.dedup();
-    (want != got).then(|| format!("expected diagnoses [{}], got [{}]", join(&want), join(&got)))
+    (want != got).then_some(Failure::Diagnoses { expected: want, got })
 }
 
 /// Check how many requests each named hop received.
 pub fn check_calls(
-    expected: &[(crate::transcript::Hop, usize)],
+    expected: &[(Hop, usize)],
     exchanges: &[crate::transcript::Exchange],
-) -> Vec<String> {
+) -> Vec<Failure> {
     expected
         .iter()
         .filter_map(|(hop, want)| {
             let got = exchanges.iter().filter(|e| e.to == *hop).count();
-            (got != *want).then(|| format!("expected {want} request(s) to {hop}, got {got}"))
+            (got != *want).then_some(Failure::Calls { hop: *hop, expected: *want, got })
         })
         .collect()
 }
@@ -129,6 +166,6 @@ mod tests {
         );
         let failure =
             check_diagnoses(&[Diagnosis::Ok], &[finding(Diagnosis::MissingRole)]).unwrap();
-        assert_eq!(failure, "expected diagnoses [ok], got [missing-role]");
+        assert_eq!(failure.to_string(), "expected diagnoses [ok], got [missing-role]");
     }
 }

@@ -93,7 +93,7 @@ pub fn backend(
     programs: &Programs,
     tools: Option<&FakeTools>,
 ) -> Result<Launch, LaunchError> {
-    let mut env = stand_ins.backend_env(&scenario.backend);
+    let mut env = stand_ins.backend_env_with(&scenario.backend);
     match &scenario.backend.process {
         None => {
             if let Some(tools) = tools {

@@ -7,6 +7,7 @@
 
 pub mod devtools;
 pub mod expect;
+pub use expect::Failure;
 pub mod isolate;
 pub mod launch;
 pub mod process;
@@ -45,6 +46,18 @@ pub struct Runner {
     done: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
+impl Outcome {
+    /// The report `run` prints for it: the transcript, one line per hop, the diagnosis and its fix.
+    pub fn report_text(&self) -> String {
+        crate::report::text(self)
+    }
+
+    /// The JSON report `run --format json` prints for these outcomes.
+    pub fn report_json(outcomes: &[Outcome]) -> serde_json::Value {
+        crate::report::json(outcomes)
+    }
+}
+
 /// What happened in one scenario.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -58,7 +71,7 @@ pub struct Outcome {
     pub exchanges: Vec<Exchange>,
     pub findings: Vec<Finding>,
     /// Why it did not pass (empty when it passed).
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
     /// Base URLs of this run and the hop each belongs to, for normalising output.
     pub endpoints: Vec<(String, Hop)>,
     /// The backend's last output lines.
@@ -144,14 +157,15 @@ impl Runner {
     pub async fn run(&self, scenario: &Scenario) -> Outcome {
         let started = Instant::now();
         let recorder = Recorder::new();
-        let mut live = Stage::default();
+        let mut live = LiveWorld::default();
         let result =
             tokio::time::timeout(scenario.deadline, self.drive(scenario, &recorder, &mut live))
                 .await;
         let mut failures = Vec::new();
         let mut problems = Vec::new();
-        let backend_output =
-            |live: &Stage| live.backend.as_ref().map(ChildProcess::output_tail).unwrap_or_default();
+        let backend_output = |live: &LiveWorld| {
+            live.backend.as_ref().map(ChildProcess::output_tail).unwrap_or_default()
+        };
         let steps = match result {
             Ok(Ok(steps)) => steps,
             Ok(Err(error)) => {
@@ -194,12 +208,12 @@ impl Runner {
         // A problem of the run is a failure, unless the scenario expects exactly that diagnosis.
         for (problem, text) in problems {
             if !scenario.expect.diagnoses.contains(&problem.id()) {
-                failures.push(text);
+                failures.push(Failure::Run(text));
             }
         }
-        failures.extend(
-            steps.iter().flat_map(|s| s.failures.iter().map(|f| format!("step '{}': {f}", s.name))),
-        );
+        failures.extend(steps.iter().flat_map(|s| {
+            s.failures.iter().map(|f| Failure::Step { step: s.name.clone(), problem: f.clone() })
+        }));
         failures.extend(expect::check_diagnoses(&scenario.expect.diagnoses, &findings));
         failures.extend(expect::check_calls(&scenario.expect.calls, &exchanges));
         Outcome {
@@ -255,8 +269,17 @@ impl Runner {
 
     /// Start a scenario's world (stand-ins and session container) and its backend, without sending
     /// anything: for benchmarks and tools that drive the backend themselves.
-    pub async fn start(&self, scenario: &Scenario, recorder: &Recorder) -> Result<Stage, RunError> {
-        let mut stage = Stage::default();
+    pub async fn start(&self, scenario: &Scenario) -> Result<LiveWorld, RunError> {
+        self.start_recording(scenario, &Recorder::new()).await
+    }
+
+    /// [`Runner::start`], recording into `recorder`.
+    pub(crate) async fn start_recording(
+        &self,
+        scenario: &Scenario,
+        recorder: &Recorder,
+    ) -> Result<LiveWorld, RunError> {
+        let mut stage = LiveWorld::default();
         self.stage(scenario, recorder, &mut stage, true).await?;
         Ok(stage)
     }
@@ -270,9 +293,9 @@ impl Runner {
         until: impl Future<Output = ()>,
     ) -> Result<Served, RunError> {
         let recorder = Recorder::new();
-        let mut live = Stage::default();
+        let mut live = LiveWorld::default();
         self.stage(scenario, &recorder, &mut live, false).await?;
-        let env = live.stand_ins.as_ref().expect("staged").backend_env(&scenario.backend);
+        let env = live.stand_ins.as_ref().expect("staged").backend_env_with(&scenario.backend);
         ready(&env);
         until.await;
         live.stop().await;
@@ -287,7 +310,7 @@ impl Runner {
         &self,
         scenario: &Scenario,
         recorder: &Recorder,
-        live: &mut Stage,
+        live: &mut LiveWorld,
         with_backend: bool,
     ) -> Result<(), RunError> {
         let stand_ins =
@@ -385,7 +408,7 @@ impl Runner {
         &self,
         scenario: &Scenario,
         recorder: &Recorder,
-        live: &mut Stage,
+        live: &mut LiveWorld,
     ) -> Result<Vec<StepOutcome>, RunError> {
         self.stage(scenario, recorder, live, true).await?;
         let backend_url = live.backend.as_ref().map(|b| b.url().to_owned()).unwrap_or_default();
@@ -399,9 +422,9 @@ impl Runner {
 }
 
 /// What is running for a scenario, so it can be stopped however the run ends. Dropping it kills
-/// the processes; [`Stage::stop`] also waits for them.
+/// the processes; [`LiveWorld::stop`] also waits for them.
 #[derive(Debug, Default)]
-pub struct Stage {
+pub struct LiveWorld {
     stand_ins: Option<StandIns>,
     adapter: Option<ChildProcess>,
     backend: Option<ChildProcess>,
@@ -410,15 +433,25 @@ pub struct Stage {
     steps: Vec<StepOutcome>,
 }
 
-impl Stage {
+impl LiveWorld {
     /// The running stand-ins.
     pub fn stand_ins(&self) -> Option<&StandIns> {
         self.stand_ins.as_ref()
     }
 
     /// The running backend.
-    pub fn backend(&self) -> Option<&ChildProcess> {
+    pub(crate) fn backend_process(&self) -> Option<&ChildProcess> {
         self.backend.as_ref()
+    }
+
+    /// Where the running backend listens (`http://127.0.0.1:<port>`).
+    pub fn backend_url(&self) -> Option<&str> {
+        self.backend.as_ref().map(ChildProcess::url)
+    }
+
+    /// Every exchange the stand-ins recorded so far.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.stand_ins.as_ref().map(StandIns::exchanges).unwrap_or_default()
     }
 
     /// Stop everything and wait for the processes to exit (both at once).

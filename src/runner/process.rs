@@ -5,7 +5,7 @@
 //! `listening on <url>` line, awaited with a bound; all output is kept (a bounded tail) for reports.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,7 +43,6 @@ impl ProcessError {
 /// A running child process. Dropping it kills it.
 #[derive(Debug)]
 pub struct ChildProcess {
-    name: String,
     child: Child,
     url: String,
     output: Arc<Mutex<VecDeque<String>>>,
@@ -74,26 +73,6 @@ pub enum Readiness {
 }
 
 impl ChildProcess {
-    /// Start `program args…` with exactly `env`, and wait up to `ready_within` for its readiness line.
-    pub async fn spawn(
-        name: &str,
-        program: &Path,
-        args: &[&str],
-        env: &[(String, String)],
-        ready_within: Duration,
-    ) -> Result<Self, ProcessError> {
-        let launch = Launch {
-            name: name.to_owned(),
-            program: program.to_owned(),
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
-            cwd: None,
-            env: env.to_vec(),
-            ready: Readiness::AnnouncedUrl,
-            ready_within,
-        };
-        Self::launch(&launch).await
-    }
-
     /// Start a process as `launch` says and wait, bounded, until it is ready.
     pub async fn launch(launch: &Launch) -> Result<Self, ProcessError> {
         let mut command = Command::new(&launch.program);
@@ -145,7 +124,7 @@ impl ChildProcess {
         let name = launch.name.clone();
         tokio::select! {
             ready = tokio::time::timeout(launch.ready_within, ready) => match ready {
-                Ok(Some(url)) => Ok(Self { name, child, url, output }),
+                Ok(Some(url)) => Ok(Self { child, url, output }),
                 Ok(None) | Err(_) => {
                     // stdout closed or time ran out: report what it said, and why if it exited.
                     let exited = tokio::time::timeout(Duration::from_millis(200), child.wait()).await;
@@ -171,10 +150,6 @@ impl ChildProcess {
     /// The URL the process announced.
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// The operating system's process id.

@@ -29,19 +29,19 @@ const DEFAULT_RETRY_DELAY_MS: u64 = 10;
 #[derive(Debug, Clone)]
 pub struct Scenario {
     /// The file stem, e.g. `missing-role`.
-    pub name: String,
+    pub(crate) name: String,
     /// The file as given (for reports).
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// Its folder, absolute: where its programs run and relative paths start.
-    pub dir: PathBuf,
-    pub description: String,
-    pub deadline: Duration,
-    pub world: World,
-    pub backend: BackendSettings,
-    pub steps: Vec<StepFile>,
-    pub expect: Expectations,
+    pub(crate) dir: PathBuf,
+    pub(crate) description: String,
+    pub(crate) deadline: Duration,
+    pub(crate) world: World,
+    pub(crate) backend: BackendSettings,
+    pub(crate) steps: Vec<StepFile>,
+    pub(crate) expect: Expectations,
     /// Things worth a look that do not stop the scenario, located in their file.
-    pub warnings: Vec<ScenarioError>,
+    pub(crate) warnings: Vec<ScenarioError>,
 }
 
 /// What the whole run must show.
@@ -120,6 +120,41 @@ pub enum LoadError {
 }
 
 impl Scenario {
+    /// Its name: the file's stem, e.g. `missing-role`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file as it was given.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// One or two sentences: what it reproduces.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The Azure world it describes (to start its stand-ins, [`crate::StandIns::start`]).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The diagnosis ids its `[expect]` names (empty when it names none).
+    pub fn expected_diagnoses(&self) -> &[Diagnosis] {
+        &self.expect.diagnoses
+    }
+
+    /// Things worth a look that did not stop it, located in their files.
+    pub fn warnings(&self) -> &[ScenarioError] {
+        &self.warnings
+    }
+
+    /// The JSON Schema of the scenario format (`session-pool-harness schema`).
+    pub fn json_schema() -> serde_json::Value {
+        json_schema()
+    }
+
     /// Read and validate one scenario file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         let path = path.as_ref();
@@ -139,7 +174,8 @@ impl Scenario {
                     .into(),
             ));
         }
-        let backend = backend_settings(raw.backend, &raw.world.pool)
+        let custom = raw.world.pool.container_type == format::ContainerType::CustomContainer;
+        let backend = backend_settings(raw.backend, custom)
             .map_err(|(needle, message)| sources.error_at_text(&needle, message))?;
         let expect = expectations(&raw.expect)
             .map_err(|(needle, message)| sources.error_at_text(&needle, message))?;
@@ -217,12 +253,15 @@ fn expectations(file: &format::ScenarioExpect) -> Result<Expectations, (String, 
     Ok(Expectations { diagnoses, calls: file.calls.iter().map(|(hop, n)| (*hop, *n)).collect() })
 }
 
-fn backend_settings(
-    file: BackendFile,
-    pool: &format::PoolFile,
-) -> Result<BackendSettings, (String, String)> {
-    use format::{ContainerType, EndpointShape, PoolApiChoice};
-    let custom = pool.container_type == ContainerType::CustomContainer;
+impl Default for BackendSettings {
+    /// The reference backend's defaults, for a custom-container pool.
+    fn default() -> Self {
+        backend_settings(BackendFile::default(), true).expect("the defaults are valid")
+    }
+}
+
+fn backend_settings(file: BackendFile, custom: bool) -> Result<BackendSettings, (String, String)> {
+    use format::{EndpointShape, PoolApiChoice};
     // Not validated: an empty or too short identifier is how scenarios reproduce the pool's 400s.
     let identifier = file.identifier.unwrap_or_else(|| DEFAULT_IDENTIFIER.into());
     if let Some(path) = &file.execute_path

@@ -50,6 +50,7 @@ impl Faults {
         Self { rules }
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

@@ -49,7 +49,7 @@ fn closed_port() -> u16 {
 /// use session_pool_harness::{Scenario, StandIns, Hop};
 ///
 /// let scenario = Scenario::load("scenarios/missing-role.toml")?;
-/// let stand_ins = StandIns::start(&scenario.world).await?;
+/// let stand_ins = StandIns::start(scenario.world()).await?;
 ///
 /// // Anything can call them; here, the pool without a token.
 /// let answer = reqwest::Client::new()
@@ -326,6 +326,23 @@ impl StandIns {
         ]
     }
 
+    /// The environment a backend on Azure Container Apps would get in this world, pointed at the
+    /// stand-ins, with the reference backend's own settings at their defaults (see
+    /// [`StandIns::backend_env_for`]). Give it to your backend with `Command::env_clear().envs(…)`.
+    pub fn backend_env(&self) -> Vec<(String, String)> {
+        self.backend_env_with(&crate::scenario::BackendSettings::default())
+    }
+
+    /// The environment of [`StandIns::backend_env`], with the `[backend]` settings of `scenario`.
+    pub fn backend_env_for(&self, scenario: &crate::Scenario) -> Vec<(String, String)> {
+        self.backend_env_with(&scenario.backend)
+    }
+
+    /// What the stand-ins saw so far, diagnosed with the world they play.
+    pub fn diagnose(&self) -> Vec<crate::Finding> {
+        crate::diagnosis::diagnose(&self.exchanges(), &self.world)
+    }
+
     /// The environment a backend on Azure Container Apps would get, pointed at the stand-ins.
     ///
     /// Identity variables are present only when the app has an identity (FIDELITY §1, §7); the
@@ -337,7 +354,7 @@ impl StandIns {
     /// project requires of every scenario. Its side effect (SDK: azure-identity 1.27
     /// `_credentials/imds.py`): Python then skips the header-less IMDS probe it sends on Azure, so
     /// transcripts of Python backends without identity variables show one IMDS request, not two.
-    pub fn backend_env(&self, settings: &BackendSettings) -> Vec<(String, String)> {
+    pub(crate) fn backend_env_with(&self, settings: &BackendSettings) -> Vec<(String, String)> {
         let endpoint = match settings.endpoint_shape {
             EndpointShape::Custom => self.pool_endpoint(),
             EndpointShape::Regional => self.regional_pool_endpoint(),

@@ -63,6 +63,7 @@ pub struct Unrouted;
 pub struct Closed;
 
 impl Server {
+    #[cfg(test)]
     /// Bind `127.0.0.1:0` and serve `router` until the server is dropped.
     pub async fn start(router: Router) -> std::io::Result<Self> {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), router, None).await
@@ -147,10 +148,6 @@ impl Server {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// `http://127.0.0.1:<port>` (`https://` when serving TLS).

@@ -127,7 +127,7 @@ fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "sph-cli-{}-{}",
         std::process::id(),
-        session_pool_harness::ids::guid()
+        crate::helpers::unique()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -29,14 +29,14 @@ fn check_block(file: &str, start: &str, end: &str, expected: &str) {
 
 #[test]
 fn the_readme_failure_mode_table_lists_every_diagnosis_the_code_defines() {
-    check_generated_block("README.md", &session_pool_harness::diagnosis::markdown_table());
+    check_generated_block("README.md", &session_pool_harness::Diagnosis::markdown_table());
 }
 
 #[test]
 fn docs_failure_modes_lists_every_diagnosis_the_code_defines() {
     check_generated_block(
         "docs/failure-modes.md",
-        &session_pool_harness::diagnosis::markdown_table(),
+        &session_pool_harness::Diagnosis::markdown_table(),
     );
 }
 
@@ -50,11 +50,12 @@ fn scenario_table() -> String {
     let mut table =
         String::from("| scenario | what it reproduces | expected diagnoses |\n|---|---|---|\n");
     for scenario in scenarios {
-        let ids: Vec<String> = scenario.expect.diagnoses.iter().map(|d| format!("`{d}`")).collect();
+        let ids: Vec<String> =
+            scenario.expected_diagnoses().iter().map(|d| format!("`{d}`")).collect();
         table.push_str(&format!(
             "| `{}` | {} | {} |\n",
-            scenario.name,
-            scenario.description.replace('|', "\\|"),
+            scenario.name(),
+            scenario.description().replace('|', "\\|"),
             ids.join(", ")
         ));
     }
@@ -77,7 +78,7 @@ fn every_failure_id_is_named_by_some_scenario_expectation() {
             continue; // the absence of a known cause has no scenario of its own; check finds the static ones
         }
         assert!(
-            scenarios.iter().any(|s| s.expect.diagnoses.contains(id)),
+            scenarios.iter().any(|s| s.expected_diagnoses().contains(id)),
             "no scenario expects {id}"
         );
     }

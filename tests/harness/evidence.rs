@@ -37,8 +37,7 @@ fn args<'a>(command: &'a str, files: &'a [String], rest: &[&'a str]) -> Vec<&'a 
 
 /// Import a fixture case into a temporary file and return its path and text.
 fn import(case: &str) -> (std::path::PathBuf, String) {
-    let dir =
-        std::env::temp_dir().join(format!("sph-import-{}", session_pool_harness::ids::guid()));
+    let dir = std::env::temp_dir().join(format!("sph-import-{}", crate::helpers::unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(format!("{case}.toml"));
     let files = files(case);

@@ -22,3 +22,13 @@ pub fn root(relative: &str) -> PathBuf {
 pub fn extending(shipped: &str, rest: &str) -> String {
     format!("extends = {:?}\n{rest}", root(shipped).display().to_string())
 }
+
+/// A value no other call in this process returns (for temporary names and markers).
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}

@@ -20,8 +20,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn temp_dir(what: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("sph-{what}-{}", session_pool_harness::ids::guid()));
+    let dir = std::env::temp_dir().join(format!("sph-{what}-{}", crate::helpers::unique()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -52,7 +51,7 @@ fn a_bare_scenario_file_name_runs_from_its_own_folder() {
 #[test]
 fn a_backend_found_only_on_the_users_path_starts() {
     let bin = temp_dir("path");
-    let name = format!("my-backend-{}", &session_pool_harness::ids::guid()[..8]);
+    let name = format!("my-backend-{}", &crate::helpers::unique()[..8]);
     let script = bin.join(&name);
     std::fs::write(&script, format!("#!/bin/sh\nexec '{BIN}' backend\n")).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

@@ -16,8 +16,8 @@ use crate::python::python;
 /// The text a client prints when run against the stand-ins of `world` (`scenarios/<world>.toml`).
 async fn produce(world: &str, client: &str, extra_env: &[(&str, &str)]) -> String {
     let scenario = Scenario::load(root(&format!("scenarios/{world}.toml"))).unwrap();
-    let stand_ins = StandIns::start(&scenario.world).await.unwrap();
-    let mut env = stand_ins.backend_env(&scenario.backend);
+    let stand_ins = StandIns::start(scenario.world()).await.unwrap();
+    let mut env = stand_ins.backend_env_for(&scenario);
     env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
     let (program, args): (String, Vec<&str>) = match client.split_once(':') {
@@ -223,7 +223,7 @@ fn words_in_a_url_never_name_a_cause(#[case] text: &str, #[case] forbidden: &str
 
 #[test]
 fn the_old_body_flag_does_not_read_causes_out_of_urls_either() {
-    let file = std::env::temp_dir().join(format!("sph-body-{}", session_pool_harness::ids::guid()));
+    let file = std::env::temp_dir().join(format!("sph-body-{}", crate::helpers::unique()));
     std::fs::write(&file, "400 Client Error: Bad Request for url: https://p.env.westeurope.azurecontainerapps.io/python/execute?identifier=abcd").unwrap();
 
     let output = Command::new(BIN)

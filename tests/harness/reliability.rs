@@ -1,7 +1,6 @@
 //! Reliability: the real backend process under bad input, and the harness under faults.
 
 use session_pool_harness::Scenario;
-use session_pool_harness::transcript::Recorder;
 
 use crate::helpers::{extending, root, runner};
 
@@ -48,8 +47,8 @@ fn bad_requests() -> Vec<(&'static str, Option<&'static str>, Vec<u8>)> {
 async fn the_backend_refuses_every_bad_request_with_a_message_and_stays_up() {
     // Arrange: the reference backend in the happy-path world.
     let scenario = Scenario::load(root("scenarios/happy-path.toml")).unwrap();
-    let stage = runner().start(&scenario, &Recorder::new()).await.unwrap();
-    let url = format!("{}/api/v2/execute", stage.backend().unwrap().url());
+    let stage = runner().start(&scenario).await.unwrap();
+    let url = format!("{}/api/v2/execute", stage.backend_url().unwrap());
     let client = reqwest::Client::new();
 
     // Act + Assert: each bad request is a 4xx with a Piston-style message.
@@ -107,7 +106,7 @@ async fn every_hop_fault_gets_a_bounded_answer_naming_a_hop_and_leaves_no_proces
             tried += 1;
             let what = format!("{name} at {hop}");
             assert!(
-                !outcome.failures.iter().any(|f| f.contains("deadline")),
+                !outcome.failures.iter().any(|f| f.to_string().contains("deadline")),
                 "{what}: the backend must answer before the scenario deadline: {:?}",
                 outcome.failures
             );
@@ -170,7 +169,7 @@ fn hanging_scenario_source(marker: &str, deadline_ms: u64) -> String {
 
 #[tokio::test]
 async fn a_scenario_past_its_deadline_is_stopped_and_its_processes_killed() {
-    let marker = format!("deadline-{}", session_pool_harness::ids::guid());
+    let marker = format!("deadline-{}", crate::helpers::unique());
     let scenario =
         Scenario::parse(&root("scenarios/hang.toml"), &hanging_scenario_source(&marker, 800))
             .unwrap();
@@ -178,7 +177,10 @@ async fn a_scenario_past_its_deadline_is_stopped_and_its_processes_killed() {
     let outcome = runner().run(&scenario).await;
 
     assert!(
-        outcome.failures.iter().any(|f| f.contains("did not finish within its deadline of 800 ms")),
+        outcome
+            .failures
+            .iter()
+            .any(|f| f.to_string().contains("did not finish within its deadline of 800 ms")),
         "{:?}",
         outcome.failures
     );
@@ -196,7 +198,7 @@ async fn a_scenario_past_its_deadline_is_stopped_and_its_processes_killed() {
 
 #[test]
 fn an_interrupted_run_leaves_no_process_behind() {
-    let marker = format!("interrupt-{}", session_pool_harness::ids::guid());
+    let marker = format!("interrupt-{}", crate::helpers::unique());
     let dir = std::env::temp_dir().join(&marker);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("hang.toml");
@@ -245,20 +247,30 @@ fn an_interrupted_run_leaves_no_process_behind() {
 
 /// Drive the happy-path world's backend with `requests` at `concurrency`; (errors, token requests, seconds).
 async fn load(scenario: &Scenario, requests: usize, concurrency: usize) -> (usize, usize, f64) {
-    let recorder = Recorder::new();
-    let stage = runner().start(scenario, &recorder).await.unwrap();
-    let url = format!("{}/api/v2/execute", stage.backend().unwrap().url());
+    let stage = runner().start(scenario).await.unwrap();
+    let url = format!("{}/api/v2/execute", stage.backend_url().unwrap());
     let body = serde_json::json!({"language": "python", "version": "3.10", "files": [{"content": "print(42)"}]});
-    let options = session_pool_harness::bench::BenchOptions {
-        scenarios: root("scenarios"),
-        load_scenario: root("scenarios/happy-path.toml"),
-        requests,
-        concurrency,
-    };
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = std::time::Instant::now();
-    let (_, _, errors) = session_pool_harness::bench::hammer(&url, &body, &options).await.unwrap();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, next, url, body) = (client.clone(), next.clone(), url.clone(), body.clone());
+        workers.spawn(async move {
+            let mut errors = 0;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                match client.post(&url).json(&body).send().await {
+                    Ok(answer) if answer.status().is_success() => drop(answer.bytes().await),
+                    _ => errors += 1,
+                }
+            }
+            errors
+        });
+    }
+    let errors: usize = workers.join_all().await.into_iter().sum();
     let seconds = started.elapsed().as_secs_f64();
-    let tokens = recorder.count_to(session_pool_harness::Hop::Identity);
+    let tokens =
+        stage.exchanges().iter().filter(|e| e.to == session_pool_harness::Hop::Identity).count();
     stage.stop().await;
     (errors, tokens, seconds)
 }
@@ -300,7 +312,7 @@ async fn three_second_tokens_are_refreshed_before_expiry_by_one_request_at_a_tim
 
 #[tokio::test]
 async fn what_a_backend_started_does_not_outlive_the_scenario() {
-    let marker = format!("grandchild-{}", session_pool_harness::ids::guid());
+    let marker = format!("grandchild-{}", crate::helpers::unique());
     // `sh` starts a sleeper in the background (a grandchild of the harness), then becomes the backend.
     let rest = format!(
         "[backend]\nidentifier = \"{marker}\"\n\n[backend.process]\ncommand = [\"sh\", \"-c\", \"sleep 600 & exec \\\"$0\\\" backend\", \"{{harness}}\"]\nready_path = \"/\"\n"

@@ -26,7 +26,7 @@ async fn without_identity_variables_the_sdk_reaches_imds_only_through_the_stand_
 #[tokio::test]
 async fn a_backend_posting_its_own_payload_shape_to_its_container_gets_the_statuss_diagnosis() {
     let scenario = Scenario::load(crate::helpers::root("scenarios/missing-role.toml")).unwrap();
-    let stand_ins = session_pool_harness::StandIns::start(&scenario.world).await.unwrap();
+    let stand_ins = session_pool_harness::StandIns::start(scenario.world()).await.unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let token: serde_json::Value = client
         .get(stand_ins.identity_endpoint())
@@ -51,9 +51,6 @@ async fn a_backend_posting_its_own_payload_shape_to_its_container_gets_the_statu
     assert_eq!(answer.status(), 403);
     let exchanges = stand_ins.exchanges();
     assert!(exchanges.iter().all(|e| e.contract_violations.is_empty()), "{exchanges:?}");
-    let ids: Vec<_> = session_pool_harness::diagnosis::diagnose(&exchanges, &scenario.world)
-        .iter()
-        .map(|f| f.id.id())
-        .collect();
+    let ids: Vec<_> = stand_ins.diagnose().iter().map(|f| f.id.id()).collect();
     assert_eq!(ids, ["missing-role"]);
 }

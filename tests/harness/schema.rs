@@ -6,7 +6,7 @@ use crate::helpers::root;
 fn docs_scenario_schema_json_is_current() {
     let committed = std::fs::read_to_string(root("docs/scenario.schema.json"))
         .expect("docs/scenario.schema.json exists");
-    let current = serde_json::to_string_pretty(&session_pool_harness::scenario::json_schema())
+    let current = serde_json::to_string_pretty(&session_pool_harness::Scenario::json_schema())
         .unwrap()
         + "\n";
     assert!(

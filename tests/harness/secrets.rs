@@ -1,8 +1,7 @@
 //! Secrets never leak: tokens, identity headers, client secrets and a caller's credentials appear in
 //! no artifact of the suite (reports, JSON, snapshots, backend output, backend answers).
 
-use session_pool_harness::normalize::Normalizer;
-use session_pool_harness::{Hop, Scenario, report};
+use session_pool_harness::{Hop, Normalizer, Outcome, Scenario};
 
 use crate::helpers::{root, runner};
 
@@ -29,8 +28,8 @@ async fn no_secret_appears_in_any_artifact_of_the_suite() {
     let (mut artifacts_checked, mut secrets_checked) = (0, 0);
     for outcome in &outcomes {
         let artifacts = [
-            report::text(outcome),
-            report::json(std::slice::from_ref(outcome)).to_string(),
+            outcome.report_text(),
+            Outcome::report_json(std::slice::from_ref(outcome)).to_string(),
             serde_json::to_string(&outcome.exchanges).unwrap(),
             Normalizer::new(&outcome.endpoints).outcome(outcome).to_string(),
             outcome.backend_output.join("\n"),
@@ -68,7 +67,7 @@ async fn the_backend_never_forwards_the_callers_authorization() {
     let claims = pool.bearer_claims().expect("with a JWT, not the caller's opaque token");
     assert_eq!(
         claims["oid"],
-        scenario.world.app.system_assigned.as_ref().unwrap().principal_id.as_str(),
+        scenario.world().app.system_assigned.as_ref().unwrap().principal_id.as_str(),
         "the backend's own identity"
     );
     let downstream = serde_json::to_string(

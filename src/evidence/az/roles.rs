@@ -117,12 +117,4 @@ impl RoleAssignmentList {
             })
             .collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.raw.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
-    }
 }

@@ -13,7 +13,6 @@ mod messages;
 use std::ops::Range;
 
 pub use credentials::{Attempt, CredentialKind};
-pub use location::Located;
 
 /// The kind of text an error was found in, for the report ("from a requests error line").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -73,11 +73,6 @@ impl Credential {
         Ok(Self { config: config.clone(), current: RwLock::new(first) })
     }
 
-    /// Use an existing credential (tests).
-    pub fn from_instance(config: &BackendConfig, credential: Arc<dyn TokenCredential>) -> Self {
-        Self { config: config.clone(), current: RwLock::new(credential) }
-    }
-
     /// The credential to ask now.
     pub fn get(&self) -> Arc<dyn TokenCredential> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
