@@ -208,7 +208,7 @@ impl Recorder {
         let mut request_headers = BTreeMap::new();
         for (name, value) in &request.headers {
             let name = name.to_ascii_lowercase();
-            if name == "host" && !is_loopback_host(value) {
+            if name == "host" && !crate::text::is_loopback_host(value) {
                 // A proxied request (e.g. IMDS through HTTP_PROXY) shows where it was really going.
                 request_headers.insert(name, Value::String((*value).to_owned()));
             } else if REQUEST_HEADERS.contains(&name.as_str()) {
@@ -315,11 +315,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    name == "127.0.0.1" || name == "localhost" || name == "[::1]"
-}
-
 /// `Authorization` shown as the token's claims, never the token itself.
 fn authorization_value(value: &str) -> Value {
     match value.split_once(' ') {
@@ -411,6 +406,78 @@ pub fn percent_decode(input: &str) -> String {
 
 fn hex_digit(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|d| d as u8)
+}
+
+/// One line: `#3 backend → pool  POST /python/execute?identifier=x  403  PermissionDenied`.
+impl fmt::Display for Exchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exchange = self;
+        let route = format!("{} → {}", exchange.from, exchange.to);
+        let query = exchange.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+        let status = match (exchange.status, &exchange.error) {
+            (Some(status), _) => status.to_string(),
+            (None, Some(_)) => "---".into(),
+            (None, None) => "...".into(),
+        };
+        let mut notes: Vec<String> = Vec::new();
+        if let Some(host) = exchange.request_headers.get("host").and_then(Value::as_str) {
+            notes.push(format!("host {host}"));
+        }
+        if let Some(verdict) =
+            exchange.request_headers.get("x-identity-header").and_then(Value::as_str)
+        {
+            notes.push(format!("x-identity-header {verdict}"));
+        }
+        if exchange.request_headers.contains_key("metadata") {
+            notes.push("metadata: true".into());
+        }
+        if let Some(claims) = exchange.bearer_claims() {
+            notes.push(format!(
+                "token aud={} oid={}",
+                claims["aud"].as_str().unwrap_or("?"),
+                claims["oid"].as_str().unwrap_or("?")
+            ));
+        }
+        if let Some(note) = answer_note(exchange) {
+            notes.push(note);
+        }
+        if let Some(note) = &exchange.note {
+            notes.push(note.clone());
+        }
+        if let Some(violation) = exchange.contract_violations.first() {
+            notes.push(format!("contract: {violation}"));
+        }
+        let notes =
+            if notes.is_empty() { String::new() } else { format!("  {}", notes.join("; ")) };
+        write!(
+            f,
+            "#{:<2} {route:<22} {} {}{query}  {status}{notes}",
+            exchange.seq, exchange.method, exchange.path
+        )
+    }
+}
+
+/// A few words of the answer: error code or message, token claims, stdout.
+fn answer_note(exchange: &Exchange) -> Option<String> {
+    if let Some(error) = &exchange.error {
+        return Some(crate::text::excerpt(error, 160));
+    }
+    let body = exchange.response_body.as_ref()?;
+    let pick = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
+    if let Some(claims) = body.pointer("/access_token/decoded_claims") {
+        return Some(format!(
+            "issued aud={} oid={}",
+            claims["aud"].as_str().unwrap_or("?"),
+            claims["oid"].as_str().unwrap_or("?")
+        ));
+    }
+    let note = pick("/error/code")
+        .map(|code| format!("{code}: {}", pick("/error/message").unwrap_or("")))
+        .or_else(|| pick("/message").map(str::to_owned))
+        .or_else(|| pick("/error_description").map(|d| d.lines().next().unwrap_or(d).to_owned()))
+        .or_else(|| pick("/run/stdout").map(|s| format!("stdout {s:?}")))
+        .or_else(|| body.as_str().map(|s| format!("{s:?}")));
+    note.map(|n| crate::text::excerpt(&n, 160))
 }
 
 #[cfg(test)]

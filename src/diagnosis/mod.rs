@@ -198,17 +198,9 @@ fn no_code_ran(step: &Exchange, context: &FixContext) -> Finding {
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// One line of at most 200 characters.
 fn excerpt(text: &str) -> String {
-    let line = one_line(text);
-    match line.char_indices().nth(200) {
-        Some((end, _)) => format!("{}…", &line[..end]),
-        None => line,
-    }
+    crate::text::excerpt(text, 200)
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ fn app_of(
             }
             Some(ManagedIdentity {
                 kind: IdentityKind::SystemAssigned,
-                name: "system-assigned".into(),
+                name: crate::world::SYSTEM_ASSIGNED.into(),
                 client_id: named.unwrap_or_else(|| principal.clone()),
                 principal_id: principal.clone(),
                 resource_id: resource_id.to_string(),

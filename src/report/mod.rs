@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::runner::Outcome;
-use crate::transcript::Exchange;
 
 /// The text report of one scenario.
 pub fn text(outcome: &Outcome) -> String {
@@ -23,7 +22,7 @@ pub fn text(outcome: &Outcome) -> String {
     );
     let _ = writeln!(out, "  {}", outcome.description);
     for exchange in &outcome.exchanges {
-        let _ = writeln!(out, "  {}", hop_line(exchange));
+        let _ = writeln!(out, "  {}", exchange);
     }
     for finding in &outcome.findings {
         let at = match (finding.hop, finding.seq) {
@@ -45,81 +44,6 @@ pub fn text(outcome: &Outcome) -> String {
     out
 }
 
-/// `#3 backend → pool  POST /python/execute?identifier=x  403  PermissionDenied`.
-pub fn hop_line(exchange: &Exchange) -> String {
-    let route = format!("{} → {}", exchange.from, exchange.to);
-    let query = exchange.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
-    let status = match (exchange.status, &exchange.error) {
-        (Some(status), _) => status.to_string(),
-        (None, Some(_)) => "---".into(),
-        (None, None) => "...".into(),
-    };
-    let mut notes: Vec<String> = Vec::new();
-    if let Some(host) = exchange.request_headers.get("host").and_then(Value::as_str) {
-        notes.push(format!("host {host}"));
-    }
-    if let Some(verdict) = exchange.request_headers.get("x-identity-header").and_then(Value::as_str)
-    {
-        notes.push(format!("x-identity-header {verdict}"));
-    }
-    if exchange.request_headers.contains_key("metadata") {
-        notes.push("metadata: true".into());
-    }
-    if let Some(claims) = exchange.bearer_claims() {
-        notes.push(format!(
-            "token aud={} oid={}",
-            claims["aud"].as_str().unwrap_or("?"),
-            claims["oid"].as_str().unwrap_or("?")
-        ));
-    }
-    if let Some(note) = answer_note(exchange) {
-        notes.push(note);
-    }
-    if let Some(note) = &exchange.note {
-        notes.push(note.clone());
-    }
-    if let Some(violation) = exchange.contract_violations.first() {
-        notes.push(format!("contract: {violation}"));
-    }
-    let notes = if notes.is_empty() { String::new() } else { format!("  {}", notes.join("; ")) };
-    format!(
-        "#{:<2} {route:<22} {} {}{query}  {status}{notes}",
-        exchange.seq, exchange.method, exchange.path
-    )
-}
-
-/// A few words of the answer: error code or message, token claims, stdout.
-fn answer_note(exchange: &Exchange) -> Option<String> {
-    if let Some(error) = &exchange.error {
-        return Some(truncate(error, 160));
-    }
-    let body = exchange.response_body.as_ref()?;
-    let pick = |pointer: &str| body.pointer(pointer).and_then(Value::as_str);
-    if let Some(claims) = body.pointer("/access_token/decoded_claims") {
-        return Some(format!(
-            "issued aud={} oid={}",
-            claims["aud"].as_str().unwrap_or("?"),
-            claims["oid"].as_str().unwrap_or("?")
-        ));
-    }
-    let note = pick("/error/code")
-        .map(|code| format!("{code}: {}", pick("/error/message").unwrap_or("")))
-        .or_else(|| pick("/message").map(str::to_owned))
-        .or_else(|| pick("/error_description").map(|d| d.lines().next().unwrap_or(d).to_owned()))
-        .or_else(|| pick("/run/stdout").map(|s| format!("stdout {s:?}")))
-        .or_else(|| body.as_str().map(|s| format!("{s:?}")));
-    note.map(|n| truncate(&n, 160))
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let text = text.as_str();
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
-}
-
 /// `export NAME='value'` lines for a POSIX shell.
 pub fn export_lines(env: &[(String, String)]) -> Vec<String> {
     env.iter().map(|(k, v)| format!("export {k}='{}'", v.replace('\'', "'\\''"))).collect()
@@ -135,7 +59,7 @@ pub fn served_text(served: &crate::runner::Served) -> String {
         return out;
     }
     for exchange in &served.exchanges {
-        let _ = writeln!(out, "  {}", hop_line(exchange));
+        let _ = writeln!(out, "  {}", exchange);
     }
     for finding in &served.findings {
         let _ = writeln!(out, "  diagnosis: {}: {}", finding.id, finding.explanation);

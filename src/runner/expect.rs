@@ -113,12 +113,7 @@ fn excerpt(text: &str) -> String {
     if text.is_empty() {
         return "(empty)".into();
     }
-    let mut end = text.len().min(400);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let more = if end < text.len() { "…" } else { "" };
-    format!("{}{more}", &text[..end])
+    crate::text::excerpt(text, 400)
 }
 
 #[cfg(test)]

@@ -242,16 +242,7 @@ pub fn non_loopback_url(text: &str) -> Option<String> {
             .take_while(|c| !matches!(c, '/' | '?' | '#' | ' ' | '"' | '\''))
             .collect();
         let host = authority.rsplit('@').next().unwrap_or("");
-        let host = if host.starts_with('[') {
-            host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
-        } else {
-            host.split(':').next().unwrap_or("").to_owned()
-        };
-        // An address is read as one (`127.evil.com` is a name, not loopback).
-        let address =
-            host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
-        let loopback =
-            host.eq_ignore_ascii_case("localhost") || address.is_ok_and(|a| a.is_loopback());
+        let loopback = crate::text::is_loopback_host(host);
         if matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") && !loopback {
             return Some(format!("{scheme}://{authority}"));
         }

@@ -60,6 +60,7 @@ impl Outcome {
 
 /// What happened in one scenario.
 #[derive(Debug, Clone)]
+#[must_use = "an outcome is the scenario's verdict: check `passed` or `failures`"]
 pub struct Outcome {
     pub name: String,
     pub file: PathBuf,
@@ -83,7 +84,7 @@ pub struct Outcome {
 
 /// What the stand-ins saw while serving a hand-started backend.
 #[derive(Debug, Clone)]
-pub struct Served {
+pub(crate) struct Served {
     pub exchanges: Vec<Exchange>,
     pub findings: Vec<Finding>,
 }
@@ -146,6 +147,43 @@ impl Runner {
     pub fn with_python(mut self, python: impl Into<PathBuf>) -> Self {
         self.programs.python = python.into();
         self
+    }
+
+    /// A runner using the installed harness binary, found by itself: `$SESSION_POOL_HARNESS_BIN`,
+    /// else `session-pool-harness` next to the running test executable (cargo's `target/<profile>`,
+    /// where a workspace's `cargo test` builds it), else on `PATH`, else in `$CARGO_HOME/bin`.
+    ///
+    /// ```no_run
+    /// let runner = session_pool_harness::Runner::find()?;
+    /// # Ok::<(), session_pool_harness::RunError>(())
+    /// ```
+    pub fn find() -> Result<Self, RunError> {
+        let name = format!("session-pool-harness{}", std::env::consts::EXE_SUFFIX);
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Some(bin) = std::env::var_os("SESSION_POOL_HARNESS_BIN") {
+            let bin = PathBuf::from(bin);
+            return match bin.is_file() {
+                true => Ok(Self::new(bin)),
+                false => Err(RunError::HarnessNotFound { searched: vec![bin] }),
+            };
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            // target/<profile>/deps/<test> and target/<profile>/<example or binary>.
+            for dir in exe.ancestors().skip(1).take(2) {
+                candidates.push(dir.join(&name));
+            }
+        }
+        if let Some(path) = std::env::var_os("PATH") {
+            candidates.extend(std::env::split_paths(&path).map(|dir| dir.join(&name)));
+        }
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+        candidates.extend(cargo_home.map(|home| home.join("bin").join(&name)));
+        match candidates.iter().find(|c| c.is_file()) {
+            Some(found) => Ok(Self::new(found.clone())),
+            None => Err(RunError::HarnessNotFound { searched: candidates }),
+        }
     }
 
     /// A runner using the currently running executable (the CLI).
@@ -234,6 +272,7 @@ impl Runner {
 
     /// Run scenarios, at most `jobs` at once; outcomes come back in the scenarios' order.
     /// Scenarios pinning the same fixed port (`[world.piston] port`) never run at once.
+    #[must_use = "the outcomes are the verdicts: check each `passed`"]
     pub async fn run_all(&self, scenarios: Vec<Scenario>, jobs: usize) -> Vec<Outcome> {
         let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
         let mut ports: std::collections::HashMap<u16, Arc<tokio::sync::Mutex<()>>> =
@@ -273,6 +312,31 @@ impl Runner {
         self.start_recording(scenario, &Recorder::new()).await
     }
 
+    /// Start the session container and the reference backend, at its default settings, on stand-ins
+    /// already running (e.g. with a wiremock server in front of a hop, [`StandIns::front`]). The
+    /// backend gets [`StandIns::backend_env`].
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_pool_harness::{Runner, StandIns, World};
+    ///
+    /// let stand_ins = StandIns::start(&World::builder().system_assigned().build()?).await?;
+    /// let live = Runner::find()?.start_on(stand_ins).await?;
+    /// let answer = reqwest::Client::new()
+    ///     .post(format!("{}/api/v2/execute", live.backend_url().unwrap()))
+    ///     .json(&serde_json::json!({"language": "python", "version": "3.10", "files": [{"content": "print(42)"}]}))
+    ///     .send()
+    ///     .await?;
+    /// println!("{} {:?}", answer.status(), live.diagnose());
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_on(&self, stand_ins: StandIns) -> Result<LiveWorld, RunError> {
+        let scenario = Scenario::for_world(stand_ins.world().clone());
+        let mut live = LiveWorld::default();
+        self.stage_on(&scenario, stand_ins, &mut live, true).await?;
+        Ok(live)
+    }
+
     /// [`Runner::start`], recording into `recorder`.
     pub(crate) async fn start_recording(
         &self,
@@ -286,7 +350,7 @@ impl Runner {
 
     /// Serve a scenario's world for a backend started by hand: call `ready` with the environment it
     /// needs, wait for `until`, then return what the stand-ins saw and the diagnosis.
-    pub async fn serve(
+    pub(crate) async fn serve(
         &self,
         scenario: &Scenario,
         ready: impl FnOnce(&[(String, String)]),
@@ -317,15 +381,29 @@ impl Runner {
             StandIns::start_with(&scenario.world, recorder.clone()).await.map_err(|source| {
                 RunError::StandIns { scenario: scenario.file.display().to_string(), source }
             })?;
+        self.stage_on(scenario, stand_ins, live, with_backend).await
+    }
+
+    /// [`Runner::stage`] on stand-ins already running.
+    async fn stage_on(
+        &self,
+        scenario: &Scenario,
+        stand_ins: StandIns,
+        live: &mut LiveWorld,
+        with_backend: bool,
+    ) -> Result<(), RunError> {
         live.endpoints = stand_ins.endpoints();
         let container = async {
             let wanted =
                 scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts;
             match wanted {
-                true => Ok::<_, RunError>(Some(
-                    ChildProcess::launch(&launch::container(scenario, &stand_ins, &self.programs)?)
-                        .await?,
-                )),
+                true => {
+                    let launch = launch::container(scenario, &stand_ins, &self.programs)
+                        .map_err(RunError::launch)?;
+                    Ok::<_, RunError>(Some(
+                        ChildProcess::launch(&launch).await.map_err(RunError::process)?,
+                    ))
+                }
                 false => Ok(None),
             }
         };
@@ -339,7 +417,9 @@ impl Runner {
         live.tools = tools;
         let backend = async {
             match &backend_launch {
-                Some(launch) => Ok::<_, RunError>(Some(ChildProcess::launch(launch).await?)),
+                Some(launch) => Ok::<_, RunError>(Some(
+                    ChildProcess::launch(launch).await.map_err(RunError::process)?,
+                )),
                 None => Ok(None),
             }
         };
@@ -392,7 +472,8 @@ impl Runner {
             None
         };
         let mut backend_launch =
-            launch::backend(scenario, stand_ins, &self.programs, tools.as_ref())?;
+            launch::backend(scenario, stand_ins, &self.programs, tools.as_ref())
+                .map_err(RunError::launch)?;
         if let (true, Some(tools)) = (workload, &tools) {
             let file = tools
                 .write_federated_token(&scenario.world, &scenario.backend)
@@ -454,6 +535,11 @@ impl LiveWorld {
         self.stand_ins.as_ref().map(StandIns::exchanges).unwrap_or_default()
     }
 
+    /// What the stand-ins saw so far, diagnosed with the world they play.
+    pub fn diagnose(&self) -> Vec<Finding> {
+        self.stand_ins.as_ref().map(StandIns::diagnose).unwrap_or_default()
+    }
+
     /// Stop everything and wait for the processes to exit (both at once).
     pub async fn stop(self) {
         let stop = |process: Option<ChildProcess>| async move {
@@ -471,35 +557,57 @@ impl LiveWorld {
 
 /// A run that could not even send its steps.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     #[error("cannot start the stand-ins of {scenario}: {source}")]
     StandIns { scenario: String, source: std::io::Error },
-    #[error(transparent)]
-    Process(#[from] ProcessError),
+    /// A process (`backend`, `container`) did not start or did not get ready.
+    #[error("{message}")]
+    Process { process: String, message: String },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error(
+        "cannot find the session-pool-harness binary (looked at {}): build it (`cargo build -p session-pool-harness`), install it (`cargo install --path <checkout>`), or set SESSION_POOL_HARNESS_BIN to its path",
+        searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    HarnessNotFound { searched: Vec<PathBuf> },
     #[error("cannot write the fake developer tools: {0}")]
     Tools(std::io::Error),
-    #[error(transparent)]
-    Launch(#[from] launch::LaunchError),
+    /// A process's specification cannot be used (`process` names it when it is about one).
+    #[error("{message}")]
+    Launch { process: Option<String>, message: String },
+}
+
+impl RunError {
+    fn process(error: ProcessError) -> Self {
+        Self::Process { process: error.name().to_owned(), message: error.to_string() }
+    }
+
+    fn launch(error: launch::LaunchError) -> Self {
+        Self::Launch { process: error.process().map(str::to_owned), message: error.to_string() }
+    }
 }
 
 impl RunError {
     /// The run problem this error is, for the diagnosis (never `ok` when the run could not even start).
-    pub fn problem(&self) -> RunProblem {
+    pub(crate) fn problem(&self) -> RunProblem {
         let text = last_lines(&self.to_string().lines().map(str::to_owned).collect::<Vec<_>>());
         match self {
-            Self::Process(e) if e.name() == "container" => RunProblem::ContainerNotStarted(text),
-            Self::Process(_) => RunProblem::BackendNotStarted(text),
-            Self::Launch(e) if e.process() == Some("container") => {
+            Self::Process { process, .. } if process == "container" => {
                 RunProblem::ContainerNotStarted(text)
             }
-            Self::Launch(e) if e.process() == Some("backend") => {
+            Self::Process { .. } => RunProblem::BackendNotStarted(text),
+            Self::Launch { process: Some(p), .. } if p == "container" => {
+                RunProblem::ContainerNotStarted(text)
+            }
+            Self::Launch { process: Some(p), .. } if p == "backend" => {
                 RunProblem::BackendNotStarted(text)
             }
-            Self::Launch(_) | Self::StandIns { .. } | Self::Client(_) | Self::Tools(_) => {
-                RunProblem::Harness(text)
-            }
+            Self::Launch { .. }
+            | Self::StandIns { .. }
+            | Self::Client(_)
+            | Self::Tools(_)
+            | Self::HarnessNotFound { .. } => RunProblem::Harness(text),
         }
     }
 }

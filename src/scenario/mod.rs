@@ -110,6 +110,7 @@ impl ScenarioError {
 
 /// Failure to find scenario files at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     #[error("cannot read {}: {source}; pass a .toml scenario file or a folder of them", path.display())]
     Read { path: PathBuf, source: std::io::Error },
@@ -209,6 +210,25 @@ impl Scenario {
             expect,
             warnings,
         })
+    }
+
+    /// A scenario of `world` alone: the reference backend at its defaults, no steps, no
+    /// expectations (for [`crate::Runner::start_on`]).
+    pub(crate) fn for_world(world: World) -> Self {
+        let custom = world.pool.is_custom();
+        Self {
+            name: world.app.name.clone(),
+            file: PathBuf::from("(world built in code)"),
+            dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            description: String::new(),
+            deadline: DEFAULT_DEADLINE,
+            world,
+            backend: backend_settings(BackendFile::default(), custom)
+                .expect("the defaults are valid"),
+            steps: Vec::new(),
+            expect: Expectations::default(),
+            warnings: Vec::new(),
+        }
     }
 
     /// Every scenario under `paths` (files, or folders searched for `*.toml`), sorted by path.

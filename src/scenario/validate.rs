@@ -14,7 +14,7 @@ use crate::world::{
 };
 
 /// The name the system-assigned identity goes by in fixes and explanations.
-pub const SYSTEM_ASSIGNED_NAME: &str = "system-assigned";
+pub use crate::world::SYSTEM_ASSIGNED as SYSTEM_ASSIGNED_NAME;
 
 fn problem(offending: &str, message: String) -> WorldProblem {
     WorldProblem { offending: offending.to_owned(), message }

@@ -6,6 +6,7 @@
 
 pub mod entra;
 pub mod faults;
+pub(crate) mod front;
 pub mod identity;
 pub mod piston;
 pub mod pool;
@@ -22,11 +23,11 @@ use crate::tokens::{Clock, TokenIssuer};
 use crate::transcript::{Exchange, Hop, Recorder};
 use crate::world::{IdentityProtocol, SettingValue, World};
 use faults::Faults;
-pub use server::Server;
+pub(crate) use server::Server;
 
 /// The harness's HTTP client for loopback (no proxy), built once per process: building a client
 /// loads TLS roots, which costs milliseconds a scenario should not pay.
-pub fn loopback_client() -> reqwest::Client {
+pub(crate) fn loopback_client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
@@ -76,7 +77,81 @@ pub struct StandIns {
     entra: Server,
     pool: Server,
     piston: Server,
+    fronts: Fronts,
+    expectations: Expectations,
 }
+
+/// Where each stand-in's requests go first ([`StandIns::front`]).
+#[derive(Debug, Default, Clone)]
+struct Fronts {
+    identity: front::Front,
+    entra: front::Front,
+    pool: front::Front,
+    piston: front::Front,
+}
+
+impl Fronts {
+    fn get(&self, hop: Hop) -> front::Front {
+        match hop {
+            Hop::Identity => self.identity.clone(),
+            Hop::Entra => self.entra.clone(),
+            Hop::Pool => self.pool.clone(),
+            Hop::Piston => self.piston.clone(),
+            _ => front::Front::default(),
+        }
+    }
+}
+
+/// The calls a test expects per hop, checked when the stand-ins are dropped (or stopped), as
+/// wiremock checks its mocks.
+#[derive(Debug)]
+struct Expectations {
+    recorder: Recorder,
+    expected: std::sync::Mutex<Vec<(Hop, usize)>>,
+}
+
+impl Expectations {
+    /// `None` when every expectation holds; else what failed and every exchange received.
+    fn unmet(&self) -> Option<String> {
+        use std::fmt::Write as _;
+        let exchanges = self.recorder.exchanges();
+        let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let failed: Vec<String> = expected
+            .iter()
+            .filter_map(|(hop, want)| {
+                let got = exchanges.iter().filter(|e| e.to == *hop).count();
+                (got != *want).then(|| format!("- expected {want} request(s) to {hop}, got {got}"))
+            })
+            .collect();
+        if failed.is_empty() {
+            return None;
+        }
+        let mut message = format!("Verifications failed:\n{}\n", failed.join("\n"));
+        let _ = writeln!(message, "Requests the stand-ins received ({}):", exchanges.len());
+        for exchange in &exchanges {
+            let _ = writeln!(message, "  {exchange}");
+        }
+        Some(message)
+    }
+}
+
+impl Drop for Expectations {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(message) = self.unmet() {
+            panic!("{message}");
+        }
+    }
+}
+
+/// A hop a wiremock server cannot be put in front of.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no stand-in serves {0}: a wiremock server can front identity, entra, pool, container or piston"
+)]
+pub struct NotAStandIn(pub Hop);
 
 impl StandIns {
     /// Start all four stand-ins for `world` on loopback, with a fresh recorder.
@@ -85,7 +160,7 @@ impl StandIns {
     }
 
     /// Start them recording into `recorder` (so a caller can record its own hops beside theirs).
-    pub async fn start_with(world: &World, recorder: Recorder) -> std::io::Result<Self> {
+    pub(crate) async fn start_with(world: &World, recorder: Recorder) -> std::io::Result<Self> {
         let world = Arc::new(world.clone());
         let issuer = TokenIssuer::test_key();
         let identity_header = crate::ids::guid();
@@ -100,6 +175,7 @@ impl StandIns {
             identity_header: identity_header.clone(),
         });
         let piston_app = piston::app(Arc::new(world.piston.clone()));
+        let fronts = Fronts::default();
         let tap = |from: Hop,
                    to: Hop,
                    routes: &'static [(&'static str, &'static str)],
@@ -110,6 +186,7 @@ impl StandIns {
             faults: Arc::new(Faults::for_hop(&world.faults, to)),
             clock,
             routes,
+            front: fronts.get(to),
         };
         let entra_tap = tap(Hop::Backend, Hop::Entra, entra::ROUTES, Clock::default());
         let entra_world = world.clone();
@@ -151,6 +228,7 @@ impl StandIns {
             .collect();
         Ok(Self {
             world,
+            expectations: Expectations { recorder: recorder.clone(), expected: Default::default() },
             recorder,
             identity_header,
             secret_values,
@@ -160,12 +238,13 @@ impl StandIns {
             entra,
             pool,
             piston,
+            fronts,
         })
     }
 
     /// Route the pool's forwarded requests to a running session container (`http://127.0.0.1:<port>`)
     /// that serves `routes` (for near-miss notes on its 404s; `&[]` when unknown).
-    pub fn set_container(
+    pub(crate) fn set_container(
         &self,
         url: impl Into<String>,
         routes: &'static [(&'static str, &'static str)],
@@ -217,12 +296,12 @@ impl StandIns {
     }
 
     /// The values the backend got for the app's secret references: stand-ins, never printed.
-    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn secret_values(&self) -> impl Iterator<Item = &str> {
         self.secret_values.iter().map(|(_, v)| v.as_str())
     }
 
     /// The placeholders the stand-ins define, for programs and the app's settings.
-    pub fn placeholders(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn placeholders(&self) -> Vec<(&'static str, String)> {
         vec![
             ("identity_endpoint", self.identity_endpoint()),
             ("identity_header", self.identity_header.clone()),
@@ -238,7 +317,7 @@ impl StandIns {
 
     /// The app's settings as its container sees them: placeholders filled, each secret reference
     /// replaced by a stand-in value.
-    pub fn app_settings(&self) -> Vec<(String, String)> {
+    pub(crate) fn app_settings(&self) -> Vec<(String, String)> {
         let values = self.placeholders();
         let settings = self.world.app.settings.iter();
         settings
@@ -287,9 +366,77 @@ impl StandIns {
         self.recorder.exchanges()
     }
 
-    /// The shared recorder.
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
+    /// Expect `hop` to receive exactly `calls` requests by the time the stand-ins are dropped or
+    /// stopped (or [`StandIns::verify`] is called). An unmet expectation panics, listing every
+    /// exchange the stand-ins received; a second `expect` on the same hop replaces the first.
+    ///
+    /// ```should_panic
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use session_pool_harness::{Hop, StandIns, World};
+    ///
+    /// let stand_ins = StandIns::start(&World::builder().build().unwrap()).await.unwrap();
+    /// stand_ins.expect(Hop::Pool, 1);
+    /// // Nothing calls the pool: dropping the stand-ins panics with
+    /// // "expected 1 request(s) to pool, got 0" and the (empty) list of exchanges.
+    /// # }
+    /// ```
+    pub fn expect(&self, hop: Hop, calls: usize) -> &Self {
+        let mut expected = self.expectations.expected.lock().unwrap_or_else(|p| p.into_inner());
+        expected.retain(|(h, _)| *h != hop);
+        expected.push((hop, calls));
+        self
+    }
+
+    /// Check the expectations now; panics like a drop with unmet expectations would.
+    pub fn verify(&self) {
+        if let Some(message) = self.expectations.unmet() {
+            panic!("{message}");
+        }
+    }
+
+    /// Put a wiremock server in front of `hop`: its requests reach `mock` first; a mock that
+    /// matches answers, anything unmatched falls through to the stand-in. Every exchange is still
+    /// recorded, checked and diagnosed as the caller saw it. This mounts a catch-all at the lowest
+    /// priority on `mock` (the fall-through); keep `mock` alive while the stand-ins run.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_pool_harness::{Diagnosis, Hop, StandIns, World};
+    /// use wiremock::matchers::{method, path};
+    /// use wiremock::{Mock, MockServer, ResponseTemplate};
+    ///
+    /// let stand_ins = StandIns::start(&World::builder().build()?).await?;
+    /// let mock = MockServer::start().await;
+    /// // The identity endpoint fails, as an overloaded one would.
+    /// Mock::given(path("/msi/token"))
+    ///     .respond_with(ResponseTemplate::new(500).set_body_string("identity endpoint overloaded"))
+    ///     .mount(&mock)
+    ///     .await;
+    /// stand_ins.front(Hop::Identity, &mock).await?;
+    ///
+    /// let client = reqwest::Client::new();
+    /// let token = client
+    ///     .get(stand_ins.identity_endpoint())
+    ///     .query(&[("api-version", "2019-08-01"), ("resource", "https://dynamicsessions.io")])
+    ///     .header("x-identity-header", stand_ins.identity_header())
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(token.status(), 500, "the mock answered");
+    /// // Unmatched: the pool stand-in answers as Azure would.
+    /// let pool = client.post(format!("{}/python/execute", stand_ins.pool_endpoint())).send().await?;
+    /// assert_eq!(pool.status(), 401);
+    /// assert_eq!(stand_ins.exchanges().len(), 2, "both recorded");
+    /// # Ok(()) }
+    /// ```
+    pub async fn front(&self, hop: Hop, mock: &wiremock::MockServer) -> Result<(), NotAStandIn> {
+        let front = match hop {
+            Hop::Container => self.pool_state.container_front.clone(),
+            Hop::Identity | Hop::Entra | Hop::Pool | Hop::Piston => self.fronts.get(hop),
+            other => return Err(NotAStandIn(other)),
+        };
+        front::mount_fall_through(mock).await;
+        front.set(mock.uri());
+        Ok(())
     }
 
     /// The world they play.
@@ -298,7 +445,7 @@ impl StandIns {
     }
 
     /// Named base URLs, for the normaliser (ports vary per run).
-    pub fn endpoints(&self) -> Vec<(String, Hop)> {
+    pub(crate) fn endpoints(&self) -> Vec<(String, Hop)> {
         vec![
             (self.identity.url(), Hop::Identity),
             (self.entra.url(), Hop::Entra),
@@ -309,7 +456,7 @@ impl StandIns {
 
     /// The environment of the session container (the adapter): where Piston lives, and the same
     /// egress trap as the backend so that nothing it sends can leave the machine.
-    pub fn container_env(&self) -> Vec<(String, String)> {
+    pub(crate) fn container_env(&self) -> Vec<(String, String)> {
         let mut env =
             vec![("PISTON_URL".to_owned(), self.reachable(Hop::Piston, self.piston_url()))];
         env.extend(self.egress_trap());

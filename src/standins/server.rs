@@ -24,6 +24,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tower::ServiceExt as _;
 
 use super::faults::{Action, Faults};
+use super::front::Front;
 use crate::contracts;
 use crate::tokens::Clock;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
@@ -51,6 +52,8 @@ pub struct Tap {
     pub clock: Clock,
     /// `(method, path pattern)` of every route, for near-miss notes.
     pub routes: &'static [(&'static str, &'static str)],
+    /// A test's wiremock server asked before the stand-in, when there is one.
+    pub front: Front,
 }
 
 /// Marks an answer given because no route matched (set by the stand-ins' fallbacks).
@@ -211,13 +214,25 @@ async fn handle(
         tap.recorder.fail(pending, Closed.to_string());
         return Err(Closed);
     }
-    let response = router
-        .oneshot(Request::from_parts(parts, Body::from(bytes)))
-        .await
-        .unwrap_or_else(|never: Infallible| match never {});
-    let unrouted = response.extensions().get::<Unrouted>().is_some();
-    let (mut parts, body) = response.into_parts();
-    let mut bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let (mut parts, mut bytes, unrouted) =
+        match tap.front.ask(&parts.method, &path_and_query, &parts.headers, &bytes).await {
+            Some(answer) => {
+                let mut response = Response::new(());
+                *response.status_mut() = answer.status;
+                *response.headers_mut() = answer.headers;
+                (response.into_parts().0, answer.body, false)
+            }
+            None => {
+                let response = router
+                    .oneshot(Request::from_parts(parts, Body::from(bytes)))
+                    .await
+                    .unwrap_or_else(|never: Infallible| match never {});
+                let unrouted = response.extensions().get::<Unrouted>().is_some();
+                let (parts, body) = response.into_parts();
+                (parts, to_bytes(body, BODY_LIMIT).await.unwrap_or_default(), unrouted)
+            }
+        };
     if let Some(action) = &action {
         apply(action, &mut parts.status, &mut parts.headers, &mut bytes);
     }
@@ -341,6 +356,7 @@ mod tests {
             faults: Arc::new(Faults::for_hop(&[fault], Hop::Identity)),
             clock: Clock::default(),
             routes: &[("GET", "/x")],
+            front: Front::default(),
         };
         (Server::start_tapped(router, tap).await.unwrap(), recorder)
     }
@@ -410,6 +426,7 @@ mod tests {
             faults: Arc::default(),
             clock: Clock::default(),
             routes: &[("GET", "/x")],
+            front: Front::default(),
         };
         let server = Server::start_tapped(router, tap).await.unwrap();
         let answer = reqwest::get(format!("{}/xy", server.url())).await.unwrap();

@@ -100,10 +100,6 @@ impl Settings {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &SettingValue)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// How a token request names the identity it wants (DOC: at most one of these).
@@ -177,11 +173,6 @@ impl App {
     /// The app's identity whose principal (object id) is `principal_id`.
     pub fn identity_with_principal(&self, principal_id: &str) -> Option<&ManagedIdentity> {
         self.identities().find(|i| i.principal_id.eq_ignore_ascii_case(principal_id))
-    }
-
-    /// The app's identity whose client id is `client_id`.
-    pub fn identity_with_client_id(&self, client_id: &str) -> Option<&ManagedIdentity> {
-        self.identities().find(|i| i.client_id.eq_ignore_ascii_case(client_id))
     }
 
     /// `AZURE_CLIENT_ID` as the app sets it: `None` unset, `Some("")` set empty.

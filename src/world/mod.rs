@@ -6,79 +6,63 @@
 //! `az` JSON). RBAC follows the usual Azure rule (FIDELITY §5): an assignment at a scope applies to
 //! every resource below it.
 
-pub mod app;
-pub mod parts;
-pub mod pool;
-pub mod scope;
+pub(crate) mod app;
+mod builder;
+pub(crate) mod parts;
+pub(crate) mod pool;
+pub(crate) mod scope;
 
-pub use app::{
+pub(crate) use app::{
     App, IdentityKind, IdentityProtocol, ManagedIdentity, Selection, Selector, SettingValue,
     Settings,
 };
-pub use parts::{
+pub use builder::{BuildError, RoleScope, SYSTEM_ASSIGNED, WorldBuilder};
+pub(crate) use parts::{
     Application, AzCli, DeveloperTools, Fault, Federated, Piston, ProcessSpec, Program, Runtime,
 };
-pub use pool::{ContainerType, Pool};
-pub use scope::Scope;
+pub(crate) use pool::{ContainerType, Pool};
+pub(crate) use scope::Scope;
 
 use crate::azure::{SESSION_EXECUTOR_ROLE, SESSION_EXECUTOR_ROLE_ID};
 
-/// The validated world. Load it from a scenario file, or build it in code:
+/// An Azure world: the backend's container app with its identities and settings, role
+/// assignments, the session pool, Piston's script and faults. Read it from a scenario file
+/// ([`crate::Scenario::world`]) or build it in code with [`World::builder`]; give it to
+/// [`crate::StandIns::start`] to serve it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use session_pool_harness::world::*;
-/// use session_pool_harness::azure::SESSION_EXECUTOR_ROLE;
-/// use session_pool_harness::StandIns;
+/// use session_pool_harness::world::{RoleScope, SYSTEM_ASSIGNED};
+/// use session_pool_harness::{StandIns, World};
 ///
-/// let app_id = Scope::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/containerApps/app")?;
-/// let world = World {
-///     tenant_id: "t1".into(),
-///     app: App {
-///         name: "app".into(),
-///         system_assigned: Some(ManagedIdentity {
-///             kind: IdentityKind::SystemAssigned,
-///             name: "system-assigned".into(),
-///             client_id: "c1".into(),
-///             principal_id: "p1".into(),
-///             resource_id: app_id.to_string(),
-///         }),
-///         resource_id: app_id,
-///         user_assigned: vec![],
-///         settings: Settings::default(),
-///     },
-///     identity_endpoint: IdentityEndpoint::default(),
-///     role_assignments: vec![RoleAssignment::new("p1", SESSION_EXECUTOR_ROLE, Scope::parse("/subscriptions/s1/resourceGroups/rg")?)],
-///     pool: Pool::new(Scope::parse("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.App/sessionPools/p1")?, Some(2000)),
-///     piston: Piston::default(),
-///     applications: vec![],
-///     faults: vec![],
-///     developer_tools: None,
-/// };
-/// assert_eq!(world.executor_assignments_on_pool("p1").count(), 1, "inherited from the resource group");
+/// let world = World::builder()
+///     .system_assigned()
+///     .session_executor(SYSTEM_ASSIGNED, RoleScope::ResourceGroup)
+///     .without_target_port()
+///     .build()?;
 /// let stand_ins = StandIns::start(&world).await?;
 /// assert!(stand_ins.pool_endpoint().starts_with("http://127.0.0.1:"));
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct World {
-    pub tenant_id: String,
+    pub(crate) tenant_id: String,
     /// The backend's container app, its identities and settings.
-    pub app: App,
+    pub(crate) app: App,
     /// How the platform's identity endpoint behaves.
-    pub identity_endpoint: IdentityEndpoint,
-    pub role_assignments: Vec<RoleAssignment>,
-    pub pool: Pool,
-    pub piston: Piston,
+    pub(crate) identity_endpoint: IdentityEndpoint,
+    pub(crate) role_assignments: Vec<RoleAssignment>,
+    pub(crate) pool: Pool,
+    pub(crate) piston: Piston,
     /// App registrations that authenticate to Entra (client secret, workload identity).
-    pub applications: Vec<Application>,
-    pub faults: Vec<Fault>,
-    pub developer_tools: Option<DeveloperTools>,
+    pub(crate) applications: Vec<Application>,
+    pub(crate) faults: Vec<Fault>,
+    pub(crate) developer_tools: Option<DeveloperTools>,
 }
 
 /// The identity endpoint's protocol and its reported variants (FIDELITY §1, §2, §7).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IdentityEndpoint {
+pub(crate) struct IdentityEndpoint {
     pub protocol: IdentityProtocol,
     /// Lifetime of issued tokens (default 24 h, FIDELITY §4).
     pub token_lifetime_secs: Option<u64>,
@@ -90,7 +74,7 @@ pub struct IdentityEndpoint {
 
 /// Reported answers to an empty `client_id` selector (FIDELITY §7).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum EmptyClientIdAnswer {
+pub(crate) enum EmptyClientIdAnswer {
     /// REP: 500 mentioning `invalid_scope` (exact body UNK, assumed).
     #[default]
     InvalidScope,
@@ -100,7 +84,7 @@ pub enum EmptyClientIdAnswer {
 
 /// A role assignment with its scope parsed.
 #[derive(Debug, Clone)]
-pub struct RoleAssignment {
+pub(crate) struct RoleAssignment {
     pub principal_id: String,
     /// Role name or role definition id.
     pub role: String,
@@ -134,14 +118,14 @@ impl RoleAssignment {
 
 /// A problem in a world, with the offending text so the loader can point at its line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorldProblem {
+pub(crate) struct WorldProblem {
     pub offending: String,
     pub message: String,
 }
 
 impl World {
     /// The Session Executor assignments of `principal_id` that cover the pool.
-    pub fn executor_assignments_on_pool(
+    pub(crate) fn executor_assignments_on_pool(
         &self,
         principal_id: &str,
     ) -> impl Iterator<Item = &RoleAssignment> {
@@ -153,7 +137,7 @@ impl World {
     }
 
     /// Session Executor assignments of `principal_id` that do NOT cover the pool (e.g. another pool).
-    pub fn executor_assignments_elsewhere(
+    pub(crate) fn executor_assignments_elsewhere(
         &self,
         principal_id: &str,
     ) -> impl Iterator<Item = &RoleAssignment> {
@@ -165,14 +149,14 @@ impl World {
     }
 
     /// The app's identities that hold Session Executor on the pool.
-    pub fn executor_identities(&self) -> impl Iterator<Item = &ManagedIdentity> {
+    pub(crate) fn executor_identities(&self) -> impl Iterator<Item = &ManagedIdentity> {
         executor_holders(&self.app, &self.role_assignments, Some(&self.pool.resource_id))
             .into_iter()
     }
 
     /// Principals the world defines: the app's identities, the app registrations, the signed-in
     /// developer. A role assignment for anyone else concerns no one the harness plays.
-    pub fn known_principals(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn known_principals(&self) -> impl Iterator<Item = &str> {
         let identities = self.app.identities().map(|i| i.principal_id.as_str());
         let applications = self.applications.iter().map(|a| a.principal_id.as_str());
         let developer = self.developer_tools.iter().filter_map(|t| t.principal_id.as_deref());
@@ -180,7 +164,7 @@ impl World {
     }
 
     /// The principal signed in to the developer tools: the one named, else the app's first identity.
-    pub fn developer_principal(&self) -> Option<&str> {
+    pub(crate) fn developer_principal(&self) -> Option<&str> {
         let named = self.developer_tools.as_ref().and_then(|t| t.principal_id.as_deref());
         named.or_else(|| self.app.identities().next().map(|i| i.principal_id.as_str()))
     }
@@ -188,7 +172,7 @@ impl World {
 
 /// The identities of `app` holding Session Executor on `pool` (or an enclosing scope); anywhere
 /// when the pool is not known.
-pub fn executor_holders<'a>(
+pub(crate) fn executor_holders<'a>(
     app: &'a App,
     assignments: &[RoleAssignment],
     pool: Option<&Scope>,

@@ -12,18 +12,6 @@ pub enum ContainerType {
     Shell,
 }
 
-impl ContainerType {
-    /// ARM's spelling.
-    pub fn arm_name(self) -> &'static str {
-        match self {
-            Self::CustomContainer => "CustomContainer",
-            Self::PythonLts => "PythonLTS",
-            Self::NodeLts => "NodeLTS",
-            Self::Shell => "Shell",
-        }
-    }
-}
-
 /// The session pool.
 #[derive(Debug, Clone)]
 pub struct Pool {

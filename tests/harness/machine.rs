@@ -51,7 +51,7 @@ fn a_bare_scenario_file_name_runs_from_its_own_folder() {
 #[test]
 fn a_backend_found_only_on_the_users_path_starts() {
     let bin = temp_dir("path");
-    let name = format!("my-backend-{}", &crate::helpers::unique()[..8]);
+    let name = format!("my-backend-{}", std::process::id());
     let script = bin.join(&name);
     std::fs::write(&script, format!("#!/bin/sh\nexec '{BIN}' backend\n")).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

@@ -4,6 +4,7 @@ mod cli;
 mod docs;
 mod evidence;
 mod explain;
+mod facade;
 mod helpers;
 mod machine;
 mod pasted;

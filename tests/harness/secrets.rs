@@ -67,7 +67,7 @@ async fn the_backend_never_forwards_the_callers_authorization() {
     let claims = pool.bearer_claims().expect("with a JWT, not the caller's opaque token");
     assert_eq!(
         claims["oid"],
-        scenario.world().app.system_assigned.as_ref().unwrap().principal_id.as_str(),
+        scenario.world().principal_id_of(session_pool_harness::world::SYSTEM_ASSIGNED).unwrap(),
         "the backend's own identity"
     );
     let downstream = serde_json::to_string(

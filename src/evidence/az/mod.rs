@@ -136,7 +136,7 @@ fn json_path(path: &serde_path_to_error::Path, message: &str) -> String {
 }
 
 fn excerpt(line: &str) -> String {
-    line.chars().take(160).collect()
+    crate::text::excerpt(line, 160)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
@@ -50,6 +50,8 @@ pub struct PoolState {
     calls: Mutex<HashMap<String, u32>>,
     started: Instant,
     container_faults: Faults,
+    /// A test's wiremock server asked before the container, when there is one.
+    pub(crate) container_front: super::front::Front,
     pub recorder: Recorder,
     pub client: reqwest::Client,
 }
@@ -81,6 +83,7 @@ impl PoolState {
             calls: Mutex::default(),
             started,
             container_faults,
+            container_front: super::front::Front::default(),
             recorder,
             client,
         }
@@ -257,13 +260,25 @@ async fn forward(
     let mut outgoing = state
         .client
         .request(parts.method.clone(), format!("{}{path_and_query}", container.url))
-        .body(body);
+        .body(body.clone());
+    let mut forwarded = HeaderMap::new();
     for (name, value) in headers {
         outgoing = outgoing.header(name, value);
+        if let Ok(value) = HeaderValue::from_str(value) {
+            forwarded.insert(header::CONTENT_TYPE, value);
+        }
     }
     let answer = match fault.as_ref().filter(|f| f.close) {
         Some(_) => Err("the container closed the connection without an answer (fault)".to_owned()),
-        None => read_answer(outgoing).await,
+        None => {
+            match state.container_front.ask(&parts.method, path_and_query, &forwarded, &body).await
+            {
+                Some(mock) => {
+                    Ok((mock.status, mock.headers.get(header::CONTENT_TYPE).cloned(), mock.body))
+                }
+                None => read_answer(outgoing).await,
+            }
+        }
     };
     let (mut status, content_type, mut bytes) = match answer {
         Ok(answer) => answer,
