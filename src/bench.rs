@@ -281,6 +281,37 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// The bench figures as text.
+pub fn text(r: &BenchReport) -> String {
+    format!(
+        "scenarios ({}): median {:.1} ms, p95 {:.1} ms, max {:.1} ms ({}); suite {:.0} ms\n\
+         overhead (happy path vs the same exchanges sent directly): +{:.1} ms, ratio {:.2}\n\
+         backend through the whole chain ({} requests, {} connections): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {:.1} MB, {} token request(s)\n\
+         Piston stand-in alone: {:.0} req/s; backend / direct = {:.2}\n\
+         {} cores; bench took {:.1} s\n",
+        r.scenario_count,
+        r.scenario_median_ms,
+        r.scenario_p95_ms,
+        r.scenario_max_ms,
+        r.slowest_scenario,
+        r.suite_total_ms,
+        r.overhead_ms,
+        r.overhead_ratio,
+        r.backend_requests,
+        r.backend_concurrency,
+        r.backend_rps,
+        r.backend_p50_ms,
+        r.backend_p99_ms,
+        r.backend_errors,
+        r.backend_peak_rss_mb,
+        r.token_requests,
+        r.direct_rps,
+        r.backend_vs_direct_ratio,
+        r.cores,
+        r.bench_total_ms / 1000.0
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,33 +1,39 @@
 //! Reproduce Azure Container Apps session-pool authentication and routing bugs locally, in
 //! milliseconds, with no Azure account.
 //!
-//! # Layout
-//! - [`scenario`]: scenario files (TOML) and their validation; [`world`]: the Azure world they describe.
-//! - [`standins`]: one module per hop — [`standins::identity`] (Container Apps + IMDS),
-//!   [`standins::entra`], [`standins::pool`], [`standins::piston`] — and [`StandIns`], which runs them.
-//! - [`tokens`]: real RS256 JWTs with Azure's claims, signed by the test key in `fixtures/keys/`.
-//! - [`reference`](mod@reference): the reference system: the coding-engine [`reference::backend`] (real
-//!   `azure_identity`) and the in-container [`reference::adapter`].
-//! - [`runner`]: drives a scenario end to end with real processes; [`transcript`] records every hop.
-//! - [`contracts`]: the payload shape each hop relies on, checked on every exchange.
-//! - [`diagnosis`]: the single list of failure ids, how each is recognised, and its fix;
-//!   [`explain`] applies it to evidence a user captured from real Azure.
-//! - [`bench`](mod@bench): scenario speed, harness overhead and the backend under load (`bench` command).
-//! - [`normalize`] and [`report`]: stable snapshots, text and JSON reports; [`cli`]: the command line.
+//! The API, in the manner of wiremock-rs:
+//! - [`World`] (from [`World::builder`] or a [`Scenario`] file): the app, its identities and
+//!   settings, role assignments, the session pool, Piston's script.
+//! - [`StandIns`]: the identity endpoint, Entra, the pool and Piston serving a world on loopback;
+//!   [`StandIns::backend_env`] for a backend, [`StandIns::expect`] verified on drop,
+//!   [`StandIns::front`] for wiremock mocks in front of a hop.
+//! - [`Runner`]: runs scenarios end to end with real processes ([`Outcome`], typed [`Failure`]s),
+//!   or starts the reference backend on your stand-ins ([`Runner::start_on`], [`LiveWorld`]).
+//! - [`Diagnosis`] and [`Finding`]: the cause named from what the stand-ins saw, with its fix.
+//! - [`azure`]: Azure's constants; [`tokens`]: real RS256 JWTs signed by the test key.
 //!
 //! # Example
-//! Start a world's stand-ins and talk to them (a backend would get [`StandIns::backend_env`]):
+//! A world in code, its stand-ins, and the diagnosis of what they saw:
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use session_pool_harness::{Scenario, StandIns};
+//! use session_pool_harness::world::{RoleScope, SYSTEM_ASSIGNED};
+//! use session_pool_harness::{Diagnosis, StandIns, World};
 //!
-//! let scenario = Scenario::load("scenarios/happy-path.toml")?;
-//! let stand_ins = StandIns::start(scenario.world()).await?;
-//! let env = stand_ins.backend_env_for(&scenario);
+//! // The role sits on the user-assigned identity; nothing sets AZURE_CLIENT_ID.
+//! let world = World::builder()
+//!     .system_assigned()
+//!     .user_assigned("coding-engine-id")
+//!     .session_executor("coding-engine-id", RoleScope::Pool)
+//!     .build()?;
+//! let stand_ins = StandIns::start(&world).await?;
+//! let env = stand_ins.backend_env();
 //! assert!(env.iter().any(|(k, v)| k == "IDENTITY_ENDPOINT" && v.starts_with("http://127.0.0.1:")));
+//! assert!(!env.iter().any(|(k, _)| k == "AZURE_CLIENT_ID"), "Azure never sets it");
 //!
-//! // The identity endpoint answers the Container Apps protocol, as the Azure SDKs call it.
-//! let token: serde_json::Value = reqwest::Client::new()
+//! // A backend asks for a token as the Azure SDKs do, with no client id: it gets the
+//! // system-assigned identity's, and the pool refuses it.
+//! let client = reqwest::Client::new();
+//! let token: serde_json::Value = client
 //!     .get(stand_ins.identity_endpoint())
 //!     .query(&[("api-version", "2019-08-01"), ("resource", "https://dynamicsessions.io")])
 //!     .header("x-identity-header", stand_ins.identity_header())
@@ -35,12 +41,25 @@
 //!     .await?
 //!     .json()
 //!     .await?;
-//! assert!(token["expires_on"].is_string(), "the Rust SDK needs a string");
+//! let answer = client
+//!     .post(format!("{}/python/execute?identifier=demo", stand_ins.pool_endpoint()))
+//!     .bearer_auth(token["access_token"].as_str().unwrap_or_default())
+//!     .json(&serde_json::json!({"properties": {"codeInputType": "inline", "executionType": "synchronous", "code": "print(42)"}}))
+//!     .send()
+//!     .await?;
+//! assert_eq!(answer.status(), 403);
+//! let ids: Vec<Diagnosis> = stand_ins.diagnose().iter().map(|f| f.id).collect();
+//! assert_eq!(ids, [Diagnosis::RoleOnOtherIdentity]);
 //! # Ok(()) }
 //! ```
+//!
+//! The crate's layout and its module graph are in the README (a test keeps them equal to the code).
+
+#![warn(unnameable_types, missing_docs)]
 
 pub mod azure;
 pub(crate) mod bench;
+pub(crate) mod catalogue;
 pub(crate) mod cli;
 pub(crate) mod contracts;
 pub(crate) mod diagnosis;

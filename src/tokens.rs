@@ -67,8 +67,11 @@ impl TokenIssuer {
 /// Who a token is for and about. Inputs to [`access_token_claims`].
 #[derive(Debug, Clone)]
 pub struct TokenSubject<'a> {
+    /// The Entra tenant (`tid`, and the issuer's path).
     pub tenant_id: &'a str,
+    /// The identity's client (application) id (`appid`).
     pub client_id: &'a str,
+    /// The identity's principal (object) id (`oid`, `sub`).
     pub principal_id: &'a str,
     /// `xms_mirid`: the identity's resource id (managed identities only).
     pub resource_id: Option<&'a str>,
@@ -109,7 +112,7 @@ pub fn access_token_claims(
 }
 
 /// The claims of a JWT, read without verifying anything. `None` when it is not a JWT.
-pub fn decode_claims(token: &str) -> Option<Value> {
+pub(crate) fn decode_claims(token: &str) -> Option<Value> {
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -124,7 +127,7 @@ pub fn decode_claims(token: &str) -> Option<Value> {
 
 /// Why a bearer token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenRejection {
+pub(crate) enum TokenRejection {
     #[error("the token is not a JWT signed by a key in the tenant's JWKS: {0}")]
     BadSignature(String),
     #[error("the token's audience '{found}' is not '{expected}'")]
@@ -137,7 +140,7 @@ pub enum TokenRejection {
 
 /// Verify a bearer token as a resource server does: signature against the JWKS (by `kid`),
 /// then `exp` (with `leeway_secs` of clock skew), `aud` and issuer tenant. Returns the claims.
-pub fn verify(
+pub(crate) fn verify(
     token: &str,
     jwks: &JwkSet,
     audience: &str,
@@ -172,7 +175,7 @@ pub fn verify(
 
 /// A service's clock: real time shifted by a scenario-chosen offset (a skewed clock).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Clock {
+pub(crate) struct Clock {
     pub offset_secs: i64,
 }
 
@@ -185,7 +188,7 @@ impl Clock {
 
 /// Verify a client assertion (a federated token): signature against the JWKS, `exp` (no skew),
 /// `aud`. Returns the claims; issuer and subject are the caller's to match.
-pub fn verify_assertion(
+pub(crate) fn verify_assertion(
     token: &str,
     jwks: &JwkSet,
     audience: &str,

@@ -77,9 +77,13 @@ impl fmt::Display for Hop {
 pub struct Exchange {
     /// Order in which the request started (1-based).
     pub seq: u64,
+    /// Who sent the request.
     pub from: Hop,
+    /// Who received it.
     pub to: Hop,
+    /// The HTTP method.
     pub method: String,
+    /// The path, without the query.
     pub path: String,
     /// The query string, percent-decoded for reading.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,14 +91,18 @@ pub struct Exchange {
     /// Selected request headers, secrets replaced (see module docs).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub request_headers: BTreeMap<String, Value>,
+    /// The request body: JSON as sent, a form as fields, secrets redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_body: Option<Value>,
     /// `None` when no HTTP answer came (connection refused, timeout, ...): see `error`.
     pub status: Option<u16>,
+    /// Selected answer headers.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub response_headers: BTreeMap<String, Value>,
+    /// The answer body (a token becomes its claims).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_body: Option<Value>,
+    /// Why no answer came, when none did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Where the request or answer breaks the hop's contract (field by field).

@@ -220,7 +220,7 @@ async fn bench(options: &crate::bench::BenchOptions, format: Format) -> ExitCode
                     "{}",
                     serde_json::to_string_pretty(&report).expect("a report serialises")
                 ),
-                Format::Text => print!("{}", report::bench_text(&report)),
+                Format::Text => print!("{}", crate::bench::text(&report)),
             }
             ExitCode::SUCCESS
         }

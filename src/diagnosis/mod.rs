@@ -1,10 +1,9 @@
 //! Diagnosis: the single list of failure ids, how each is recognised, and its fix.
 //!
-//! [`catalogue`] defines the ids; [`rules`] recognises them in an answer or a transcript; [`fixes`]
+//! [`crate::catalogue`] defines the ids; [`rules`] recognises them in an answer or a transcript; [`fixes`]
 //! fills explanations and fixes with real ids. The runner diagnoses from what the stand-ins saw
 //! ([`diagnose`]); the reference backend and `explain` use the same [`classify`].
 
-pub mod catalogue;
 pub mod check;
 pub mod dataflow;
 pub mod fixes;
@@ -13,21 +12,24 @@ pub mod rules;
 
 use serde::Serialize;
 
+pub use crate::catalogue::{Description, Diagnosis};
 use crate::transcript::{Exchange, Hop};
 use crate::world::World;
-pub use catalogue::{Description, Diagnosis};
 pub use fixes::FixContext;
 pub use rules::{Evidence, classify};
 
 /// A diagnosis with the evidence that led to it and the fix, filled with the scenario's real ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// The cause.
     pub id: Diagnosis,
     /// The hop whose answer showed it (`None` for `ok`).
     pub hop: Option<Hop>,
     /// The transcript line that showed it.
     pub seq: Option<u64>,
+    /// Why, from what the stand-ins saw (ids, statuses, the world's names).
     pub explanation: String,
+    /// What to change, filled with the world's own names and ids.
     pub fix: String,
 }
 

@@ -47,11 +47,28 @@ pub fn check_step(expect: &StepExpect, status: Option<u16>, body: Option<&Value>
 #[non_exhaustive]
 pub enum Failure {
     /// A step's answer was not what its `expect` says.
-    Step { step: String, problem: String },
+    Step {
+        /// The step's name.
+        step: String,
+        /// What was expected and what came.
+        problem: String,
+    },
     /// The run's diagnoses, as sets.
-    Diagnoses { expected: Vec<Diagnosis>, got: Vec<Diagnosis> },
+    Diagnoses {
+        /// What the scenario expects.
+        expected: Vec<Diagnosis>,
+        /// What the run gave.
+        got: Vec<Diagnosis>,
+    },
     /// Requests a hop received.
-    Calls { hop: Hop, expected: usize, got: usize },
+    Calls {
+        /// The hop.
+        hop: Hop,
+        /// Requests expected.
+        expected: usize,
+        /// Requests received.
+        got: usize,
+    },
     /// The run itself could not be carried out (a process, the stand-ins, the deadline).
     Run(String),
 }

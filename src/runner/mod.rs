@@ -26,15 +26,15 @@ use crate::transcript::{Exchange, Hop, RawRequest, RawResponse, Recorder};
 use devtools::FakeTools;
 use process::{ChildProcess, ProcessError};
 
-/// Runs scenarios against the reference system (the `backend` and `adapter` subcommands of `program`).
+/// Runs scenarios against the reference system (the `backend` and `adapter` subcommands of the
+/// harness binary, which [`Runner::find`] locates).
 ///
 /// ```no_run
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use session_pool_harness::{Runner, Scenario};
 ///
 /// let scenario = Scenario::load("scenarios/missing-role.toml")?;
-/// // In an integration test: Runner::new(env!("CARGO_BIN_EXE_session-pool-harness"))
-/// let outcome = Runner::new("target/release/session-pool-harness").run(&scenario).await;
+/// let outcome = Runner::find()?.run(&scenario).await;
 /// assert!(outcome.passed, "{:?}", outcome.failures);
 /// assert_eq!(outcome.findings[0].id.id(), "missing-role");
 /// # Ok(()) }
@@ -46,30 +46,25 @@ pub struct Runner {
     done: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
-impl Outcome {
-    /// The report `run` prints for it: the transcript, one line per hop, the diagnosis and its fix.
-    pub fn report_text(&self) -> String {
-        crate::report::text(self)
-    }
-
-    /// The JSON report `run --format json` prints for these outcomes.
-    pub fn report_json(outcomes: &[Outcome]) -> serde_json::Value {
-        crate::report::json(outcomes)
-    }
-}
-
 /// What happened in one scenario.
 #[derive(Debug, Clone)]
 #[must_use = "an outcome is the scenario's verdict: check `passed` or `failures`"]
 pub struct Outcome {
+    /// The scenario's name (its file stem).
     pub name: String,
+    /// Its file.
     pub file: PathBuf,
+    /// Its description.
     pub description: String,
     /// Every expectation held and nothing broke.
     pub passed: bool,
+    /// How long the whole scenario took.
     pub duration: Duration,
+    /// Each step's answer from the backend.
     pub steps: Vec<StepOutcome>,
+    /// Every exchange recorded, in the order its request started.
     pub exchanges: Vec<Exchange>,
+    /// The diagnosis: `ok`, or each cause named.
     pub findings: Vec<Finding>,
     /// Why it did not pass (empty when it passed).
     pub failures: Vec<Failure>,
@@ -92,9 +87,13 @@ pub(crate) struct Served {
 /// The backend's answer to one step.
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
+    /// The step's name.
     pub name: String,
+    /// The backend's status; `None` when it gave no answer.
     pub status: Option<u16>,
+    /// Its body, as JSON (a string when it was not JSON).
     pub body: Option<Value>,
+    /// What the step's `expect` found wrong.
     pub failures: Vec<String>,
     /// From sending the request to the end of the backend's answer (time to answer, or to fail).
     pub duration: Duration,
@@ -555,27 +554,58 @@ impl LiveWorld {
     }
 }
 
+// Here rather than in `standins`: the stand-ins serve and record, diagnosis judges, and neither
+// depends on the other; the runner is where they meet.
+impl StandIns {
+    /// What the stand-ins saw so far, diagnosed with the world they play.
+    pub fn diagnose(&self) -> Vec<Finding> {
+        diagnosis::diagnose(&self.exchanges(), self.world())
+    }
+}
+
 /// A run that could not even send its steps.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
     #[error("cannot start the stand-ins of {scenario}: {source}")]
-    StandIns { scenario: String, source: std::io::Error },
+    /// The stand-ins could not listen.
+    StandIns {
+        /// The scenario's file.
+        scenario: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A process (`backend`, `container`) did not start or did not get ready.
     #[error("{message}")]
-    Process { process: String, message: String },
+    Process {
+        /// `backend` or `container`.
+        process: String,
+        /// What happened, with the process's last output.
+        message: String,
+    },
+    /// The HTTP client for the steps could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// No harness binary was found.
     #[error(
         "cannot find the session-pool-harness binary (looked at {}): build it (`cargo build -p session-pool-harness`), install it (`cargo install --path <checkout>`), or set SESSION_POOL_HARNESS_BIN to its path",
         searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
-    HarnessNotFound { searched: Vec<PathBuf> },
+    HarnessNotFound {
+        /// Where [`Runner::find`] looked.
+        searched: Vec<PathBuf>,
+    },
+    /// The fake `az`/`azd` could not be written.
     #[error("cannot write the fake developer tools: {0}")]
     Tools(std::io::Error),
     /// A process's specification cannot be used (`process` names it when it is about one).
     #[error("{message}")]
-    Launch { process: Option<String>, message: String },
+    Launch {
+        /// `backend` or `container`, when it is about one.
+        process: Option<String>,
+        /// What is wrong and what to do.
+        message: String,
+    },
 }
 
 impl RunError {

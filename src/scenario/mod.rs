@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::azure::DYNAMIC_SESSIONS_SCOPE;
-use crate::diagnosis::Diagnosis;
+use crate::catalogue::Diagnosis;
 use crate::transcript::Hop;
 use crate::world::{ProcessSpec, World};
 use format::{BackendFile, ScenarioFile, StepFile};
@@ -79,22 +79,26 @@ pub struct BackendSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}:{line}:{column}: {message}", file.display())]
 pub struct ScenarioError {
+    /// The file the problem is in (a base file, when it is there).
     pub file: PathBuf,
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column.
     pub column: usize,
+    /// What is wrong and what to write instead.
     pub message: String,
 }
 
 impl ScenarioError {
     /// An error at byte `offset` of `source`, the text of `file`.
-    pub fn at(file: &Path, source: &str, offset: usize, message: String) -> Self {
+    pub(crate) fn at(file: &Path, source: &str, offset: usize, message: String) -> Self {
         let (line, column) = line_column(source, offset);
         Self { file: file.to_owned(), line, column, message }
     }
 
     /// A TOML or serde error: with "did you mean" for unknown names, and the key named when the
     /// error points at its value.
-    pub fn from_toml(file: &Path, source: &str, offset: usize, message: &str) -> Self {
+    pub(crate) fn from_toml(file: &Path, source: &str, offset: usize, message: &str) -> Self {
         let message = crate::suggest::with_suggestion(message);
         let message = match migration_hint(&message) {
             Some(hint) => format!("{message}; {hint}"),
@@ -113,9 +117,20 @@ impl ScenarioError {
 #[non_exhaustive]
 pub enum LoadError {
     #[error("cannot read {}: {source}; pass a .toml scenario file or a folder of them", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    /// A file or folder could not be read.
+    Read {
+        /// What was given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     #[error("{} holds no .toml scenario files", path.display())]
-    Empty { path: PathBuf },
+    /// A folder without scenario files.
+    Empty {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A file that is not a valid scenario.
     #[error(transparent)]
     Invalid(#[from] ScenarioError),
 }

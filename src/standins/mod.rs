@@ -485,11 +485,6 @@ impl StandIns {
         self.backend_env_with(&scenario.backend)
     }
 
-    /// What the stand-ins saw so far, diagnosed with the world they play.
-    pub fn diagnose(&self) -> Vec<crate::Finding> {
-        crate::diagnosis::diagnose(&self.exchanges(), &self.world)
-    }
-
     /// The environment a backend on Azure Container Apps would get, pointed at the stand-ins.
     ///
     /// Identity variables are present only when the app has an identity (FIDELITY §1, §7); the

@@ -31,14 +31,18 @@ pub enum RoleScope {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
+    /// A role names an identity the app does not have.
     #[error(
         "session_executor names '{0}', which is not an identity of the app: add it with user_assigned(\"{0}\") or system_assigned(), or name one the app has"
     )]
     UnknownIdentity(String),
+    /// Two user-assigned identities share a name.
     #[error("the app has two user-assigned identities named '{0}': give each its own name")]
     DuplicateIdentity(String),
+    /// A user-assigned identity named like the system-assigned one.
     #[error("'{0}' is reserved for the system-assigned identity: call system_assigned() instead")]
     ReservedName(String),
+    /// A name that cannot be part of an ARM path or an environment variable.
     #[error("'{0}' is not a valid name for {1}: {2}")]
     InvalidName(String, &'static str, &'static str),
 }

@@ -2,7 +2,7 @@
 //! pool, Piston's script, faults.
 //!
 //! Stand-ins answer from this and diagnosis fills its fixes from it. It knows nothing of the files
-//! it was read from ([`crate::scenario`] validates them into it; [`crate::evidence`] builds it from
+//! it was read from (the scenario module validates them into it; the evidence module builds it from
 //! `az` JSON). RBAC follows the usual Azure rule (FIDELITY §5): an assignment at a scope applies to
 //! every resource below it.
 

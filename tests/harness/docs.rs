@@ -1,8 +1,10 @@
-//! Documentation generated from code stays equal to it. `UPDATE_DOCS=1 cargo test docs` rewrites it.
+//! Documentation generated from code stays equal to it.
+//! `UPDATE_DOCS=1 cargo test --test harness docs -- --test-threads=1` rewrites it.
 
 use crate::helpers::root;
 
-const START: &str = "<!-- failure-modes:start (generated from src/diagnosis/catalogue.rs; a test keeps it current) -->\n";
+const START: &str =
+    "<!-- failure-modes:start (generated from src/catalogue.rs; a test keeps it current) -->\n";
 const END: &str = "<!-- failure-modes:end -->";
 
 /// Check (or, with UPDATE_DOCS=1, rewrite) the generated block between the markers of `file`.
@@ -24,7 +26,9 @@ fn check_block(file: &str, start: &str, end: &str, expected: &str) {
         std::fs::write(&path, format!("{before}{start}{expected}{end}{after}")).unwrap();
         return;
     }
-    panic!("{file}'s generated block is stale: run `UPDATE_DOCS=1 cargo test docs`");
+    panic!(
+        "{file}'s generated block is stale: run `UPDATE_DOCS=1 cargo test --test harness docs -- --test-threads=1`"
+    );
 }
 
 #[test]
@@ -82,4 +86,93 @@ fn every_failure_id_is_named_by_some_scenario_expectation() {
             "no scenario expects {id}"
         );
     }
+}
+
+const MODULES_START: &str = "<!-- modules:start (generated from the `crate::` paths in src/; a test keeps it current) -->\n";
+const MODULES_END: &str = "<!-- modules:end -->";
+
+/// Each top-level module of the crate and the modules its code (not its comments or tests) names.
+fn module_graph() -> Vec<(String, std::collections::BTreeSet<String>)> {
+    let lib = std::fs::read_to_string(root("src/lib.rs")).unwrap();
+    let declared = regex::Regex::new(r"(?m)^(?:pub(?:\(crate\))? )?mod (\w+);").unwrap();
+    let modules: Vec<String> = declared
+        .captures_iter(&lib)
+        .map(|c| c[1].to_owned())
+        .filter(|m| m != "test_support")
+        .collect();
+    // `crate::Diagnosis` and the like are the facade's re-exports: they belong to their module.
+    let reexport =
+        regex::Regex::new(r"(?m)^pub use (\w+)(?:::\w+)*::(?:\{([^}]*)\}|(\w+));").unwrap();
+    let mut owner = std::collections::BTreeMap::new();
+    for c in reexport.captures_iter(&lib) {
+        let names = c.get(2).or(c.get(3)).unwrap().as_str();
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            owner.insert(name.to_owned(), c[1].to_owned());
+        }
+    }
+    let path = regex::Regex::new(r"crate::(\w+)").unwrap();
+    modules
+        .iter()
+        .map(|module| {
+            let mut files: Vec<std::path::PathBuf> = vec![root(&format!("src/{module}.rs"))];
+            let nested = format!("{}/src/{module}/**/*.rs", env!("CARGO_MANIFEST_DIR"));
+            files.extend(glob::glob(&nested).unwrap().filter_map(Result::ok));
+            let mut uses = std::collections::BTreeSet::new();
+            for file in files.iter().filter(|f| f.exists()) {
+                let text = std::fs::read_to_string(file).unwrap();
+                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+                for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                    for c in path.captures_iter(line) {
+                        let target = owner.get(&c[1]).cloned().unwrap_or_else(|| c[1].to_owned());
+                        if modules.contains(&target) && &target != module {
+                            uses.insert(target);
+                        }
+                    }
+                }
+            }
+            (module.clone(), uses)
+        })
+        .collect()
+}
+
+#[test]
+fn the_module_graph_has_no_cycle_and_the_readme_shows_it() {
+    let graph = module_graph();
+    // Kahn: repeatedly remove modules that use nothing left; what remains is on a cycle.
+    let mut left: Vec<(String, std::collections::BTreeSet<String>)> = graph.clone();
+    while let Some(leaf) = left.iter().position(|(_, uses)| uses.is_empty()) {
+        let (name, _) = left.remove(leaf);
+        for (_, uses) in &mut left {
+            uses.remove(&name);
+        }
+    }
+    assert!(left.is_empty(), "modules on a dependency cycle: {left:?}");
+    for (module, uses) in &graph {
+        for judged in ["diagnosis", "explain", "runner", "cli"] {
+            if ["world", "scenario", "standins", "reference"].contains(&module.as_str()) {
+                assert!(!uses.contains(judged), "{module} must not depend on {judged}");
+            }
+        }
+    }
+    let width = graph.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
+    let mut block = String::from("```text\n");
+    for (module, uses) in &graph {
+        let uses: Vec<&str> = uses.iter().map(String::as_str).collect();
+        let uses =
+            if uses.is_empty() { "(leaf)".to_owned() } else { format!("→ {}", uses.join(", ")) };
+        block.push_str(&format!("{module:<width$}  {uses}\n"));
+    }
+    block.push_str("```\n");
+    check_block("README.md", MODULES_START, MODULES_END, &block);
+}
+
+#[test]
+fn the_readmes_rust_example_is_the_user_crates_test() {
+    let file = std::fs::read_to_string(root("examples/user-crate/tests/full_pool.rs")).unwrap();
+    check_block(
+        "README.md",
+        "<!-- user-crate:start (examples/user-crate/tests/full_pool.rs; a test keeps it current) -->\n",
+        "<!-- user-crate:end -->",
+        &format!("```rust\n{file}```\n"),
+    );
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// The fixed text of a diagnosis.
 #[derive(Debug, Clone, Copy)]
 pub struct Description {
+    /// The id, as scenario files and reports write it (`missing-role`).
     pub id: &'static str,
     /// What the user sees: hop, status, body.
     pub symptom: &'static str,
@@ -30,7 +31,7 @@ macro_rules! catalogue {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
         #[non_exhaustive]
         pub enum Diagnosis {
-            $(#[serde(rename = $id)] $variant,)+
+            $(#[doc = $symptom] #[serde(rename = $id)] $variant,)+
         }
 
         impl Diagnosis {
