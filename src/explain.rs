@@ -160,7 +160,7 @@ fn hypotheses(hop: Hop, captured: &Captured, now: u64) -> Vec<Hypothesis> {
     }
     let mut found: Vec<Hypothesis> = match captured.status {
         Some(status) => {
-            let judged = judge(hop, status, captured, now);
+            let judged = diagnose_capture(hop, status, captured, now);
             let mut found =
                 vec![Hypothesis::new(judged.id, judged.confidence(true), judged.note())];
             found.extend(look_alikes(hop, status, judged.id, captured, now));
@@ -168,7 +168,7 @@ fn hypotheses(hop: Hop, captured: &Captured, now: u64) -> Vec<Hypothesis> {
         }
         None => STATUSES_TO_TRY
             .iter()
-            .map(|&status| (status, judge(hop, status, captured, now)))
+            .map(|&status| (status, diagnose_capture(hop, status, captured, now)))
             .filter(|(_, j)| j.body_mattered || j.token_mattered)
             .map(|(status, j)| {
                 Hypothesis::new(
@@ -200,7 +200,7 @@ fn hypotheses(hop: Hop, captured: &Captured, now: u64) -> Vec<Hypothesis> {
 }
 
 /// What [`classify`] says about one status, and which evidence changed its answer.
-struct Judgement {
+struct CaptureDiagnosis {
     id: Diagnosis,
     body_mattered: bool,
     token_mattered: bool,
@@ -208,7 +208,7 @@ struct Judgement {
     assumed_no_token: bool,
 }
 
-impl Judgement {
+impl CaptureDiagnosis {
     fn confidence(&self, status_given: bool) -> Confidence {
         match (status_given, self.body_mattered || self.token_mattered) {
             _ if self.assumed_no_token => Confidence::Low,
@@ -225,7 +225,7 @@ impl Judgement {
 
 const NO_TOKEN_NOTE: &str = "no token was given, so this is one of several candidates: pass --token (the bearer token that was sent) to tell them apart";
 
-fn judge(hop: Hop, status: u16, captured: &Captured, now: u64) -> Judgement {
+fn diagnose_capture(hop: Hop, status: u16, captured: &Captured, now: u64) -> CaptureDiagnosis {
     let text = answer_text(captured);
     let evidence = Evidence {
         token_claims: captured.claims.as_ref(),
@@ -233,21 +233,24 @@ fn judge(hop: Hop, status: u16, captured: &Captured, now: u64) -> Judgement {
         via_imds: hop == Hop::Identity && is_imds_error(&captured.body),
         now: Some(now),
     };
-    let id = verdict(hop, status, &text, evidence);
-    Judgement {
+    let id = diagnosis_for(hop, status, &text, evidence);
+    CaptureDiagnosis {
         id,
-        body_mattered: verdict(hop, status, "", Evidence { via_imds: false, ..evidence }) != id,
+        body_mattered: diagnosis_for(hop, status, "", Evidence { via_imds: false, ..evidence })
+            != id,
         token_mattered: captured.claims.is_some()
-            && (verdict(hop, status, &text, Evidence { token_claims: None, ..evidence }) != id
+            && (diagnosis_for(hop, status, &text, Evidence { token_claims: None, ..evidence })
+                != id
                 || token_corroborates(id, captured, now)),
         assumed_no_token: captured.claims.is_none()
-            && verdict(hop, status, &text, Evidence { had_authorization: true, ..evidence }) != id,
+            && diagnosis_for(hop, status, &text, Evidence { had_authorization: true, ..evidence })
+                != id,
     }
 }
 
 /// [`classify`] as a verdict: a pool failure the pool itself does not explain is the container's
 /// answer forwarded as it is (FIDELITY §5, DOC); any other success is `ok`.
-fn verdict(hop: Hop, status: u16, text: &str, evidence: Evidence<'_>) -> Diagnosis {
+fn diagnosis_for(hop: Hop, status: u16, text: &str, evidence: Evidence<'_>) -> Diagnosis {
     let success = (200..300).contains(&status);
     classify(hop, Some(status), text, evidence)
         .or_else(|| {

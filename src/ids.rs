@@ -17,7 +17,11 @@ fn random_u64() -> u64 {
 
 /// A random GUID in Azure's lower-case 8-4-4-4-12 form.
 pub fn guid() -> String {
-    let (a, b) = (random_u64(), random_u64());
+    guid_from(random_u64(), random_u64())
+}
+
+/// The version-4-shaped GUID made of these 128 bits (fixed ids derive theirs from a hash).
+pub fn guid_from(a: u64, b: u64) -> String {
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         a >> 32,

@@ -50,7 +50,7 @@ pub fn export_lines(env: &[(String, String)]) -> Vec<String> {
 }
 
 /// The transcript and diagnosis of a `serve` session.
-pub fn served_text(served: &crate::runner::Served) -> String {
+pub fn served_text(served: &crate::runner::ServeSession) -> String {
     let mut out = format!("# transcript ({} exchanges)\n", served.exchanges.len());
     if served.exchanges.is_empty() {
         out.push_str(

@@ -58,7 +58,7 @@ impl LaunchError {
 
 /// Where the programs the runner starts come from.
 #[derive(Debug, Clone)]
-pub struct Programs {
+pub struct ProgramPaths {
     /// This harness (its `backend` and `adapter` subcommands).
     pub harness: PathBuf,
     /// The Python interpreter for `{python}`.
@@ -71,7 +71,7 @@ pub struct Programs {
 pub fn container(
     scenario: &Scenario,
     stand_ins: &StandIns,
-    programs: &Programs,
+    programs: &ProgramPaths,
 ) -> Result<Launch, LaunchError> {
     let mut env = stand_ins.container_env();
     match &scenario.world.pool.container {
@@ -90,7 +90,7 @@ pub fn container(
 pub fn backend(
     scenario: &Scenario,
     stand_ins: &StandIns,
-    programs: &Programs,
+    programs: &ProgramPaths,
     tools: Option<&FakeTools>,
 ) -> Result<Launch, LaunchError> {
     let mut env = stand_ins.backend_env_with(&scenario.backend);
@@ -113,7 +113,7 @@ pub fn backend(
     }
 }
 
-fn reference(subcommand: &str, programs: &Programs, env: Vec<(String, String)>) -> Launch {
+fn reference(subcommand: &str, programs: &ProgramPaths, env: Vec<(String, String)>) -> Launch {
     Launch {
         name: subcommand.to_owned(),
         program: programs.harness.clone(),
@@ -130,7 +130,7 @@ fn external(
     spec: &ProcessSpec,
     scenario: &Scenario,
     stand_ins: &StandIns,
-    programs: &Programs,
+    programs: &ProgramPaths,
     port: u16,
     mut env: Vec<(String, String)>,
 ) -> Result<Launch, LaunchError> {
@@ -181,7 +181,7 @@ fn external(
 /// The values of every placeholder.
 fn placeholders(
     stand_ins: &StandIns,
-    programs: &Programs,
+    programs: &ProgramPaths,
     port: u16,
     scenario_dir: &Path,
 ) -> Vec<(&'static str, String)> {

@@ -41,7 +41,7 @@ use process::{ChildProcess, ProcessError};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Runner {
-    programs: launch::Programs,
+    programs: launch::ProgramPaths,
     /// Counts finished scenarios, for a progress line.
     done: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
@@ -79,7 +79,7 @@ pub struct Outcome {
 
 /// What the stand-ins saw while serving a hand-started backend.
 #[derive(Debug, Clone)]
-pub(crate) struct Served {
+pub(crate) struct ServeSession {
     pub exchanges: Vec<Exchange>,
     pub findings: Vec<Finding>,
 }
@@ -117,7 +117,7 @@ impl Runner {
                 }
             });
         Self {
-            programs: launch::Programs {
+            programs: launch::ProgramPaths {
                 harness: program.into(),
                 python,
                 allow_non_loopback: false,
@@ -354,7 +354,7 @@ impl Runner {
         scenario: &Scenario,
         ready: impl FnOnce(&[(String, String)]),
         until: impl Future<Output = ()>,
-    ) -> Result<Served, RunError> {
+    ) -> Result<ServeSession, RunError> {
         let recorder = Recorder::new();
         let mut live = LiveWorld::default();
         self.stage(scenario, &recorder, &mut live, false).await?;
@@ -364,7 +364,7 @@ impl Runner {
         live.stop().await;
         let exchanges = recorder.exchanges();
         let findings = diagnosis::diagnose(&exchanges, &scenario.world);
-        Ok(Served { exchanges, findings })
+        Ok(ServeSession { exchanges, findings })
     }
 
     /// Start the world: the stand-ins, then the session container (for a custom-container pool) and,

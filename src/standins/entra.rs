@@ -1,6 +1,6 @@
 //! The Entra ID token endpoint: client credentials, OpenID configuration, JWKS (FIDELITY §3).
 //!
-//! Errors carry Azure's AADSTS bodies. Served over https with the run's test CA ([`super::tls`]),
+//! Errors carry Azure's AADSTS bodies. ServeSession over https with the run's test CA ([`super::tls`]),
 //! because the SDKs refuse an `http://` authority (FIDELITY §3, SDK).
 
 use std::collections::HashMap;

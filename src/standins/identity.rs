@@ -39,127 +39,204 @@ pub struct IdentityState {
 /// The identity stand-in's routes.
 pub fn app(state: IdentityState) -> Router {
     Router::new()
-        .route(IDENTITY_PATH, get(container_apps_token))
-        .route(IMDS_PATH, get(imds_token))
+        .route(IDENTITY_PATH, get(token::<ContainerApps>))
+        .route(IMDS_PATH, get(token::<Imds>))
         .fallback(unknown_route)
         .with_state(state)
 }
 
 type Params = Query<HashMap<String, String>>;
 
-async fn container_apps_token(
+/// One token request, as both protocols handle it: refuse a request without what the protocol requires, read `resource`, choose the
+/// identity, check the resource, mint. What differs (headers, error shapes, the answer's fields)
+/// is the [`Dialect`]'s.
+async fn token<D: Dialect>(
     State(state): State<IdentityState>,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Response {
-    // REP: a wrong or missing X-IDENTITY-HEADER gets 403 with an empty body.
-    if headers.get("x-identity-header").and_then(|v| v.to_str().ok())
-        != Some(state.identity_header.as_str())
-    {
-        return kestrel(StatusCode::FORBIDDEN, None);
-    }
-    let api_version = params.get("api-version").map(String::as_str).unwrap_or("");
-    if api_version != crate::azure::IDENTITY_API_VERSION {
-        // assumed: the exact text for an unsupported api-version is not documented.
-        return kestrel_error(&format!(
-            "The api-version '{api_version}' is not supported. Use api-version=2019-08-01."
-        ));
+    if let Some(refusal) = D::refuse_request(&state, &headers, &params) {
+        return refusal;
     }
     let Some(resource) = params.get("resource").filter(|r| !r.is_empty()) else {
-        return kestrel_error("The resource parameter is required."); // assumed text
+        return D::error(D::MISSING_RESOURCE);
     };
-    if state.world.identity_endpoint.egress_blocked {
-        // REP: the platform's identity service cannot reach Entra (spelling as observed).
-        return kestrel(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some(json!({ "message": "An unexpected error occured while fetching the AAD Token" })),
-        );
+    if let Some(unavailable) = D::unavailable(&state) {
+        return unavailable;
     }
     let selector = Selector::from_query(|k| params.get(k).map(String::as_str));
-    let identity = match state.world.app.select(IdentityProtocol::ContainerApps, selector) {
+    let identity = match state.world.app.select(D::PROTOCOL, selector) {
         Selection::Identity(identity) => identity,
-        Selection::EmptySelector
-            if state.world.identity_endpoint.empty_client_id
-                == EmptyClientIdAnswer::InvalidScope =>
-        {
-            // REP: an empty AZURE_CLIENT_ID gave a 500 naming invalid_scope; the exact body is assumed.
-            return kestrel(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some(
-                    json!({ "statusCode": 500, "message": "Failed to acquire the token: invalid_scope", "correlationId": crate::ids::guid() }),
-                ),
-            );
-        }
-        // REP: the answer for no identity to default to (only user-assigned ones) and for a
-        // selector naming an identity the app does not have: two causes, one answer (FIDELITY §7).
-        _ => return kestrel_error("Unable to load the proper Managed Identity."),
+        other => return D::refuse(&state, other),
     };
     if let Some(problem) = unknown_resource(resource, &state.world.tenant_id) {
-        return kestrel_error(&problem);
+        return D::error(&problem);
     }
-    let (token, expires_on, lifetime) = mint(&state, identity, resource);
-    // SDK: every value a string, plus expires_in, so both the Rust and the Python SDK accept it.
-    let body = json!({
-        "access_token": token,
-        "expires_on": expires_on.to_string(),
-        "expires_in": lifetime.to_string(),
-        "resource": resource,
-        "token_type": "Bearer",
-        "client_id": identity.client_id,
-    });
-    kestrel(StatusCode::OK, Some(body))
+    D::answer(identity, resource, &mint(&state, identity, resource))
 }
 
-async fn imds_token(
-    State(state): State<IdentityState>,
-    headers: HeaderMap,
-    Query(params): Params,
-) -> Response {
-    if headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true") {
-        // DOC says bad_request_102; the current code is UNK (FIDELITY §2).
-        return imds_error("Required metadata header not specified");
+/// A token, its expiry (epoch seconds) and lifetime.
+struct Minted {
+    token: String,
+    expires_on: u64,
+    lifetime: u64,
+}
+
+/// What one identity protocol does its own way.
+trait Dialect {
+    const PROTOCOL: IdentityProtocol;
+    /// The error text for a request without `resource`.
+    const MISSING_RESOURCE: &'static str;
+    /// The refusal of a request that lacks what the protocol requires (its header, its
+    /// api-version); `None` when it has it.
+    fn refuse_request(
+        state: &IdentityState,
+        headers: &HeaderMap,
+        params: &HashMap<String, String>,
+    ) -> Option<Response>;
+    /// The endpoint cannot issue anything at all.
+    fn unavailable(_state: &IdentityState) -> Option<Response> {
+        None
     }
-    let Some(resource) = params.get("resource").filter(|r| !r.is_empty()) else {
-        return imds_error("Required query variable 'resource' is missing"); // assumed text
-    };
-    let selector = Selector::from_query(|k| params.get(k).map(String::as_str));
-    let identity = match state.world.app.select(IdentityProtocol::Imds, selector) {
-        Selection::Identity(identity) => identity,
-        // REP: several user-assigned identities and none chosen.
-        Selection::Ambiguous => {
-            return imds_error(
-                "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request",
-            );
+    /// No identity for this request.
+    fn refuse(state: &IdentityState, selection: Selection<'_>) -> Response;
+    /// A 400 in the protocol's error shape.
+    fn error(message: &str) -> Response;
+    /// The token answer.
+    fn answer(identity: &ManagedIdentity, resource: &str, minted: &Minted) -> Response;
+}
+
+/// Container Apps (FIDELITY §1, §7).
+struct ContainerApps;
+
+impl Dialect for ContainerApps {
+    const PROTOCOL: IdentityProtocol = IdentityProtocol::ContainerApps;
+    const MISSING_RESOURCE: &'static str = "The resource parameter is required."; // assumed text
+
+    fn refuse_request(
+        state: &IdentityState,
+        headers: &HeaderMap,
+        params: &HashMap<String, String>,
+    ) -> Option<Response> {
+        // REP: a wrong or missing X-IDENTITY-HEADER gets 403 with an empty body.
+        if headers.get("x-identity-header").and_then(|v| v.to_str().ok())
+            != Some(state.identity_header.as_str())
+        {
+            return Some(kestrel(StatusCode::FORBIDDEN, None));
         }
-        // REP: no identity on the host, or an unknown one selected -> 400 "Identity not found".
-        // assumed: that a Container App without identity answers like a VM without one.
-        _ => return imds_error("Identity not found"),
-    };
-    if let Some(problem) = unknown_resource(resource, &state.world.tenant_id) {
-        return imds_error(&problem);
+        let api_version = params.get("api-version").map(String::as_str).unwrap_or("");
+        if api_version != crate::azure::IDENTITY_API_VERSION {
+            // assumed: the exact text for an unsupported api-version is not documented.
+            return Some(kestrel_error(&format!(
+                "The api-version '{api_version}' is not supported. Use api-version=2019-08-01."
+            )));
+        }
+        None
     }
-    let (token, expires_on, lifetime) = mint(&state, identity, resource);
-    let now = tokens::now_secs();
-    // DOC: every value a string.
-    let body = json!({
-        "access_token": token,
-        "client_id": identity.client_id,
-        "expires_in": lifetime.to_string(),
-        "expires_on": expires_on.to_string(),
-        "ext_expires_in": lifetime.to_string(),
-        "not_before": now.to_string(),
-        "resource": resource,
-        "token_type": "Bearer",
-    });
-    (StatusCode::OK, axum::Json(body)).into_response()
+
+    fn unavailable(state: &IdentityState) -> Option<Response> {
+        // REP: the platform's identity service cannot reach Entra (spelling as observed).
+        state.world.identity_endpoint.egress_blocked.then(|| {
+            kestrel(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(json!({ "message": "An unexpected error occured while fetching the AAD Token" })),
+            )
+        })
+    }
+
+    fn refuse(state: &IdentityState, selection: Selection<'_>) -> Response {
+        match selection {
+            Selection::EmptySelector
+                if state.world.identity_endpoint.empty_client_id
+                    == EmptyClientIdAnswer::InvalidScope =>
+            {
+                // REP: an empty AZURE_CLIENT_ID gave a 500 naming invalid_scope; the exact body is assumed.
+                kestrel(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some(
+                        json!({ "statusCode": 500, "message": "Failed to acquire the token: invalid_scope", "correlationId": crate::ids::guid() }),
+                    ),
+                )
+            }
+            // REP: the answer for no identity to default to (only user-assigned ones) and for a
+            // selector naming an identity the app does not have: two causes, one answer (FIDELITY §7).
+            _ => kestrel_error("Unable to load the proper Managed Identity."),
+        }
+    }
+
+    fn error(message: &str) -> Response {
+        kestrel_error(message)
+    }
+
+    fn answer(identity: &ManagedIdentity, resource: &str, minted: &Minted) -> Response {
+        // SDK: every value a string, plus expires_in, so both the Rust and the Python SDK accept it.
+        let body = json!({
+            "access_token": minted.token,
+            "expires_on": minted.expires_on.to_string(),
+            "expires_in": minted.lifetime.to_string(),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": identity.client_id,
+        });
+        kestrel(StatusCode::OK, Some(body))
+    }
+}
+
+/// IMDS (FIDELITY §2).
+struct Imds;
+
+impl Dialect for Imds {
+    const PROTOCOL: IdentityProtocol = IdentityProtocol::Imds;
+    const MISSING_RESOURCE: &'static str = "Required query variable 'resource' is missing"; // assumed text
+
+    fn refuse_request(
+        _state: &IdentityState,
+        headers: &HeaderMap,
+        _params: &HashMap<String, String>,
+    ) -> Option<Response> {
+        // DOC says bad_request_102; the current code is UNK (FIDELITY §2).
+        (headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true"))
+            .then(|| imds_error("Required metadata header not specified"))
+    }
+
+    fn refuse(_state: &IdentityState, selection: Selection<'_>) -> Response {
+        match selection {
+            // REP: several user-assigned identities and none chosen.
+            Selection::Ambiguous => imds_error(
+                "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request",
+            ),
+            // REP: no identity on the host, or an unknown one selected -> 400 "Identity not found".
+            // assumed: that a Container App without identity answers like a VM without one.
+            _ => imds_error("Identity not found"),
+        }
+    }
+
+    fn error(message: &str) -> Response {
+        imds_error(message)
+    }
+
+    fn answer(identity: &ManagedIdentity, resource: &str, minted: &Minted) -> Response {
+        let now = tokens::now_secs();
+        // DOC: every value a string.
+        let body = json!({
+            "access_token": minted.token,
+            "client_id": identity.client_id,
+            "expires_in": minted.lifetime.to_string(),
+            "expires_on": minted.expires_on.to_string(),
+            "ext_expires_in": minted.lifetime.to_string(),
+            "not_before": now.to_string(),
+            "resource": resource,
+            "token_type": "Bearer",
+        });
+        (StatusCode::OK, axum::Json(body)).into_response()
+    }
 }
 
 /// Requests for other routes, and proxied requests to hosts other than IMDS.
 async fn unknown_route(uri: Uri, headers: HeaderMap) -> Response {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let host_name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let loopback = matches!(host_name, "127.0.0.1" | "localhost" | "[::1]");
-    if !loopback && host_name != IMDS_HOST {
+    if !crate::text::is_loopback_host(host) && host_name != IMDS_HOST {
         let message = format!(
             "the harness blocked a request to {host}{}: processes under test may only reach loopback",
             uri.path()
@@ -172,8 +249,8 @@ async fn unknown_route(uri: Uri, headers: HeaderMap) -> Response {
     response
 }
 
-/// A token of `identity` for `resource`, its expiry and lifetime.
-fn mint(state: &IdentityState, identity: &ManagedIdentity, resource: &str) -> (String, u64, u64) {
+/// A token of `identity` for `resource`.
+fn mint(state: &IdentityState, identity: &ManagedIdentity, resource: &str) -> Minted {
     let subject = TokenSubject {
         tenant_id: &state.world.tenant_id,
         client_id: &identity.client_id,
@@ -184,7 +261,7 @@ fn mint(state: &IdentityState, identity: &ManagedIdentity, resource: &str) -> (S
     let now = tokens::now_secs();
     let lifetime = state.world.identity_endpoint.token_lifetime_secs.unwrap_or(TOKEN_LIFETIME_SECS);
     let claims = tokens::access_token_claims(&subject, resource, now, lifetime);
-    (state.issuer.mint(&claims), now + lifetime, lifetime)
+    Minted { token: state.issuer.mint(&claims), expires_on: now + lifetime, lifetime }
 }
 
 /// The Container Apps identity endpoint is served by Kestrel (REP: `Server: Kestrel`).

@@ -179,7 +179,7 @@ impl StandIns {
         let tap = |from: Hop,
                    to: Hop,
                    routes: &'static [(&'static str, &'static str)],
-                   clock: Clock| server::Tap {
+                   clock: Clock| server::Interceptor {
             recorder: recorder.clone(),
             from,
             to,
@@ -249,13 +249,13 @@ impl StandIns {
         url: impl Into<String>,
         routes: &'static [(&'static str, &'static str)],
     ) {
-        let url = self.reachable(Hop::Container, url.into());
+        let url = self.closed_if_refused(Hop::Container, url.into());
         *self.pool_state.container.write().unwrap_or_else(|p| p.into_inner()) =
             Some(pool::Container { url, routes });
     }
 
     /// `url`, or the same URL on a closed port when the scenario says `hop` refuses connections.
-    fn reachable(&self, hop: Hop, url: String) -> String {
+    fn closed_if_refused(&self, hop: Hop, url: String) -> String {
         let refused = self.world.faults.iter().any(|f| f.refuse && f.hop == hop);
         if !refused {
             return url;
@@ -306,8 +306,11 @@ impl StandIns {
             ("identity_endpoint", self.identity_endpoint()),
             ("identity_header", self.identity_header.clone()),
             ("imds_authority", self.imds_authority()),
-            ("pool_endpoint", self.reachable(Hop::Pool, self.pool_endpoint())),
-            ("regional_pool_endpoint", self.reachable(Hop::Pool, self.regional_pool_endpoint())),
+            ("pool_endpoint", self.closed_if_refused(Hop::Pool, self.pool_endpoint())),
+            (
+                "regional_pool_endpoint",
+                self.closed_if_refused(Hop::Pool, self.regional_pool_endpoint()),
+            ),
             ("entra_authority", self.entra_authority()),
             ("tenant_id", self.world.tenant_id.clone()),
             ("ca_file", self.ca_file().display().to_string()),
@@ -458,7 +461,7 @@ impl StandIns {
     /// egress trap as the backend so that nothing it sends can leave the machine.
     pub(crate) fn container_env(&self) -> Vec<(String, String)> {
         let mut env =
-            vec![("PISTON_URL".to_owned(), self.reachable(Hop::Piston, self.piston_url()))];
+            vec![("PISTON_URL".to_owned(), self.closed_if_refused(Hop::Piston, self.piston_url()))];
         env.extend(self.egress_trap());
         env
     }
@@ -502,7 +505,7 @@ impl StandIns {
             EndpointShape::Regional => self.regional_pool_endpoint(),
         };
         let mut env: Vec<(String, String)> = vec![
-            ("SESSION_POOL_ENDPOINT".into(), self.reachable(Hop::Pool, endpoint)),
+            ("SESSION_POOL_ENDPOINT".into(), self.closed_if_refused(Hop::Pool, endpoint)),
             ("SESSION_POOL_TOKEN_SCOPE".into(), settings.token_scope.clone()),
             ("SESSION_POOL_IDENTIFIER".into(), settings.identifier.clone()),
             ("SESSION_POOL_TIMEOUT_MS".into(), settings.pool_timeout_ms.to_string()),
@@ -523,7 +526,7 @@ impl StandIns {
                 settings.identity_header.clone().unwrap_or_else(|| self.identity_header.clone());
             env.push((
                 "IDENTITY_ENDPOINT".into(),
-                self.reachable(Hop::Identity, self.identity_endpoint()),
+                self.closed_if_refused(Hop::Identity, self.identity_endpoint()),
             ));
             env.push(("IDENTITY_HEADER".into(), header));
             env.push(("MSI_ENDPOINT".into(), self.identity_endpoint()));

@@ -1,5 +1,5 @@
 //! Piston API v2 (engineer-man/piston 3.1.x): runtimes and execute, with Piston's validation order
-//! and messages (FIDELITY §6). Programs are not executed: their output is scripted by the scenario.
+//! and messages (FIDELITY §6). ProgramPaths are not executed: their output is scripted by the scenario.
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //!
 //! The bound listener is the readiness signal (mini-redis style): when [`Server::start`] returns,
 //! the port accepts connections. Connections are served by hyper directly so that a fault can close
-//! one without an answer. A [`Tap`] records each exchange as the client saw it (after faults),
+//! one without an answer. A [`Interceptor`] records each exchange as the client saw it (after faults),
 //! checks it against the hop's contract and notes the closest route of a request no route serves.
 //! Dropping the server stops it and its connections.
 
@@ -43,7 +43,7 @@ pub struct Server {
 
 /// How a stand-in's exchanges are recorded, checked and faulted.
 #[derive(Debug, Clone)]
-pub struct Tap {
+pub struct Interceptor {
     pub recorder: Recorder,
     pub from: Hop,
     pub to: Hop,
@@ -73,7 +73,7 @@ impl Server {
     }
 
     /// Bind `127.0.0.1:0` and serve `router` through `tap`.
-    pub async fn start_tapped(router: Router, tap: Tap) -> std::io::Result<Self> {
+    pub async fn start_tapped(router: Router, tap: Interceptor) -> std::io::Result<Self> {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), router, Some(tap)).await
     }
 
@@ -81,7 +81,7 @@ impl Server {
     /// serve https when given a TLS configuration.
     pub async fn start_knowing_url(
         make: impl FnOnce(String) -> Router,
-        tap: Option<Tap>,
+        tap: Option<Interceptor>,
         tls: Option<Arc<ServerConfig>>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -94,7 +94,7 @@ impl Server {
     pub async fn start_on(
         addr: SocketAddr,
         router: Router,
-        tap: Option<Tap>,
+        tap: Option<Interceptor>,
     ) -> std::io::Result<Self> {
         if !addr.ip().is_loopback() {
             return Err(std::io::Error::new(
@@ -108,7 +108,7 @@ impl Server {
     fn serve(
         listener: TcpListener,
         router: Router,
-        tap: Option<Tap>,
+        tap: Option<Interceptor>,
         tls: Option<Arc<ServerConfig>>,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
@@ -171,7 +171,7 @@ impl Drop for Server {
 async fn serve_connection(
     io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     router: Router,
-    tap: Option<Tap>,
+    tap: Option<Interceptor>,
 ) {
     let service =
         hyper::service::service_fn(move |request| handle(request, router.clone(), tap.clone()));
@@ -183,7 +183,7 @@ async fn serve_connection(
 async fn handle(
     request: Request<hyper::body::Incoming>,
     router: Router,
-    tap: Option<Tap>,
+    tap: Option<Interceptor>,
 ) -> Result<Response<Body>, Closed> {
     let Some(tap) = tap else {
         let response = router.oneshot(request.map(Body::new)).await;
@@ -349,7 +349,7 @@ mod tests {
             "/x",
             get(|| async { axum::Json(serde_json::json!({"access_token": "t", "n": 1})) }),
         );
-        let tap = Tap {
+        let tap = Interceptor {
             recorder: recorder.clone(),
             from: Hop::Backend,
             to: Hop::Identity,
@@ -419,7 +419,7 @@ mod tests {
             response.extensions_mut().insert(Unrouted);
             response
         });
-        let tap = Tap {
+        let tap = Interceptor {
             recorder: recorder.clone(),
             from: Hop::Backend,
             to: Hop::Identity,

@@ -342,15 +342,7 @@ fn fixed_guid(kind: &str, name: &str) -> String {
         }
         h
     };
-    let (a, b) = (hash(1), hash(2));
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0x0fff,
-        (b >> 48) & 0x3fff | 0x8000,
-        b & 0xffff_ffff_ffff
-    )
+    crate::ids::guid_from(hash(1), hash(2))
 }
 
 #[cfg(test)]

@@ -16,16 +16,9 @@ fn role_on_pool() -> World {
         .unwrap()
 }
 
-/// A token from the identity stand-in, as the Azure SDKs ask for it.
+/// A token from the identity stand-in, as the Azure SDKs ask for it: its status.
 async fn token(stand_ins: &StandIns) -> reqwest::StatusCode {
-    reqwest::Client::new()
-        .get(stand_ins.identity_endpoint())
-        .query(&[("api-version", "2019-08-01"), ("resource", "https://dynamicsessions.io")])
-        .header("x-identity-header", stand_ins.identity_header())
-        .send()
-        .await
-        .unwrap()
-        .status()
+    crate::helpers::request_token(stand_ins).await.status()
 }
 
 /// The text a task panicked with.

@@ -32,3 +32,17 @@ pub fn unique() -> String {
         .map_or(0, |d| d.as_nanos());
     format!("{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
+
+/// A token request to the identity stand-in, as the Azure SDKs send it (Container Apps protocol).
+pub async fn request_token(stand_ins: &session_pool_harness::StandIns) -> reqwest::Response {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(stand_ins.identity_endpoint())
+        .query(&[("api-version", "2019-08-01"), ("resource", "https://dynamicsessions.io")])
+        .header("x-identity-header", stand_ins.identity_header())
+        .send()
+        .await
+        .unwrap()
+}

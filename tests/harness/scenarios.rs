@@ -28,16 +28,8 @@ async fn a_backend_posting_its_own_payload_shape_to_its_container_gets_the_statu
     let scenario = Scenario::load(crate::helpers::root("scenarios/missing-role.toml")).unwrap();
     let stand_ins = session_pool_harness::StandIns::start(scenario.world()).await.unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token: serde_json::Value = client
-        .get(stand_ins.identity_endpoint())
-        .query(&[("api-version", "2019-08-01"), ("resource", "https://dynamicsessions.io")])
-        .header("x-identity-header", stand_ins.identity_header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token: serde_json::Value =
+        crate::helpers::request_token(&stand_ins).await.json().await.unwrap();
 
     // Not the reference adapter's envelope: a custom container's payload is its own business.
     let answer = client
