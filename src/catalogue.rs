@@ -31,7 +31,7 @@ macro_rules! catalogue {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
         #[non_exhaustive]
         pub enum Diagnosis {
-            $(#[doc = $symptom] #[serde(rename = $id)] $variant,)+
+            $(#[doc = concat!("`", $id, "` (its symptom, cause and fix: [`Diagnosis::describe`])")] #[serde(rename = $id)] $variant,)+
         }
 
         impl Diagnosis {
