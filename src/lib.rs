@@ -68,6 +68,7 @@ pub(crate) mod explain;
 pub(crate) mod ids;
 pub(crate) mod normalize;
 pub(crate) mod piston_api;
+pub(crate) mod ports;
 pub(crate) mod reference;
 pub(crate) mod report;
 pub(crate) mod runner;

@@ -36,11 +36,9 @@ pub(crate) fn loopback_client() -> reqwest::Client {
         .clone()
 }
 
-/// A loopback port nothing listens on: bound, read, released (connections to it are refused).
+/// A loopback port nothing listens on (connections to it are refused).
 fn closed_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map_or(9, |a| a.port())
+    crate::ports::unused_loopback_port().unwrap_or(9)
 }
 
 /// The four stand-ins of one world, running. Dropping it stops them.
