@@ -466,7 +466,7 @@ impl fmt::Display for Exchange {
 }
 
 /// A few words of the answer: error code or message, token claims, stdout.
-fn answer_note(exchange: &Exchange) -> Option<String> {
+pub(crate) fn answer_note(exchange: &Exchange) -> Option<String> {
     if let Some(error) = &exchange.error {
         return Some(crate::text::excerpt(error, 160));
     }

@@ -37,6 +37,9 @@ pub enum Command {
         /// Stop after this long (e.g. 5s, 500ms, 2m); default: until Ctrl-C.
         #[arg(long = "for", value_parser = parse_duration)]
         duration: Option<std::time::Duration>,
+        /// At exit, also write the session as an HTML report (sequence diagram, diagnosis, fix).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
     /// Measure scenario speed, harness overhead and the reference backend under load.
     Bench {
@@ -121,7 +124,9 @@ async fn dispatch(command: Command) -> ExitCode {
                 crate::bench::BenchOptions { scenarios, load_scenario, requests, concurrency };
             bench(&options, format).await
         }
-        Command::Serve { scenario, duration } => serve_scenario(&scenario, duration).await,
+        Command::Serve { scenario, duration, report } => {
+            serve_scenario(&scenario, duration, report.as_deref()).await
+        }
         Command::Explain(args) => explain::explain_command(args),
         Command::Import { files, output } => evidence::import_command(&files, output.as_deref()),
         Command::Check { files, format } => evidence::check_command(&files, format),
@@ -159,7 +164,12 @@ fn init_tracing() {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-async fn serve_scenario(path: &std::path::Path, duration: Option<std::time::Duration>) -> ExitCode {
+async fn serve_scenario(
+    path: &std::path::Path,
+    duration: Option<std::time::Duration>,
+    report_file: Option<&std::path::Path>,
+) -> ExitCode {
+    let started = std::time::Instant::now();
     let (scenario, runner) = match (Scenario::load(path), Runner::current_exe()) {
         (Ok(scenario), Ok(runner)) => (scenario, runner),
         (Err(error), _) => {
@@ -196,6 +206,19 @@ async fn serve_scenario(path: &std::path::Path, duration: Option<std::time::Dura
     match runner.serve(&scenario, print_exports, until).await {
         Ok(served) => {
             println!("{}", report::served_text(&served));
+            if let Some(file) = report_file {
+                let page = report::html::served(
+                    &scenario.name,
+                    &scenario.description,
+                    &served,
+                    started.elapsed().as_millis(),
+                );
+                if let Err(error) = std::fs::write(file, page) {
+                    eprintln!("error: cannot write the report to {}: {error}", file.display());
+                    return ExitCode::from(2);
+                }
+                eprintln!("# report written to {}", file.display());
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -1,5 +1,5 @@
-//! `run`: scenarios against the reference system (or the user's programs), reported as text, JSON
-//! or JUnit XML; `--filter` and `--partition` choose which; `--isolate` runs them in a network
+//! `run`: scenarios against the reference system (or the user's programs), reported as text, JSON,
+//! JUnit XML, HTML or Markdown; `--filter` and `--partition` choose which; `--isolate` runs them in a network
 //! namespace with loopback only.
 
 use std::io::IsTerminal;
@@ -49,6 +49,10 @@ pub enum RunFormat {
     Json,
     /// JUnit XML, for CI systems.
     Junit,
+    /// One self-contained HTML page: an index, and a sequence diagram per scenario.
+    Html,
+    /// A results table and mermaid diagrams, for `$GITHUB_STEP_SUMMARY` or a pull-request comment.
+    Markdown,
 }
 
 pub async fn run_command(args: RunArgs) -> ExitCode {
@@ -109,6 +113,8 @@ pub async fn run_command(args: RunArgs) -> ExitCode {
                 + "\n"
         }
         RunFormat::Junit => report::junit::junit(&outcomes, started.elapsed().as_secs_f64()),
+        RunFormat::Html => report::html::html(&outcomes, started.elapsed().as_millis()),
+        RunFormat::Markdown => report::markdown::markdown(&outcomes, started.elapsed().as_millis()),
     };
     emit(&output);
     if outcomes.iter().all(|o| o.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) }

@@ -1,7 +1,11 @@
-//! Reports of a run: readable text (one line per hop, the diagnosis, the fix), JSON, or JUnit XML
-//! ([`junit`](mod@junit)).
+//! Reports of a run: readable text (one line per hop, the diagnosis, the fix), JSON, JUnit XML
+//! ([`junit`](mod@junit)), an HTML page with a sequence diagram per scenario ([`html`](mod@html)) or
+//! Markdown with mermaid diagrams for CI summaries ([`markdown`](mod@markdown)).
 
+pub mod html;
 pub mod junit;
+pub mod markdown;
+pub mod sequence;
 
 use std::fmt::Write as _;
 
@@ -110,5 +114,17 @@ impl Outcome {
     /// The JSON report `run --format json` prints for these outcomes.
     pub fn report_json(outcomes: &[Outcome]) -> serde_json::Value {
         json(outcomes)
+    }
+
+    /// The self-contained HTML page `run --format html` prints: an index and a sequence diagram per
+    /// scenario (`total_ms`: how long the run took).
+    pub fn report_html(outcomes: &[Outcome], total_ms: u128) -> String {
+        html::html(outcomes, total_ms)
+    }
+
+    /// The Markdown `run --format markdown` prints: a table and mermaid diagrams, within GitHub's
+    /// size limits for a job summary or a pull-request comment.
+    pub fn report_markdown(outcomes: &[Outcome], total_ms: u128) -> String {
+        markdown::markdown(outcomes, total_ms)
     }
 }

@@ -139,8 +139,10 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
     use std::process::Stdio;
 
     // Arrange: serve the missing-role world for a bounded time.
+    let report = tempdir().join("serve.html");
     let mut serve = Command::new(BIN)
-        .args(["serve", "scenarios/missing-role.toml", "--for", "3s"])
+        .args(["serve", "scenarios/missing-role.toml", "--for", "3s", "--report"])
+        .arg(&report)
         .current_dir(root(""))
         .stdout(Stdio::piped())
         .spawn()
@@ -197,6 +199,9 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
             && rest.contains("diagnosis: missing-role"),
         "{rest}"
     );
+    let page = std::fs::read_to_string(&report).expect("serve --report writes the page at exit");
+    assert!(page.contains("data-to=\"pool\" data-status=\"403\""), "the 403 arrow is drawn");
+    assert!(page.contains("data-diagnosis=\"missing-role\""));
 }
 
 #[test]

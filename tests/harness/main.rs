@@ -10,6 +10,7 @@ mod machine;
 mod pasted;
 mod python;
 mod reliability;
+mod reports;
 mod scenario_errors;
 mod scenarios;
 mod schema;
