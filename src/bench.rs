@@ -51,6 +51,11 @@ pub struct BenchReport {
     pub backend_vs_direct_ratio: f64,
     pub cores: usize,
     pub bench_total_ms: f64,
+    /// Scenarios in the large HTML report (the suite's outcomes repeated).
+    pub report_scenarios: usize,
+    pub report_mb: f64,
+    /// Chromium's time to load and lay out that report, beyond an empty page; `None` without Chromium.
+    pub report_render_ms: Option<f64>,
 }
 
 /// A benchmark that could not run.
@@ -80,8 +85,9 @@ pub async fn run(runner: &Runner, options: &BenchOptions) -> Result<BenchReport,
     }
     times.sort_by(|a, b| a.0.total_cmp(&b.0));
     let suite_started = Instant::now();
-    let _ = runner.run_all(scenarios.clone(), cores).await;
+    let outcomes = runner.run_all(scenarios.clone(), cores).await;
     let suite_total_ms = millis(suite_started.elapsed());
+    let report = large_report(&outcomes, REPORT_SCENARIOS);
 
     let load_world = Scenario::load(&options.load_scenario)?;
     let (scenario_ms, direct_ms) = overhead(runner, &load_world).await?;
@@ -108,7 +114,69 @@ pub async fn run(runner: &Runner, options: &BenchOptions) -> Result<BenchReport,
         backend_vs_direct_ratio: ratio(load.rps, load.direct_rps),
         cores,
         bench_total_ms: millis(started.elapsed()),
+        report_scenarios: REPORT_SCENARIOS,
+        report_mb: report.len() as f64 / 1e6,
+        report_render_ms: render_in_chromium(&report),
     })
+}
+
+/// Scenarios in the large report the bench renders.
+const REPORT_SCENARIOS: usize = 500;
+
+/// The HTML report of `count` outcomes: the suite's, repeated.
+fn large_report(outcomes: &[crate::runner::Outcome], count: usize) -> String {
+    let many: Vec<crate::runner::Outcome> = outcomes.iter().cycle().take(count).cloned().collect();
+    crate::report::html::html(&many, 0)
+}
+
+/// A page that loads `report.html` in a frame and writes, once it is loaded and laid out, the time
+/// since the page started.
+const TIMING_PAGE: &str = r#"<!DOCTYPE html><html><body><pre id="result">pending</pre>
+<iframe id="report" src="report.html" width="1280" height="1600"></iframe>
+<script>
+document.getElementById('report').addEventListener('load', (event) => {
+  event.target.contentDocument.body.getBoundingClientRect();
+  document.getElementById('result').textContent = performance.now();
+});
+</script></body></html>"#;
+
+/// Median over three runs of Chromium's time to load and lay out `report` (headless, from a file),
+/// minus the same for an empty page. `None` when Chromium is not installed or does not answer.
+fn render_in_chromium(report: &str) -> Option<f64> {
+    let chromium =
+        ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(|name| {
+            let path = std::env::var_os("PATH")?;
+            std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+        })?;
+    let dir = std::env::temp_dir().join(format!("sph-bench-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    std::fs::write(dir.join("timing.html"), TIMING_PAGE).ok()?;
+    let time = |page: &str| -> Option<f64> {
+        std::fs::write(dir.join("report.html"), page).ok()?;
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let output = std::process::Command::new(&chromium)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--allow-file-access-from-files",
+                    "--dump-dom",
+                ])
+                .arg(format!("file://{}", dir.join("timing.html").display()))
+                .output()
+                .ok()?;
+            let dom = String::from_utf8_lossy(&output.stdout);
+            let (_, rest) = dom.split_once("<pre id=\"result\">")?;
+            runs.push(rest.split_once("</pre>")?.0.parse::<f64>().ok()?);
+        }
+        runs.sort_by(f64::total_cmp);
+        Some(runs[1])
+    };
+    let empty = time("<!DOCTYPE html><html><body></body></html>");
+    let full = time(report);
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(full? - empty?)
 }
 
 /// The scenario's median time, and the median time of the same exchanges sent straight to warm
@@ -288,6 +356,7 @@ pub fn text(r: &BenchReport) -> String {
          overhead (happy path vs the same exchanges sent directly): +{:.1} ms, ratio {:.2}\n\
          backend through the whole chain ({} requests, {} connections): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {:.1} MB, {} token request(s)\n\
          Piston stand-in alone: {:.0} req/s; backend / direct = {:.2}\n\
+         HTML report of {} scenarios: {:.1} MB, loaded and laid out by Chromium in {}\n\
          {} cores; bench took {:.1} s\n",
         r.scenario_count,
         r.scenario_median_ms,
@@ -307,6 +376,12 @@ pub fn text(r: &BenchReport) -> String {
         r.token_requests,
         r.direct_rps,
         r.backend_vs_direct_ratio,
+        r.report_scenarios,
+        r.report_mb,
+        r.report_render_ms.map_or_else(
+            || "(not measured: no Chromium on PATH)".to_owned(),
+            |ms| format!("{ms:.0} ms")
+        ),
         r.cores,
         r.bench_total_ms / 1000.0
     )

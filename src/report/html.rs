@@ -1,13 +1,15 @@
 //! `run --format html`: one self-contained page (no script, no external style, font or image) with an
 //! index of the scenarios and, per scenario, its sequence diagram as inline SVG, the diagnosis, the
 //! fix, the failed expectations and the transcript. It shows what the text report shows, from the
-//! same redacted exchanges: tokens appear as their claims, secrets never.
+//! same redacted exchanges: tokens appear as their claims (on hover over their arrow), secrets never.
+//! Sections off screen are not rendered until scrolled to (`content-visibility: auto`), so a report of
+//! hundreds of scenarios opens quickly.
 
 use std::fmt::Write as _;
 
 use quick_xml::escape::escape;
 
-use super::sequence::{Arrow, Sequence};
+use super::sequence::Sequence;
 use crate::diagnosis::Finding;
 use crate::runner::{Outcome, ServeSession};
 use crate::transcript::Exchange;
@@ -21,6 +23,7 @@ const ROW: usize = 46;
 
 const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1f2328; background: #fff; }
+section.scenario { content-visibility: auto; contain-intrinsic-size: auto 900px; }
 h1 { font-size: 20px; } h2 { font-size: 17px; margin-top: 36px; border-top: 1px solid #d0d7de; padding-top: 16px; }
 table.index { border-collapse: collapse; } table.index td, table.index th { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; }
 .result-pass, .result-served { color: #1a7f37; font-weight: 600; } .result-fail { color: #cf222e; font-weight: 600; }
@@ -157,19 +160,6 @@ fn section(out: &mut String, index: usize, entry: &Entry<'_>) {
             let _ = write!(out, "<li>{}</li>", escape(failure));
         }
         out.push_str("</ul>\n");
-    }
-    let claims: Vec<&Arrow> = sequence.arrows.iter().filter(|a| a.claims.is_some()).collect();
-    for arrow in claims {
-        let pretty = serde_json::to_string_pretty(arrow.claims.as_ref().expect("filtered"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "<details><summary>token claims of #{} ({} → {})</summary><pre>{}</pre></details>",
-            arrow.seq,
-            arrow.from,
-            arrow.to,
-            escape(&pretty)
-        );
     }
     let transcript: Vec<String> = entry.exchanges.iter().map(ToString::to_string).collect();
     let _ = writeln!(

@@ -6,10 +6,11 @@ use std::process::Command;
 
 use crate::helpers::{BIN, root};
 
+/// The scenarios of the README's screenshot: a refused pool, an identity failure, the happy path.
 const REPORTED: [&str; 3] = [
-    "scenarios/happy-path.toml",
     "scenarios/missing-role.toml",
     "scenarios/identity-not-specified.toml",
+    "scenarios/happy-path.toml",
 ];
 
 /// `run <files> --format <format>`: its standard output.
@@ -186,9 +187,10 @@ fn the_html_report_renders_in_chromium_with_the_failing_hop_marked() {
     };
     let dir = std::env::temp_dir().join(format!("sph-browser-{}", crate::helpers::unique()));
     std::fs::create_dir_all(&dir).unwrap();
-    let report_file = dir.join("report.html");
-    std::fs::write(&report_file, report("html", &REPORTED)).unwrap();
+    // The whole suite, as `run scenarios/ --format html > report.html` writes it.
+    std::fs::write(dir.join("report.html"), report("html", &["scenarios/"])).unwrap();
     std::fs::copy(root("fixtures/browser/probe.html"), dir.join("probe.html")).unwrap();
+    let scenarios = session_pool_harness::Scenario::load_all(&[root("scenarios")]).unwrap();
 
     // What Chromium laid out, measured by the probe page around the report.
     let probe = format!("file://{}", dir.join("probe.html").display());
@@ -210,7 +212,10 @@ fn the_html_report_renders_in_chromium_with_the_failing_hop_marked() {
     let seen: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     assert_eq!((seen["scripts"].as_u64(), seen["external"].as_u64()), (Some(0), Some(0)), "{seen}");
-    assert_eq!(seen["index_rows"], 3, "{seen}");
+    assert_eq!(seen["index_rows"], scenarios.len(), "{seen}");
+    let sections = seen["sections"].as_array().unwrap();
+    assert_eq!(sections.len(), scenarios.len());
+    assert!(sections.iter().all(|s| s["diagrams"] == 1), "one diagram per scenario: {seen}");
     let section = |name: &str| {
         seen["sections"]
             .as_array()
@@ -247,10 +252,12 @@ fn the_html_report_renders_in_chromium_with_the_failing_hop_marked() {
     assert_eq!(identity["marked"], serde_json::json!(["backend->identity 400"]));
     assert_eq!(identity["diagnoses"], serde_json::json!(["identity-not-specified"]));
 
-    // And it is a picture, not a blank page.
+    // And it is a picture, not a blank page (three scenarios: the README shows this screenshot).
+    let three = dir.join("three.html");
+    std::fs::write(&three, report("html", &REPORTED)).unwrap();
     let shot = dir.join("report.png");
     let screenshot = format!("--screenshot={}", shot.display());
-    let report_url = format!("file://{}", report_file.display());
+    let report_url = format!("file://{}", three.display());
     let taken = headless(&chromium, &["--window-size=1280,1500", &screenshot, &report_url]);
     assert!(shot.exists(), "no screenshot: {}", String::from_utf8_lossy(&taken.stderr));
     let ink = ink(&shot);
