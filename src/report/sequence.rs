@@ -117,3 +117,56 @@ impl Sequence {
         self.participants.iter().position(|p| *p == hop).unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::{RawRequest, RawResponse, Recorder};
+
+    /// Exchanges `(from, to, status)` recorded in this order.
+    fn exchanges(hops: &[(Hop, Hop, u16)]) -> Vec<Exchange> {
+        let recorder = Recorder::new();
+        for (from, to, status) in hops {
+            let request = RawRequest {
+                method: "POST",
+                path: "/x",
+                query: None,
+                headers: Vec::new(),
+                body: b"",
+            };
+            let pending = recorder.begin(*from, *to, &request);
+            let response = RawResponse { status: *status, body: b"{}", ..Default::default() };
+            recorder.finish(pending, &response);
+        }
+        recorder.exchanges()
+    }
+
+    #[test]
+    fn an_outer_answer_comes_after_the_exchanges_made_while_serving_it() {
+        use Event::{Answer, Request};
+        let sequence = Sequence::of(
+            &exchanges(&[
+                (Hop::Client, Hop::Backend, 502),
+                (Hop::Backend, Hop::Identity, 200),
+                (Hop::Backend, Hop::Pool, 403),
+                (Hop::Backend, Hop::Pool, 403),
+            ]),
+            &[],
+        );
+        assert_eq!(sequence.participants, [Hop::Client, Hop::Backend, Hop::Identity, Hop::Pool]);
+        assert_eq!(
+            sequence.events(),
+            [
+                Request(0),
+                Request(1),
+                Answer(1),
+                Request(2),
+                Answer(2),
+                Request(3),
+                Answer(3),
+                Answer(0)
+            ]
+        );
+        assert!(sequence.arrows[2].refused && !sequence.arrows[1].refused);
+    }
+}
