@@ -266,20 +266,22 @@ mod tests {
             .finish(pending, &RawResponse { status, body: body.as_bytes(), ..Default::default() });
     }
 
+    /// The client's execute request to the backend, begun.
+    fn client_request(recorder: &Recorder) -> crate::transcript::Pending {
+        let request = RawRequest {
+            method: "POST",
+            path: "/api/v2/execute",
+            query: None,
+            headers: vec![],
+            body: b"{}",
+        };
+        recorder.begin(Hop::Client, Hop::Backend, &request)
+    }
+
     /// client → backend → pool → container → Piston, each answering its body.
     fn chain(container: &str, pool: &str, client: (u16, &str)) -> Vec<Exchange> {
         let recorder = Recorder::new();
-        let step = recorder.begin(
-            Hop::Client,
-            Hop::Backend,
-            &RawRequest {
-                method: "POST",
-                path: "/api/v2/execute",
-                query: None,
-                headers: vec![],
-                body: b"{}",
-            },
-        );
+        let step = client_request(&recorder);
         hop(&recorder, Hop::Backend, Hop::Pool, "/python/execute", 200, pool);
         hop(&recorder, Hop::Pool, Hop::Container, "/python/execute", 200, container);
         hop(
@@ -336,17 +338,7 @@ mod tests {
     #[test]
     fn a_success_without_any_engine_run_is_no_engine() {
         let recorder = Recorder::new();
-        let step = recorder.begin(
-            Hop::Client,
-            Hop::Backend,
-            &RawRequest {
-                method: "POST",
-                path: "/api/v2/execute",
-                query: None,
-                headers: vec![],
-                body: b"{}",
-            },
-        );
+        let step = client_request(&recorder);
         hop(&recorder, Hop::Backend, Hop::Pool, "/python/execute", 200, PISTON);
         recorder.finish(
             step,

@@ -214,9 +214,9 @@ async fn handle(
         tap.recorder.fail(pending, Closed.to_string());
         return Err(Closed);
     }
-    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let (mut parts, mut bytes, unrouted) =
-        match tap.front.ask(&parts.method, &path_and_query, &parts.headers, &bytes).await {
+        match tap.front.ask(&parts.method, path_and_query, &parts.headers, &bytes).await {
             Some(answer) => {
                 let mut response = Response::new(());
                 *response.status_mut() = answer.status;

@@ -129,11 +129,7 @@ impl World {
         &self,
         principal_id: &str,
     ) -> impl Iterator<Item = &RoleAssignment> {
-        self.role_assignments.iter().filter(move |a| {
-            a.principal_id.eq_ignore_ascii_case(principal_id)
-                && a.is_session_executor()
-                && a.scope.contains(&self.pool.resource_id)
-        })
+        self.executor_assignments(principal_id, true)
     }
 
     /// Session Executor assignments of `principal_id` that do NOT cover the pool (e.g. another pool).
@@ -141,10 +137,18 @@ impl World {
         &self,
         principal_id: &str,
     ) -> impl Iterator<Item = &RoleAssignment> {
+        self.executor_assignments(principal_id, false)
+    }
+
+    fn executor_assignments(
+        &self,
+        principal_id: &str,
+        on_pool: bool,
+    ) -> impl Iterator<Item = &RoleAssignment> {
         self.role_assignments.iter().filter(move |a| {
             a.principal_id.eq_ignore_ascii_case(principal_id)
                 && a.is_session_executor()
-                && !a.scope.contains(&self.pool.resource_id)
+                && a.scope.contains(&self.pool.resource_id) == on_pool
         })
     }
 

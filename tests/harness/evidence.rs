@@ -228,12 +228,7 @@ fn explain_ids(token: &str, with_files: bool) -> Vec<String> {
     let output = harness(&args);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    report["diagnoses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_owned())
-        .collect()
+    crate::helpers::diagnosis_ids(&report)
 }
 
 #[test]

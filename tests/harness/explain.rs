@@ -45,12 +45,7 @@ fn ids(args: &[&str], stdin: &str) -> Vec<String> {
     let output = explain(&[args, &["--format", "json"]].concat(), stdin);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).expect("the report is JSON");
-    report["diagnoses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_owned())
-        .collect()
+    crate::helpers::diagnosis_ids(&report)
 }
 
 const DYNAMIC_APIS_NOT_ALLOWED: &str = r#"{"error":{"code":"DynamicApisNotAllowed","message":"Dynamic API calls are not allowed for session pool 'p': 'the pool is not dynamic'."}}"#;

@@ -46,3 +46,13 @@ pub async fn request_token(stand_ins: &session_pool_harness::StandIns) -> reqwes
         .await
         .unwrap()
 }
+
+/// The diagnosis ids of an `explain --format json` report, in rank order.
+pub fn diagnosis_ids(report: &serde_json::Value) -> Vec<String> {
+    report["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
+}

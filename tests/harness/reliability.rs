@@ -133,6 +133,19 @@ async fn every_hop_fault_gets_a_bounded_answer_naming_a_hop_and_leaves_no_proces
 }
 
 /// Pids of live processes whose environment holds `marker` (Linux /proc; zombies excluded).
+/// The processes still marked after they had up to 2 s to exit (a kill is not instant).
+async fn processes_left(marker: &str) -> Vec<u32> {
+    let mut left = processes_marked(marker);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        left = processes_marked(marker);
+    }
+    left
+}
+
 fn processes_marked(marker: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
@@ -185,14 +198,7 @@ async fn a_scenario_past_its_deadline_is_stopped_and_its_processes_killed() {
         outcome.failures
     );
     assert!(outcome.duration < std::time::Duration::from_secs(30), "the deadline bounded the run");
-    let mut left = processes_marked(&marker);
-    for _ in 0..100 {
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        left = processes_marked(&marker);
-    }
+    let left = processes_left(&marker).await;
     assert!(left.is_empty(), "processes outlived the run: {left:?}");
 }
 
@@ -326,13 +332,6 @@ async fn what_a_backend_started_does_not_outlive_the_scenario() {
     let outcome = runner().run(&scenario).await;
 
     assert!(outcome.steps.iter().any(|s| s.status == Some(200)), "{:?}", outcome.failures);
-    let mut left = processes_marked(&marker);
-    for _ in 0..100 {
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        left = processes_marked(&marker);
-    }
+    let left = processes_left(&marker).await;
     assert!(left.is_empty(), "the backend's grandchild outlived the scenario: {left:?}");
 }
