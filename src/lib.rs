@@ -65,6 +65,7 @@ pub(crate) mod contracts;
 pub(crate) mod diagnosis;
 pub(crate) mod evidence;
 pub(crate) mod explain;
+pub(crate) mod files;
 pub(crate) mod ids;
 pub(crate) mod normalize;
 pub(crate) mod piston_api;

@@ -93,7 +93,7 @@ pub fn access_token_claims(
         "idp": issuer,
         "iat": now,
         "nbf": now,
-        "exp": now + lifetime_secs,
+        "exp": now.saturating_add(lifetime_secs),
         "aio": crate::ids::opaque(24),
         "appid": subject.client_id,
         "appidacr": subject.appidacr,
@@ -134,12 +134,59 @@ pub(crate) enum TokenRejection {
     WrongAudience { found: String, expected: String },
     #[error("the token expired at {exp}")]
     Expired { exp: u64 },
+    #[error("the token is not valid before {nbf} (its nbf claim is in the future)")]
+    NotYetValid { nbf: u64 },
+    #[error("the token's {claim} claim {reason}")]
+    InvalidTime { claim: &'static str, reason: String },
     #[error("the token was issued by '{found}', not by tenant '{expected}'")]
     WrongIssuer { found: String, expected: String },
 }
 
+/// The latest time claim a token can carry: 9999-12-31T23:59:59Z, the end of the calendar the
+/// Microsoft identity libraries compute with (assumed: a larger `exp` or `nbf` is refused as
+/// malformed rather than taken as "valid for ever" or wrapped into the past).
+pub const MAX_TIME_CLAIM: u64 = 253_402_300_799;
+
+/// A time claim (`exp`, `nbf`, `iat`) as seconds since the epoch: `Ok(None)` when absent, an error
+/// when it is not a whole number of seconds between 0 and [`MAX_TIME_CLAIM`].
+pub(crate) fn time_claim(claims: &Value, claim: &'static str) -> Result<Option<u64>, TokenRejection> {
+    let Some(value) = claims.get(claim) else { return Ok(None) };
+    let invalid = |reason: String| TokenRejection::InvalidTime { claim, reason };
+    match value.as_u64() {
+        Some(seconds) if seconds <= MAX_TIME_CLAIM => Ok(Some(seconds)),
+        Some(seconds) => Err(invalid(format!("{seconds} is beyond the year 9999"))),
+        None => Err(invalid(format!("{value} is not a whole number of seconds since 1970"))),
+    }
+}
+
+/// Whether `claims` are expired at `now` with `leeway_secs` of skew: only a well-formed `exp`
+/// can be expired (a missing or absurd one makes the token invalid, not expired).
+pub(crate) fn is_expired(claims: &Value, now: u64, leeway_secs: u64) -> bool {
+    matches!(time_claim(claims, "exp"), Ok(Some(exp)) if exp.saturating_add(leeway_secs) <= now)
+}
+
+/// The time checks a resource server makes, in Microsoft.IdentityModel's order: `exp` present and
+/// well-formed (SDK: a token without one is refused), not past (with leeway), `nbf` not in the
+/// future (with leeway) when present.
+fn check_lifetime(claims: &Value, now: u64, leeway_secs: u64) -> Result<(), TokenRejection> {
+    let exp = time_claim(claims, "exp")?.ok_or_else(|| TokenRejection::InvalidTime {
+        claim: "exp",
+        reason: "is missing".into(),
+    })?;
+    if exp.saturating_add(leeway_secs) <= now {
+        return Err(TokenRejection::Expired { exp });
+    }
+    if let Some(nbf) = time_claim(claims, "nbf")?
+        && nbf > now.saturating_add(leeway_secs)
+    {
+        return Err(TokenRejection::NotYetValid { nbf });
+    }
+    Ok(())
+}
+
 /// Verify a bearer token as a resource server does: signature against the JWKS (by `kid`),
-/// then `exp` (with `leeway_secs` of clock skew), `aud` and issuer tenant. Returns the claims.
+/// then `exp` and `nbf` (with `leeway_secs` of clock skew), `aud` and issuer tenant. Returns the
+/// claims.
 pub(crate) fn verify(
     token: &str,
     jwks: &JwkSet,
@@ -149,10 +196,7 @@ pub(crate) fn verify(
     leeway_secs: u64,
 ) -> Result<Value, TokenRejection> {
     let claims = signed_claims(token, jwks)?;
-    let exp = claims["exp"].as_u64().unwrap_or(0);
-    if exp + leeway_secs <= now {
-        return Err(TokenRejection::Expired { exp });
-    }
+    check_lifetime(&claims, now, leeway_secs)?;
     let aud = claims["aud"].as_str().unwrap_or_default();
     if aud.trim_end_matches('/') != audience.trim_end_matches('/') {
         return Err(TokenRejection::WrongAudience {
@@ -195,10 +239,7 @@ pub(crate) fn verify_assertion(
     now: u64,
 ) -> Result<Value, TokenRejection> {
     let claims = signed_claims(token, jwks)?;
-    let exp = claims["exp"].as_u64().unwrap_or(0);
-    if exp <= now {
-        return Err(TokenRejection::Expired { exp });
-    }
+    check_lifetime(&claims, now, 0)?;
     let aud = claims["aud"].as_str().unwrap_or_default();
     if aud != audience {
         return Err(TokenRejection::WrongAudience {

@@ -1,12 +1,14 @@
 //! The command line: parse, call the library, map the result to an exit code.
 //!
-//! Exit codes of `run`: 0 every expectation held, 1 some did not, 2 unusable input.
+//! Exit codes of `run`: 0 every expectation held, 1 some did not, 2 unusable input; after a signal
+//! (SIGINT, SIGTERM, SIGHUP), 128 + its number, once everything started has been stopped.
 //! Exit codes of `explain`: 0 a diagnosis was made (`unexplained` included), 2 unusable input.
 //! Exit codes of `check`: 0 nothing found, 1 findings, 2 unusable input.
 
 mod evidence;
 mod explain;
 mod run;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,10 +33,10 @@ pub enum Command {
     /// Run scenarios against the reference backend and report transcript, diagnosis and fix.
     Run(run::RunArgs),
     /// Serve a scenario's stand-ins for a backend you start yourself: prints `export` lines, serves
-    /// until Ctrl-C or the duration, then prints the transcript and the diagnosis.
+    /// until Ctrl-C, SIGTERM, SIGHUP or the duration, then prints the transcript and the diagnosis.
     Serve {
         scenario: PathBuf,
-        /// Stop after this long (e.g. 5s, 500ms, 2m); default: until Ctrl-C.
+        /// Stop after this long (e.g. 5s, 500ms, 2m); default: until Ctrl-C, SIGTERM or SIGHUP.
         #[arg(long = "for", value_parser = parse_duration)]
         duration: Option<std::time::Duration>,
         /// At exit, also write the session as an HTML report (sequence diagram, diagnosis, fix).
@@ -181,15 +183,25 @@ async fn serve_scenario(
             return ExitCode::from(2);
         }
     };
-    let until = async {
-        match duration {
-            Some(duration) => {
-                tokio::select! { _ = tokio::time::sleep(duration) => {}, _ = tokio::signal::ctrl_c() => {} }
-            }
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    let mut shutdown = match signals::Shutdown::listen() {
+        Ok(shutdown) => shutdown,
+        Err(error) => {
+            eprintln!("error: cannot listen for signals: {error}");
+            return ExitCode::from(2);
         }
+    };
+    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
+    // A signal ends serving like the duration does: the report is still printed, then the exit
+    // code says which signal ended it.
+    let until = async move {
+        let signal = match duration {
+            Some(duration) => tokio::select! {
+                () = tokio::time::sleep(duration) => None,
+                signal = shutdown.received() => Some(signal),
+            },
+            None => Some(shutdown.received().await),
+        };
+        let _ = signal_tx.send(signal);
     };
     let print_exports = |env: &[(String, String)]| {
         println!(
@@ -200,7 +212,7 @@ async fn serve_scenario(
             println!("{line}");
         }
         let stop = duration
-            .map_or_else(|| "Ctrl-C".to_owned(), |d| format!("{} ms or Ctrl-C", d.as_millis()));
+            .map_or_else(|| "Ctrl-C (or SIGTERM)".to_owned(), |d| format!("{} ms or Ctrl-C (or SIGTERM)", d.as_millis()));
         println!("# serving until {stop}");
     };
     match runner.serve(&scenario, print_exports, until).await {
@@ -219,7 +231,10 @@ async fn serve_scenario(
                 }
                 eprintln!("# report written to {}", file.display());
             }
-            ExitCode::SUCCESS
+            match signal_rx.await.ok().flatten() {
+                Some(signal) => signal.exit_code(),
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(error) => {
             eprintln!("error: {error}");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 
 use super::emit;
+use super::signals::{Shutdown, Signal};
 use crate::report;
 use crate::runner::{Runner, isolate};
 use crate::scenario::Scenario;
@@ -83,16 +84,30 @@ pub async fn run_command(args: RunArgs) -> ExitCode {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
         .max(1);
+    let mut shutdown = match Shutdown::listen() {
+        Ok(shutdown) => shutdown,
+        Err(error) => {
+            eprintln!("error: cannot listen for signals: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let started = Instant::now();
     let progress = tokio::spawn(progress_line(done, scenarios.len()));
-    // On Ctrl-C the runs are dropped, which kills every process they started, before exiting.
-    let outcomes = tokio::select! {
-        outcomes = runner.run_all(scenarios, jobs) => outcomes,
-        _ = tokio::signal::ctrl_c() => {
-            progress.abort();
-            eprintln!("\rinterrupted: every process the harness started has been stopped");
-            return ExitCode::from(130);
-        }
+    // On a signal every scenario still running is cancelled and awaited, which kills every process
+    // it started and removes its temporary files, before exiting.
+    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel();
+    let stop = async move {
+        let _ = signal_tx.send(shutdown.received().await);
+    };
+    let outcomes = runner.run_all_until(scenarios, jobs, stop).await;
+    let Some(outcomes) = outcomes else {
+        progress.abort();
+        let signal = signal_rx.await.unwrap_or(Signal::Interrupt);
+        eprintln!(
+            "\rinterrupted by {}: every process the harness started has been stopped",
+            signal.name()
+        );
+        return signal.exit_code();
     };
     progress.abort();
     if std::io::stderr().is_terminal() {

@@ -494,7 +494,9 @@ fn token_expired_text(
 ) -> String {
     // Minutes, not epoch seconds: explanations end up in snapshots, which hold no timestamps.
     let late = match (claims.and_then(|c| c["exp"].as_u64()), clock) {
-        (Some(exp), Some(clock)) => format!("about {} min", (clock.saturating_sub(exp) + 30) / 60),
+        (Some(exp), Some(clock)) => {
+            format!("about {} min", clock.saturating_sub(exp).saturating_add(30) / 60)
+        }
         _ => "some time".into(),
     };
     format!(

@@ -55,7 +55,7 @@ impl RunProblem {
         }
     }
 
-    fn finding(&self, context: &FixContext) -> Finding {
+    pub(crate) fn finding(&self, context: &FixContext) -> Finding {
         let (id, hop, detail) = match self {
             Self::BackendNotStarted(d) => (Diagnosis::BackendNotStarted, Some(Hop::Backend), d),
             Self::ContainerNotStarted(d) => {

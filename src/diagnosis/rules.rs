@@ -154,8 +154,10 @@ fn classify_unauthorized(evidence: Evidence<'_>) -> Diagnosis {
     if aud.trim_end_matches('/') != DYNAMIC_SESSIONS_AUDIENCE {
         return Diagnosis::WrongAudience;
     }
-    match (claims["exp"].as_u64(), evidence.now) {
-        (Some(exp), Some(now)) if exp + CLOCK_SKEW_SECS <= now => Diagnosis::TokenExpired,
+    match evidence.now {
+        Some(now) if crate::tokens::is_expired(claims, now, CLOCK_SKEW_SECS) => {
+            Diagnosis::TokenExpired
+        }
         _ => Diagnosis::Unexplained,
     }
 }

@@ -96,11 +96,9 @@ fn read_source(
 ) -> Result<String, ExplainError> {
     let unreadable = |source| ExplainError::Unreadable { what, path: path.to_owned(), source };
     if path == "-" {
-        let mut text = String::new();
-        stdin.read_to_string(&mut text).map_err(unreadable)?;
-        return Ok(text);
+        return crate::files::read_bounded(stdin).map_err(unreadable);
     }
-    std::fs::read_to_string(path).map_err(unreadable)
+    crate::files::read_text(std::path::Path::new(path)).map_err(unreadable)
 }
 
 /// `name:value` → (lower-cased name, trimmed value).

@@ -52,15 +52,25 @@ pub struct TokenSummary {
     /// Epoch seconds.
     pub exp: Option<u64>,
     pub expired: bool,
-    /// Negative once expired; `None` without `exp`.
+    /// Negative once expired; `None` without a well-formed `exp`.
     pub seconds_to_expiry: Option<i64>,
+    /// Why `exp` cannot be read as a time, when it is present but malformed or absurd: such a token
+    /// is invalid, not expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp_invalid: Option<String>,
 }
 
 impl TokenSummary {
     pub fn of(claims: &Value, now: u64) -> Self {
         let claim = |name: &str| claims[name].as_str().map(str::to_owned);
-        let exp = claims["exp"].as_u64();
-        let seconds_to_expiry = exp.map(|exp| exp as i64 - now as i64);
+        let (exp, exp_invalid) = match crate::tokens::time_claim(claims, "exp") {
+            Ok(exp) => (exp, None),
+            Err(why) => (None, Some(why.to_string())),
+        };
+        // Both are at most the year 9999 in seconds: the difference fits.
+        let seconds_to_expiry = exp.map(|exp| i128::from(exp) - i128::from(now)).map(|s| {
+            i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
+        });
         Self {
             aud: claim("aud"),
             oid: claim("oid"),
@@ -70,6 +80,7 @@ impl TokenSummary {
             exp,
             expired: seconds_to_expiry.is_some_and(|s| s <= 0),
             seconds_to_expiry,
+            exp_invalid,
         }
     }
 
@@ -125,8 +136,13 @@ impl fmt::Display for TokenSummary {
             or_dash(&self.tid)
         )?;
         writeln!(f, "  issuer {}", or_dash(&self.iss))?;
+        if let Some(why) = &self.exp_invalid {
+            return writeln!(f, "  exp invalid: {why}: no resource accepts this token");
+        }
         match (self.exp, self.seconds_to_expiry) {
-            (Some(exp), Some(s)) if s <= 0 => writeln!(f, "  exp {exp} (expired {} s ago)", -s),
+            (Some(exp), Some(s)) if s <= 0 => {
+                writeln!(f, "  exp {exp} (expired {} s ago)", s.unsigned_abs())
+            }
             (Some(exp), Some(s)) => writeln!(f, "  exp {exp} (expires in {s} s)"),
             _ => writeln!(f, "  exp - (the token has no exp claim)"),
         }

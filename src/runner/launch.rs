@@ -228,26 +228,33 @@ pub fn fill(
     Ok(out)
 }
 
-/// The first `http(s)://` URL in `text` whose host is not loopback.
+/// The first `http(s)://` URL in `text` whose host is not loopback. Each word (of a command line,
+/// an argument, an environment value) is read from its first `scheme://` as one URL, parsed as a
+/// URL: what its query or path holds (`…?resource=https://dynamicsessions.io`) is not a destination.
 pub fn non_loopback_url(text: &str) -> Option<String> {
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let scheme_start =
-            rest[..at].rfind(|c: char| !c.is_ascii_alphanumeric()).map_or(0, |i| i + 1);
-        let scheme = &rest[scheme_start..at];
-        let after = &rest[at + 3..];
-        let authority: String = after
-            .chars()
-            .take_while(|c| !matches!(c, '/' | '?' | '#' | ' ' | '"' | '\''))
-            .collect();
-        let host = authority.rsplit('@').next().unwrap_or("");
-        let loopback = crate::text::is_loopback_host(host);
-        if matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") && !loopback {
-            return Some(format!("{scheme}://{authority}"));
-        }
-        rest = after;
-    }
-    None
+    text.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`'))
+        .filter_map(|word| {
+            let at = word.find("://")?;
+            let start = word[..at].rfind(|c: char| !is_scheme_char(c)).map_or(0, |i| i + 1);
+            Some(&word[start..])
+        })
+        .find_map(|candidate| {
+            let url = url::Url::parse(candidate).ok()?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return None;
+            }
+            let loopback = match url.host()? {
+                url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+                url::Host::Ipv4(address) => address.is_loopback(),
+                url::Host::Ipv6(address) => address.is_loopback(),
+            };
+            (!loopback).then(|| url.origin().ascii_serialization())
+        })
+}
+
+/// A character of a URL scheme (RFC 3986: letters, digits, `+`, `-`, `.`).
+fn is_scheme_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')
 }
 
 /// A free loopback port (bound, read, released: the program binds it right after).
@@ -280,7 +287,8 @@ mod tests {
         );
         assert_eq!(
             non_loopback_url("http://user@169.254.169.254/").as_deref(),
-            Some("http://user@169.254.169.254")
+            Some("http://169.254.169.254"),
+            "named without its user part (it may hold a password)"
         );
         assert_eq!(
             non_loopback_url("http://127.evil.com/x").as_deref(),
@@ -288,6 +296,19 @@ mod tests {
             "a name, not an address"
         );
         assert_eq!(non_loopback_url("http://127.0.0.2:9/"), None);
+    }
+
+    #[test]
+    fn a_url_inside_a_loopback_urls_query_is_not_a_destination() {
+        let token_request =
+            "curl 'http://127.0.0.1:9/msi/token?api-version=2019-08-01&resource=https://dynamicsessions.io'";
+        assert_eq!(non_loopback_url(token_request), None);
+        assert_eq!(
+            non_loopback_url("sh -c 'curl https://login.microsoftonline.com/t?x=http://127.0.0.1'")
+                .as_deref(),
+            Some("https://login.microsoftonline.com"),
+            "but a remote URL whose query names loopback is still remote"
+        );
     }
 
     #[test]

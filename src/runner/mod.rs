@@ -269,18 +269,34 @@ impl Runner {
         }
     }
 
-    /// Run scenarios, at most `jobs` at once; outcomes come back in the scenarios' order.
+    /// Run scenarios, at most `jobs` at once; outcomes come back in the scenarios' order, one per
+    /// scenario whatever happens: a scenario whose run panics or whose task fails is a failed outcome
+    /// (`harness-error` with the message), never a missing one.
     /// Scenarios pinning the same fixed port (`[world.piston] port`) never run at once.
     #[must_use = "the outcomes are the verdicts: check each `passed`"]
     pub async fn run_all(&self, scenarios: Vec<Scenario>, jobs: usize) -> Vec<Outcome> {
+        self.run_all_until(scenarios, jobs, std::future::pending()).await.unwrap_or_default()
+    }
+
+    /// [`Runner::run_all`] until `stop` completes first: then every scenario still running is
+    /// cancelled and awaited (its processes killed, its temporary files removed) and `None` returned.
+    pub(crate) async fn run_all_until(
+        &self,
+        scenarios: Vec<Scenario>,
+        jobs: usize,
+        stop: impl Future<Output = ()>,
+    ) -> Option<Vec<Outcome>> {
         let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
         let mut ports: std::collections::HashMap<u16, Arc<tokio::sync::Mutex<()>>> =
             std::collections::HashMap::new();
         let mut tasks = tokio::task::JoinSet::new();
+        let mut scenario_of = std::collections::HashMap::new();
+        let mut identities = Vec::new();
         for (index, scenario) in scenarios.into_iter().enumerate() {
+            identities.push(ScenarioIdentity::of(&scenario));
             let (runner, permits) = (self.clone(), permits.clone());
             let port = scenario.world.piston.port.map(|p| ports.entry(p).or_default().clone());
-            tasks.spawn(async move {
+            let task = tasks.spawn(async move {
                 // The port first, then a job slot: a scenario waiting for its port holds no slot.
                 let _port = match port {
                     Some(lock) => Some(lock.lock_owned().await),
@@ -293,16 +309,42 @@ impl Runner {
                 }
                 (index, outcome)
             });
+            scenario_of.insert(task.id(), index);
         }
-        let mut outcomes = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
+        let mut outcomes: Vec<Option<Outcome>> = identities.iter().map(|_| None).collect();
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let joined = tokio::select! {
+                joined = tasks.join_next_with_id() => joined,
+                () = &mut stop => {
+                    // Cancel and await: each run's LiveWorld is dropped (processes killed, folders
+                    // removed) before this returns, not at some later poll.
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    return None;
+                }
+            };
             match joined {
-                Ok(pair) => outcomes.push(pair),
-                Err(error) => eprintln!("error: a scenario task failed: {error}"),
+                None => break,
+                Some(Ok((_, (index, outcome)))) => outcomes[index] = Some(outcome),
+                Some(Err(error)) => {
+                    let index = scenario_of.get(&error.id()).copied();
+                    let message = task_failure(error);
+                    if let Some(index) = index {
+                        outcomes[index] = Some(identities[index].crashed(&message));
+                    }
+                }
             }
         }
-        outcomes.sort_by_key(|(index, _)| *index);
-        outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+        Some(
+            outcomes
+                .into_iter()
+                .zip(&identities)
+                .map(|(outcome, identity)| {
+                    outcome.unwrap_or_else(|| identity.crashed("the scenario's task ended without an outcome"))
+                })
+                .collect(),
+        )
     }
 
     /// Start a scenario's world (stand-ins and session container) and its backend, without sending
@@ -655,6 +697,60 @@ fn last_lines(lines: &[String]) -> String {
     } else {
         kept
     }
+}
+
+/// What names a scenario in a report, kept apart so that a scenario whose run crashed still has
+/// its line in every format.
+#[derive(Debug, Clone)]
+struct ScenarioIdentity {
+    name: String,
+    file: PathBuf,
+    description: String,
+}
+
+impl ScenarioIdentity {
+    fn of(scenario: &Scenario) -> Self {
+        Self {
+            name: scenario.name.clone(),
+            file: scenario.file.clone(),
+            description: scenario.description.clone(),
+        }
+    }
+
+    /// The failed outcome of a scenario whose run did not come back.
+    fn crashed(&self, message: &str) -> Outcome {
+        let text = format!("the harness failed while running this scenario: {message}");
+        let finding = RunProblem::Harness(text.clone())
+            .finding(&diagnosis::FixContext::default());
+        Outcome {
+            name: self.name.clone(),
+            file: self.file.clone(),
+            description: self.description.clone(),
+            passed: false,
+            duration: Duration::ZERO,
+            steps: Vec::new(),
+            exchanges: Vec::new(),
+            findings: vec![finding],
+            failures: vec![Failure::Run(text)],
+            endpoints: Vec::new(),
+            backend_output: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+}
+
+/// Why a scenario's task did not return: its panic message, or that it was cancelled.
+fn task_failure(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return format!("its task was cancelled ({error})");
+    }
+    let payload = error.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    format!("panicked: {message} (a bug of the harness: please report it with the scenario file)")
 }
 
 /// Every secret a run hands out or receives.

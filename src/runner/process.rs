@@ -44,6 +44,9 @@ impl ProcessError {
 #[derive(Debug)]
 pub struct ChildProcess {
     child: Child,
+    /// Its process group (the child leads it): kept apart from the child, whose id is gone once it
+    /// has been reaped, so that the group is still killed when its leader exited before the rest.
+    group: Option<i32>,
     url: String,
     output: Arc<Mutex<VecDeque<String>>>,
 }
@@ -88,6 +91,7 @@ impl ChildProcess {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .process_group(0);
+        end_with_parent(&mut command);
         let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
             name: launch.name.clone(),
             program: launch.program.clone(),
@@ -102,6 +106,7 @@ impl ChildProcess {
                 .map_or_else(|| "(none)".to_owned(), |(_, v)| v.clone()),
             source,
         })?;
+        let group = child.id().and_then(|p| i32::try_from(p).ok());
         let output = Arc::new(Mutex::new(VecDeque::new()));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<String>();
         let announce = (launch.ready == Readiness::AnnouncedUrl).then_some(ready_tx);
@@ -124,11 +129,11 @@ impl ChildProcess {
         let name = launch.name.clone();
         tokio::select! {
             ready = tokio::time::timeout(launch.ready_within, ready) => match ready {
-                Ok(Some(url)) => Ok(Self { child, url, output }),
+                Ok(Some(url)) => Ok(Self { child, group, url, output }),
                 Ok(None) | Err(_) => {
                     // stdout closed or time ran out: report what it said, and why if it exited.
                     let exited = tokio::time::timeout(Duration::from_millis(200), child.wait()).await;
-                    kill_group(&mut child);
+                    kill_group(&mut child, group);
                     let _ = child.wait().await;
                     match exited {
                         Ok(Ok(status)) => Err(ProcessError::Exited { name, status: status.to_string(), output: tail(&output) }),
@@ -137,6 +142,8 @@ impl ChildProcess {
                 }
             },
             status = child.wait() => {
+                // What it started may still run, holding its pipes open.
+                kill_group(&mut child, group);
                 // It exited before it was ready: its pipes close, so the readers finish with its last words.
                 for reader in readers {
                     let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
@@ -169,7 +176,7 @@ impl ChildProcess {
 
     /// Kill it and its whole process group now, and reap it.
     pub async fn stop(mut self) {
-        kill_group(&mut self.child);
+        kill_group(&mut self.child, self.group);
         let _ = self.child.wait().await;
     }
 }
@@ -177,20 +184,47 @@ impl ChildProcess {
 impl Drop for ChildProcess {
     /// However a run ends (deadline, Ctrl-C, a panic), nothing it started survives it.
     fn drop(&mut self) {
-        kill_group(&mut self.child);
+        kill_group(&mut self.child, self.group);
     }
 }
 
-/// SIGKILL to the child's process group (it leads its own), then to the child itself.
-fn kill_group(child: &mut Child) {
-    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+/// SIGKILL to the child's process group (it leads its own), whether or not the leader is still
+/// alive, then to the child itself. A program that double-forks into a new session or group of its
+/// own (a daemon) leaves the group and is beyond reach; none of the harness's processes does.
+fn kill_group(child: &mut Child, group: Option<i32>) {
+    if let Some(group) = group.filter(|g| *g > 1) {
         // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
         unsafe {
-            libc::kill(-pid, libc::SIGKILL);
+            libc::kill(-group, libc::SIGKILL);
         }
     }
     let _ = child.start_kill();
 }
+
+/// Linux: the child gets SIGKILL when the harness dies, even by SIGKILL, so nothing outlives it.
+/// The signal follows the thread that spawned the child; children are spawned from the runtime's
+/// worker threads, which live as long as the runtime.
+#[cfg(target_os = "linux")]
+fn end_with_parent(command: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe functions
+    // (prctl, getppid, _exit); it allocates nothing.
+    let parent = std::process::id();
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The harness died between fork and prctl: go too.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn end_with_parent(_command: &mut Command) {}
 
 /// Poll `GET url+path` every 10 ms until any HTTP answer arrives (the caller bounds the time).
 async fn probe(url: &str, path: &str) -> bool {

@@ -7,6 +7,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::bounds;
+
 pub use crate::transcript::Hop;
 
 /// One scenario: an Azure world, how the backend is configured, what to send, what to expect.
@@ -24,7 +26,8 @@ pub struct ScenarioFile {
     /// One or two sentences: what this scenario reproduces.
     pub description: String,
     /// The whole scenario must finish within this many milliseconds (default 10000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::wait_ms::opt")]
+    #[schemars(range(min = bounds::wait_ms::MIN, max = bounds::wait_ms::MAX))]
     pub deadline_ms: Option<u64>,
     pub world: WorldFile,
     #[serde(default, skip_serializing_if = "BackendFile::is_default")]
@@ -162,7 +165,8 @@ pub struct IdentityEndpointFile {
     #[serde(default)]
     pub protocol: IdentityProtocol,
     /// Lifetime of the tokens it issues (default 86400, as Azure's managed identity: FIDELITY §4).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::lifetime_secs::opt")]
+    #[schemars(range(min = bounds::lifetime_secs::MIN, max = bounds::lifetime_secs::MAX))]
     pub token_lifetime_secs: Option<u64>,
     /// The answer to a token request whose `client_id` is present but empty (default invalid-scope).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,10 +236,12 @@ pub struct RoleAssignmentFile {
     /// `/subscriptions/<sub>`, `/subscriptions/<sub>/resourceGroups/<rg>` or a resource id.
     pub scope: String,
     /// Still propagating: the pool refuses this principal's first N calls (DOC/REP: 30-60 s in Azure).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::count::opt")]
+    #[schemars(range(min = bounds::count::MIN, max = bounds::count::MAX))]
     pub effective_after_calls: Option<u32>,
     /// Still propagating: the pool refuses this principal until this long after the pool started.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::delay_ms::opt")]
+    #[schemars(range(min = bounds::delay_ms::MIN, max = bounds::delay_ms::MAX))]
     pub effective_after_ms: Option<u64>,
 }
 
@@ -251,7 +257,8 @@ pub struct PoolFile {
     /// `properties.containerType`.
     pub container_type: ContainerType,
     /// `customContainerTemplate.ingress.targetPort`; absent means the pool was created without one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::port::opt")]
+    #[schemars(range(min = bounds::port::MIN, max = bounds::port::MAX))]
     pub target_port: Option<u16>,
     /// `customContainerTemplate.containers[0].image` (checked: ARM lowercases image references).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,21 +268,26 @@ pub struct PoolFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_endpoint: Option<String>,
     /// `scaleConfiguration.maxConcurrentSessions` (default: no limit).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::count::opt")]
+    #[schemars(range(min = bounds::count::MIN, max = bounds::count::MAX))]
     pub max_concurrent_sessions: Option<u32>,
     /// Sessions other callers already hold when the scenario starts; they count against the maximum.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounds::count::one")]
+    #[schemars(range(min = bounds::count::MIN, max = bounds::count::MAX))]
     pub busy_sessions: u32,
     /// `lifecycleConfiguration.cooldownPeriodInSeconds`, in milliseconds so scenarios stay fast: a
     /// session is freed this long after its last use (default: not within a scenario).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::delay_ms::opt")]
+    #[schemars(range(min = bounds::delay_ms::MIN, max = bounds::delay_ms::MAX))]
     pub cooldown_ms: Option<u64>,
     /// The other callers' sessions end after the pool has refused this many allocations (a
     /// cooldown counted in calls, so the transcript is the same on every machine).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::count::opt")]
+    #[schemars(range(min = bounds::count::MIN, max = bounds::count::MAX))]
     pub busy_until_refusals: Option<u32>,
     /// The pool's clock runs this many seconds ahead of real time (negative: behind).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounds::offset_secs::one")]
+    #[schemars(range(min = bounds::offset_secs::MIN, max = bounds::offset_secs::MAX))]
     pub clock_offset_secs: i64,
     /// Whether the session container starts at all (false: it never becomes ready).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
@@ -314,7 +326,8 @@ pub struct ProcessFile {
     #[serde(default)]
     pub ready_path: Option<String>,
     /// Bound on becoming ready (default 20000 ms).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::wait_ms::opt")]
+    #[schemars(range(min = bounds::wait_ms::MIN, max = bounds::wait_ms::MAX))]
     pub ready_within_ms: Option<u64>,
 }
 
@@ -338,7 +351,8 @@ pub enum ContainerType {
 #[serde(deny_unknown_fields)]
 pub struct PistonFile {
     /// Serve on this fixed loopback port, for containers that hard-code where Piston lives.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::port::opt")]
+    #[schemars(range(min = bounds::port::MIN, max = bounds::port::MAX))]
     pub port: Option<u16>,
     /// Installed runtimes (default: python 3.10.0).
     #[serde(default = "default_runtimes", skip_serializing_if = "is_default_runtimes")]
@@ -406,23 +420,29 @@ pub struct BackendFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
     /// `SESSION_POOL_TIMEOUT_MS`: per call to the pool (default 10000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::wait_ms::opt")]
+    #[schemars(range(min = bounds::wait_ms::MIN, max = bounds::wait_ms::MAX))]
     pub pool_timeout_ms: Option<u64>,
     /// `TOKEN_TIMEOUT_MS`: bound on acquiring a token, SDK retries included (default 10000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::wait_ms::opt")]
+    #[schemars(range(min = bounds::wait_ms::MIN, max = bounds::wait_ms::MAX))]
     pub token_timeout_ms: Option<u64>,
     /// `SESSION_POOL_MAX_RETRIES`: retries of a transient pool answer (default 2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::retries::opt")]
+    #[schemars(range(min = bounds::retries::MIN, max = bounds::retries::MAX))]
     pub pool_max_retries: Option<u32>,
     /// `SESSION_POOL_RETRY_DELAY_MS`: first retry delay, doubling (default 200; scenarios use less).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::retry_delay_ms::opt")]
+    #[schemars(range(min = bounds::retry_delay_ms::MIN, max = bounds::retry_delay_ms::MAX))]
     pub pool_retry_delay_ms: Option<u64>,
     /// `IDENTITY_MAX_RETRIES`: the SDK's retries on the Container Apps identity endpoint
     /// (default: the SDK's own policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::retries::opt")]
+    #[schemars(range(min = bounds::retries::MIN, max = bounds::retries::MAX))]
     pub identity_max_retries: Option<u32>,
     /// `IDENTITY_RETRY_DELAY_MS`: the SDK's first retry delay (with `identity_max_retries`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::retry_delay_ms::opt")]
+    #[schemars(range(min = bounds::retry_delay_ms::MIN, max = bounds::retry_delay_ms::MAX))]
     pub identity_retry_delay_ms: Option<u64>,
     /// `SESSION_POOL_AUTH=none` when false: the backend sends no Authorization header (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -578,6 +598,9 @@ fn any_version() -> String {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepExpect {
+    /// The backend's HTTP status.
+    #[serde(default, deserialize_with = "bounds::status::opt")]
+    #[schemars(range(min = bounds::status::MIN, max = bounds::status::MAX))]
     pub status: Option<u16>,
     /// Exact `run.stdout` of a Piston answer.
     pub stdout: Option<String>,
@@ -620,10 +643,12 @@ pub struct FaultFile {
     #[serde(default)]
     pub path: Option<String>,
     /// Which matching calls (1-based) are changed; empty means every call.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::call::each")]
+    #[schemars(inner(range(min = bounds::call::MIN, max = bounds::call::MAX)))]
     pub calls: Vec<u32>,
     /// Answer with this status instead.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::status::opt")]
+    #[schemars(range(min = bounds::status::MIN, max = bounds::status::MAX))]
     pub status: Option<u16>,
     /// Answer with this body instead (sent as it is; JSON text is fine).
     #[serde(default)]
@@ -635,7 +660,8 @@ pub struct FaultFile {
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
     /// Wait this long before answering.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::delay_ms::opt")]
+    #[schemars(range(min = bounds::delay_ms::MIN, max = bounds::delay_ms::MAX))]
     pub delay_ms: Option<u64>,
     /// Close the connection without any answer.
     #[serde(default)]
@@ -647,6 +673,7 @@ pub struct FaultFile {
     #[serde(default)]
     pub malformed_json: bool,
     /// Send the body in small chunks this many milliseconds apart.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::delay_ms::opt")]
+    #[schemars(range(min = bounds::delay_ms::MIN, max = bounds::delay_ms::MAX))]
     pub slow_body_ms: Option<u64>,
 }

@@ -3,6 +3,7 @@
 //! [`format`](mod@format) holds the file's serde types (and therefore the JSON Schema); this module turns them
 //! into the validated [`Scenario`] the runner uses.
 
+pub mod bounds;
 pub mod format;
 pub mod select;
 pub mod source;
@@ -174,7 +175,7 @@ impl Scenario {
     /// Read and validate one scenario file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
+        let source = crate::files::read_text(path)
             .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         Ok(Self::parse(path, &source)?)
     }

@@ -61,7 +61,7 @@ impl Sources {
                     .collect();
                 return Err(error(format!("`extends` makes a cycle: {}", chain.join(" -> "))));
             }
-            let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
+            let base_text = crate::files::read_text(&base_path).map_err(|e| {
                 error(format!(
                     "cannot read the base scenario {} ({e}): `extends` is relative to this file",
                     base_path.display()

@@ -261,7 +261,7 @@ fn mint(state: &IdentityState, identity: &ManagedIdentity, resource: &str) -> Mi
     let now = tokens::now_secs();
     let lifetime = state.world.identity_endpoint.token_lifetime_secs.unwrap_or(TOKEN_LIFETIME_SECS);
     let claims = tokens::access_token_claims(&subject, resource, now, lifetime);
-    Minted { token: state.issuer.mint(&claims), expires_on: now + lifetime, lifetime }
+    Minted { token: state.issuer.mint(&claims), expires_on: now.saturating_add(lifetime), lifetime }
 }
 
 /// The Container Apps identity endpoint is served by Kestrel (REP: `Server: Kestrel`).

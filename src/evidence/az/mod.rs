@@ -71,7 +71,7 @@ impl AzFiles {
 
 /// Read one file into its model; `command` is what the user should have run to produce it.
 pub fn read<T: DeserializeOwned>(file: &Path, command: &'static str) -> Result<T, AzError> {
-    let text = std::fs::read_to_string(file).map_err(|source| AzError::Read {
+    let text = crate::files::read_text(file).map_err(|source| AzError::Read {
         file: file.to_owned(),
         command,
         source,

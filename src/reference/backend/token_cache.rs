@@ -55,9 +55,11 @@ impl TokenCache {
 /// Halfway through the remaining life, but no later than 5 minutes before expiry.
 fn refresh_at(now: u64, expires_on: u64) -> u64 {
     let remaining = expires_on.saturating_sub(now);
-    now + (remaining / 2)
-        .max(remaining.saturating_sub(Duration::from_secs(300).as_secs()))
-        .min(remaining)
+    now.saturating_add(
+        (remaining / 2)
+            .max(remaining.saturating_sub(Duration::from_secs(300).as_secs()))
+            .min(remaining),
+    )
 }
 
 fn now() -> u64 {

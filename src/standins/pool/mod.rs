@@ -135,11 +135,8 @@ pub fn app(state: Arc<PoolState>) -> Router {
 
 async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Response {
     let world = &state.world;
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let bearer =
+        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     let Some(token) = bearer else {
         return unauthorized(); // absent-header body: UNK, modelled like a bad token
     };
@@ -344,6 +341,13 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| crate::transcript::percent_decode(v))
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive (RFC 9110
+/// §11.1; DOC: Microsoft.IdentityModel and ASP.NET Core's JwtBearer compare it so).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim_start())
+}
+
 /// REP: 401 with an empty body, `WWW-Authenticate` and `mise-correlation-id`.
 fn unauthorized() -> Response {
     let mut response = StatusCode::UNAUTHORIZED.into_response();
@@ -451,6 +455,50 @@ mod tests {
                     && answer.headers().contains_key("mise-correlation-id")
             );
             assert_eq!(answer.text().await.unwrap(), "");
+        }
+    }
+
+    fn token_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let subject = TokenSubject {
+            tenant_id: TENANT,
+            client_id: "c",
+            principal_id: PRINCIPAL,
+            resource_id: None,
+            appidacr: "2",
+        };
+        let mut claims =
+            access_token_claims(&subject, DYNAMIC_SESSIONS_AUDIENCE, tokens::now_secs(), 3600);
+        edit(&mut claims);
+        TokenIssuer::test_key().mint(&claims)
+    }
+
+    #[tokio::test]
+    async fn a_token_not_yet_valid_or_with_an_absurd_exp_gets_401_not_a_session() {
+        let pool = pool(|s| s).await;
+        let later = tokens::now_secs() + CLOCK_SKEW_SECS + 600;
+        let not_yet = token_with(|c| c["nbf"] = serde_json::json!(later));
+        let absurd = token_with(|c| c["exp"] = serde_json::json!(u64::MAX));
+        let no_exp = token_with(|c| {
+            c.as_object_mut().unwrap().remove("exp");
+        });
+        for token in [&not_yet, &absurd, &no_exp] {
+            let answer = call(&pool, "/python/execute?identifier=abcd", Some(token)).await;
+            assert_eq!(answer.status(), 401);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_bearer_scheme_is_read_whatever_its_case() {
+        let pool = pool(|s| s).await;
+        for scheme in ["bearer", "BEARER", "Bearer"] {
+            let answer = reqwest::Client::new()
+                .post(format!("{}/python/execute?identifier=abcd", pool.server.url()))
+                .header("authorization", format!("{scheme} {}", good_token()))
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert_ne!(answer.status(), 401, "{scheme}");
         }
     }
 
