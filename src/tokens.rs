@@ -132,9 +132,12 @@ pub(crate) enum TokenRejection {
     BadSignature(String),
     #[error("the token's audience '{found}' is not '{expected}'")]
     WrongAudience { found: String, expected: String },
-    #[error("the token expired at {exp}")]
+    // No epoch seconds in these texts: they end up in transcripts, which hold no timestamps.
+    #[error("the token has expired (its exp claim is in the past, beyond the clock skew allowed)")]
     Expired { exp: u64 },
-    #[error("the token is not valid before {nbf} (its nbf claim is in the future)")]
+    #[error(
+        "the token is not valid yet (its nbf claim is in the future, beyond the clock skew allowed)"
+    )]
     NotYetValid { nbf: u64 },
     #[error("the token's {claim} claim {reason}")]
     InvalidTime { claim: &'static str, reason: String },
@@ -149,7 +152,10 @@ pub const MAX_TIME_CLAIM: u64 = 253_402_300_799;
 
 /// A time claim (`exp`, `nbf`, `iat`) as seconds since the epoch: `Ok(None)` when absent, an error
 /// when it is not a whole number of seconds between 0 and [`MAX_TIME_CLAIM`].
-pub(crate) fn time_claim(claims: &Value, claim: &'static str) -> Result<Option<u64>, TokenRejection> {
+pub(crate) fn time_claim(
+    claims: &Value,
+    claim: &'static str,
+) -> Result<Option<u64>, TokenRejection> {
     let Some(value) = claims.get(claim) else { return Ok(None) };
     let invalid = |reason: String| TokenRejection::InvalidTime { claim, reason };
     match value.as_u64() {
@@ -169,10 +175,8 @@ pub(crate) fn is_expired(claims: &Value, now: u64, leeway_secs: u64) -> bool {
 /// well-formed (SDK: a token without one is refused), not past (with leeway), `nbf` not in the
 /// future (with leeway) when present.
 fn check_lifetime(claims: &Value, now: u64, leeway_secs: u64) -> Result<(), TokenRejection> {
-    let exp = time_claim(claims, "exp")?.ok_or_else(|| TokenRejection::InvalidTime {
-        claim: "exp",
-        reason: "is missing".into(),
-    })?;
+    let exp = time_claim(claims, "exp")?
+        .ok_or_else(|| TokenRejection::InvalidTime { claim: "exp", reason: "is missing".into() })?;
     if exp.saturating_add(leeway_secs) <= now {
         return Err(TokenRejection::Expired { exp });
     }

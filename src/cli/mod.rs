@@ -211,8 +211,10 @@ async fn serve_scenario(
         for line in report::export_lines(env) {
             println!("{line}");
         }
-        let stop = duration
-            .map_or_else(|| "Ctrl-C (or SIGTERM)".to_owned(), |d| format!("{} ms or Ctrl-C (or SIGTERM)", d.as_millis()));
+        let stop = duration.map_or_else(
+            || "Ctrl-C (or SIGTERM)".to_owned(),
+            |d| format!("{} ms or Ctrl-C (or SIGTERM)", d.as_millis()),
+        );
         println!("# serving until {stop}");
     };
     match runner.serve(&scenario, print_exports, until).await {

@@ -374,6 +374,13 @@ pub fn explanation(
                 super::excerpt(&exchange.response_text())
             )
         }
+        Diagnosis::Unexplained if exchange.to == Hop::Pool && exchange.status == Some(401) => {
+            let reason = exchange.note.as_deref().unwrap_or("the pool gave no reason");
+            format!(
+                "{} → pool {} {} answered 401: {reason}",
+                exchange.from, exchange.method, exchange.path
+            )
+        }
         other => {
             let answered = if exchange.status.is_some() {
                 format!("answered {status}")

@@ -248,6 +248,24 @@ mod tests {
     }
 
     #[test]
+    fn a_401_for_a_token_with_an_absurd_exp_is_not_called_expired_and_does_not_overflow() {
+        for exp in [json!(u64::MAX), json!(i64::MAX), json!(-1), json!("soon"), json!(1e300)] {
+            let claims = json!({"aud": "https://dynamicsessions.io", "exp": exp});
+            let evidence = Evidence {
+                token_claims: Some(&claims),
+                had_authorization: true,
+                via_imds: false,
+                now: Some(u64::MAX),
+            };
+            assert_eq!(
+                classify(Hop::Pool, Some(401), "", evidence),
+                Some(Diagnosis::Unexplained),
+                "{exp}"
+            );
+        }
+    }
+
+    #[test]
     fn identity_errors_are_told_apart_by_body_and_protocol() {
         let aca = r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"x"}"#;
         assert_eq!(

@@ -68,9 +68,9 @@ impl TokenSummary {
             Err(why) => (None, Some(why.to_string())),
         };
         // Both are at most the year 9999 in seconds: the difference fits.
-        let seconds_to_expiry = exp.map(|exp| i128::from(exp) - i128::from(now)).map(|s| {
-            i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
-        });
+        let seconds_to_expiry = exp
+            .map(|exp| i128::from(exp) - i128::from(now))
+            .map(|s| i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX }));
         Self {
             aud: claim("aud"),
             oid: claim("oid"),
@@ -167,6 +167,18 @@ mod tests {
         assert!(fresh.is_for_session_pools(), "a trailing slash is the same audience");
         assert!(fresh.to_string().contains("expires in 100 s"));
         assert!(stale.to_string().contains("expired 30 s ago"));
+    }
+
+    #[test]
+    fn a_token_with_an_absurd_exp_is_invalid_not_expired_and_does_not_overflow() {
+        for exp in [json!(u64::MAX), json!(1u64 << 63), json!(-5), json!(1.5)] {
+            let summary = TokenSummary::of(&json!({ "exp": exp }), u64::MAX);
+
+            assert_eq!((summary.expired, summary.seconds_to_expiry), (false, None), "{exp}");
+            assert!(summary.to_string().contains("exp invalid"), "{summary}");
+        }
+        let far = TokenSummary::of(&json!({ "exp": crate::tokens::MAX_TIME_CLAIM }), 0);
+        assert_eq!(far.seconds_to_expiry, Some(253_402_300_799));
     }
 
     #[test]

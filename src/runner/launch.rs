@@ -300,8 +300,7 @@ mod tests {
 
     #[test]
     fn a_url_inside_a_loopback_urls_query_is_not_a_destination() {
-        let token_request =
-            "curl 'http://127.0.0.1:9/msi/token?api-version=2019-08-01&resource=https://dynamicsessions.io'";
+        let token_request = "curl 'http://127.0.0.1:9/msi/token?api-version=2019-08-01&resource=https://dynamicsessions.io'";
         assert_eq!(non_loopback_url(token_request), None);
         assert_eq!(
             non_loopback_url("sh -c 'curl https://login.microsoftonline.com/t?x=http://127.0.0.1'")

@@ -286,6 +286,22 @@ impl Runner {
         jobs: usize,
         stop: impl Future<Output = ()>,
     ) -> Option<Vec<Outcome>> {
+        let run = |runner: Runner, scenario: Scenario| async move { runner.run(&scenario).await };
+        self.run_each(scenarios, jobs, stop, run).await
+    }
+
+    /// The loop of [`Runner::run_all_until`], with `run` making each outcome (a test's seam).
+    async fn run_each<F, Fut>(
+        &self,
+        scenarios: Vec<Scenario>,
+        jobs: usize,
+        stop: impl Future<Output = ()>,
+        run: F,
+    ) -> Option<Vec<Outcome>>
+    where
+        F: Fn(Runner, Scenario) -> Fut,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
         let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
         let mut ports: std::collections::HashMap<u16, Arc<tokio::sync::Mutex<()>>> =
             std::collections::HashMap::new();
@@ -296,6 +312,8 @@ impl Runner {
             identities.push(ScenarioIdentity::of(&scenario));
             let (runner, permits) = (self.clone(), permits.clone());
             let port = scenario.world.piston.port.map(|p| ports.entry(p).or_default().clone());
+            let done = runner.done.clone();
+            let outcome = run(runner, scenario);
             let task = tasks.spawn(async move {
                 // The port first, then a job slot: a scenario waiting for its port holds no slot.
                 let _port = match port {
@@ -303,8 +321,8 @@ impl Runner {
                     None => None,
                 };
                 let _permit = permits.acquire_owned().await;
-                let outcome = runner.run(&scenario).await;
-                if let Some(done) = &runner.done {
+                let outcome = outcome.await;
+                if let Some(done) = &done {
                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 (index, outcome)
@@ -341,7 +359,9 @@ impl Runner {
                 .into_iter()
                 .zip(&identities)
                 .map(|(outcome, identity)| {
-                    outcome.unwrap_or_else(|| identity.crashed("the scenario's task ended without an outcome"))
+                    outcome.unwrap_or_else(|| {
+                        identity.crashed("the scenario's task ended without an outcome")
+                    })
                 })
                 .collect(),
         )
@@ -720,8 +740,7 @@ impl ScenarioIdentity {
     /// The failed outcome of a scenario whose run did not come back.
     fn crashed(&self, message: &str) -> Outcome {
         let text = format!("the harness failed while running this scenario: {message}");
-        let finding = RunProblem::Harness(text.clone())
-            .finding(&diagnosis::FixContext::default());
+        let finding = RunProblem::Harness(text.clone()).finding(&diagnosis::FixContext::default());
         Outcome {
             name: self.name.clone(),
             file: self.file.clone(),
@@ -828,5 +847,72 @@ async fn send_step(
         body: answer,
         failures,
         duration: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::test_support;
+
+    fn named(name: &str) -> Scenario {
+        let mut scenario = test_support::scenario(|s| s);
+        scenario.name = name.to_owned();
+        scenario
+    }
+
+    #[tokio::test]
+    async fn a_scenario_whose_run_panics_is_a_failed_harness_error_and_the_others_still_count() {
+        let runner = Runner::new("unused");
+        let scenarios = vec![named("crashes"), named("passes")];
+
+        let outcomes = runner
+            .run_each(scenarios, 2, std::future::pending(), |_, scenario| async move {
+                assert!(scenario.name != "crashes", "attempt to add with overflow");
+                ScenarioIdentity::of(&scenario).crashed("not really: a stand-in outcome")
+            })
+            .await
+            .expect("no stop was asked for");
+
+        let names: Vec<&str> = outcomes.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["crashes", "passes"], "one outcome per scenario, in order");
+        let crashed = &outcomes[0];
+        assert!(!crashed.passed);
+        assert_eq!(crashed.findings[0].id, crate::catalogue::Diagnosis::HarnessError);
+        assert!(
+            crashed.failures[0].to_string().contains("panicked: attempt to add with overflow"),
+            "{:?}",
+            crashed.failures
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_cancels_every_running_scenario_and_waits_until_each_is_dropped() {
+        struct Guard(Arc<AtomicBool>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = dropped.clone();
+
+        let outcomes = Runner::new("unused")
+            .run_each(vec![named("forever")], 1, async {}, move |_, _| {
+                let guard = Guard(flag.clone());
+                async move {
+                    let _guard = guard;
+                    std::future::pending::<Outcome>().await
+                }
+            })
+            .await;
+
+        assert!(outcomes.is_none(), "a stopped run has no verdicts");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the running scenario was dropped before returning"
+        );
     }
 }

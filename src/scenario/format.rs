@@ -26,7 +26,11 @@ pub struct ScenarioFile {
     /// One or two sentences: what this scenario reproduces.
     pub description: String,
     /// The whole scenario must finish within this many milliseconds (default 10000).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::wait_ms::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::wait_ms::opt"
+    )]
     #[schemars(range(min = bounds::wait_ms::MIN, max = bounds::wait_ms::MAX))]
     pub deadline_ms: Option<u64>,
     pub world: WorldFile,
@@ -165,7 +169,11 @@ pub struct IdentityEndpointFile {
     #[serde(default)]
     pub protocol: IdentityProtocol,
     /// Lifetime of the tokens it issues (default 86400, as Azure's managed identity: FIDELITY §4).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::lifetime_secs::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::lifetime_secs::opt"
+    )]
     #[schemars(range(min = bounds::lifetime_secs::MIN, max = bounds::lifetime_secs::MAX))]
     pub token_lifetime_secs: Option<u64>,
     /// The answer to a token request whose `client_id` is present but empty (default invalid-scope).
@@ -257,7 +265,11 @@ pub struct PoolFile {
     /// `properties.containerType`.
     pub container_type: ContainerType,
     /// `customContainerTemplate.ingress.targetPort`; absent means the pool was created without one.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::port::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::port::opt"
+    )]
     #[schemars(range(min = bounds::port::MIN, max = bounds::port::MAX))]
     pub target_port: Option<u16>,
     /// `customContainerTemplate.containers[0].image` (checked: ARM lowercases image references).
@@ -268,7 +280,11 @@ pub struct PoolFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_endpoint: Option<String>,
     /// `scaleConfiguration.maxConcurrentSessions` (default: no limit).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::count::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::count::opt"
+    )]
     #[schemars(range(min = bounds::count::MIN, max = bounds::count::MAX))]
     pub max_concurrent_sessions: Option<u32>,
     /// Sessions other callers already hold when the scenario starts; they count against the maximum.
@@ -277,16 +293,28 @@ pub struct PoolFile {
     pub busy_sessions: u32,
     /// `lifecycleConfiguration.cooldownPeriodInSeconds`, in milliseconds so scenarios stay fast: a
     /// session is freed this long after its last use (default: not within a scenario).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::delay_ms::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::delay_ms::opt"
+    )]
     #[schemars(range(min = bounds::delay_ms::MIN, max = bounds::delay_ms::MAX))]
     pub cooldown_ms: Option<u64>,
     /// The other callers' sessions end after the pool has refused this many allocations (a
     /// cooldown counted in calls, so the transcript is the same on every machine).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::count::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::count::opt"
+    )]
     #[schemars(range(min = bounds::count::MIN, max = bounds::count::MAX))]
     pub busy_until_refusals: Option<u32>,
     /// The pool's clock runs this many seconds ahead of real time (negative: behind).
-    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounds::offset_secs::one")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "bounds::offset_secs::one"
+    )]
     #[schemars(range(min = bounds::offset_secs::MIN, max = bounds::offset_secs::MAX))]
     pub clock_offset_secs: i64,
     /// Whether the session container starts at all (false: it never becomes ready).
@@ -420,28 +448,52 @@ pub struct BackendFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
     /// `SESSION_POOL_TIMEOUT_MS`: per call to the pool (default 10000).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::wait_ms::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::wait_ms::opt"
+    )]
     #[schemars(range(min = bounds::wait_ms::MIN, max = bounds::wait_ms::MAX))]
     pub pool_timeout_ms: Option<u64>,
     /// `TOKEN_TIMEOUT_MS`: bound on acquiring a token, SDK retries included (default 10000).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::wait_ms::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::wait_ms::opt"
+    )]
     #[schemars(range(min = bounds::wait_ms::MIN, max = bounds::wait_ms::MAX))]
     pub token_timeout_ms: Option<u64>,
     /// `SESSION_POOL_MAX_RETRIES`: retries of a transient pool answer (default 2).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::retries::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::retries::opt"
+    )]
     #[schemars(range(min = bounds::retries::MIN, max = bounds::retries::MAX))]
     pub pool_max_retries: Option<u32>,
     /// `SESSION_POOL_RETRY_DELAY_MS`: first retry delay, doubling (default 200; scenarios use less).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::retry_delay_ms::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::retry_delay_ms::opt"
+    )]
     #[schemars(range(min = bounds::retry_delay_ms::MIN, max = bounds::retry_delay_ms::MAX))]
     pub pool_retry_delay_ms: Option<u64>,
     /// `IDENTITY_MAX_RETRIES`: the SDK's retries on the Container Apps identity endpoint
     /// (default: the SDK's own policy).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::retries::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::retries::opt"
+    )]
     #[schemars(range(min = bounds::retries::MIN, max = bounds::retries::MAX))]
     pub identity_max_retries: Option<u32>,
     /// `IDENTITY_RETRY_DELAY_MS`: the SDK's first retry delay (with `identity_max_retries`).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "bounds::retry_delay_ms::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::retry_delay_ms::opt"
+    )]
     #[schemars(range(min = bounds::retry_delay_ms::MIN, max = bounds::retry_delay_ms::MAX))]
     pub identity_retry_delay_ms: Option<u64>,
     /// `SESSION_POOL_AUTH=none` when false: the backend sends no Authorization header (default true).

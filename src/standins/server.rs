@@ -60,6 +60,11 @@ pub struct Interceptor {
 #[derive(Debug, Clone, Copy)]
 pub struct Unrouted;
 
+/// A stand-in's own remark on its answer, kept on the exchange and never sent on the wire (e.g.
+/// why the pool refused a token: Azure answers that 401 with an empty body).
+#[derive(Debug, Clone)]
+pub struct Remark(pub String);
+
 /// A fault asked for the connection to be closed without an answer.
 #[derive(Debug, thiserror::Error)]
 #[error("connection closed without a response (fault)")]
@@ -215,6 +220,7 @@ async fn handle(
         return Err(Closed);
     }
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut remark = None;
     let (mut parts, mut bytes, unrouted) =
         match tap.front.ask(&parts.method, path_and_query, &parts.headers, &bytes).await {
             Some(answer) => {
@@ -229,6 +235,7 @@ async fn handle(
                     .await
                     .unwrap_or_else(|never: Infallible| match never {});
                 let unrouted = response.extensions().get::<Unrouted>().is_some();
+                remark = response.extensions().get::<Remark>().map(|r| r.0.clone());
                 let (parts, body) = response.into_parts();
                 (parts, to_bytes(body, BODY_LIMIT).await.unwrap_or_default(), unrouted)
             }
@@ -245,7 +252,7 @@ async fn handle(
         parts.status.as_u16(),
         &bytes,
     ));
-    let note = unrouted.then(|| near_miss(&method, &path, tap.routes));
+    let note = unrouted.then(|| near_miss(&method, &path, tap.routes)).or(remark);
     let raw = RawResponse {
         status: parts.status.as_u16(),
         headers: pairs(&headers),

@@ -105,6 +105,48 @@ fn an_invalid_scenario_exits_2_naming_file_line_and_column() {
     assert!(stderr.contains(&format!("{}:2:9:", file.display())), "{stderr}");
 }
 
+#[rstest::rstest]
+#[case::status_zero("[[world.faults]]\nhop = \"pool\"\nstatus = 0\n", 4, "between 100 and 599")]
+#[case::lifetime_u64_max(
+    "[world.identity_endpoint]\ntoken_lifetime_secs = 18446744073709551615\n",
+    3,
+    "at most a year"
+)]
+#[case::busy_sessions_u32_max("[world.pool]\nbusy_sessions = 4294967295\n", 3, "at most 5000")]
+fn a_number_out_of_its_bounds_exits_2_at_its_line(
+    #[case] rest: &str,
+    #[case] line: usize,
+    #[case] says: &str,
+) {
+    let dir = tempdir();
+    let file = dir.join("out-of-bounds.toml");
+    std::fs::write(&file, extending("scenarios/happy-path.toml", rest)).unwrap();
+
+    let output = harness(&["run", file.to_str().unwrap()]);
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{}:{line}:", file.display())), "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
+}
+
+#[test]
+fn a_fifo_in_a_scenario_folder_is_refused_at_once_instead_of_hanging_the_run() {
+    let dir = tempdir();
+    std::fs::write(dir.join("a.toml"), extending("scenarios/happy-path.toml", "")).unwrap();
+    let fifo = dir.join("pipe.toml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+
+    // `timeout` bounds the test if the harness did hang; it must not come to that.
+    let output =
+        Command::new("timeout").args(["20", BIN, "run", dir.to_str().unwrap()]).output().unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("pipe.toml") && stderr.contains("not a regular file"), "{stderr}");
+}
+
 #[test]
 fn list_names_every_shipped_scenario() {
     let text = stdout(&harness(&["list"]));

@@ -15,4 +15,5 @@ mod scenario_errors;
 mod scenarios;
 mod schema;
 mod secrets;
+mod signals;
 mod snapshots_hygiene;

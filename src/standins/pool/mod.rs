@@ -23,6 +23,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 
 use super::faults::Faults;
+use super::server::Remark;
 use crate::azure::{CLOCK_SKEW_SECS, DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTE_ACTION};
 use crate::tokens;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
@@ -138,7 +139,10 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
     let bearer =
         request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     let Some(token) = bearer else {
-        return unauthorized(); // absent-header body: UNK, modelled like a bad token
+        let mut response = unauthorized(); // absent-header body: UNK, modelled like a bad token
+        let why = "the pool refused the call: no `Authorization: Bearer` token";
+        response.extensions_mut().insert(Remark(why.into()));
+        return response;
     };
     let now = world.pool.clock.now();
     let claims = match tokens::verify(
@@ -150,7 +154,11 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
         CLOCK_SKEW_SECS,
     ) {
         Ok(claims) => claims,
-        Err(_) => return unauthorized(),
+        Err(why) => {
+            let mut response = unauthorized();
+            response.extensions_mut().insert(Remark(format!("the pool refused the token: {why}")));
+            return response;
+        }
     };
     let principal = claims["oid"].as_str().unwrap_or_default();
     if !state.role_in_effect(principal) {
