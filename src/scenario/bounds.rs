@@ -68,6 +68,8 @@ bounds! {
     lifetime_secs: u64 = 1..=31_536_000, "seconds, at most a year";
     /// A clock skew: up to a year either way.
     offset_secs: i64 = -31_536_000..=31_536_000, "seconds, at most a year either way";
+    /// A tolerance of clock skew: up to an hour.
+    skew_secs: u64 = 0..=3_600, "seconds, at most an hour";
     /// Sessions or calls counted by a scenario: a few thousand at most.
     count: u32 = 0..=5_000, "at most 5000: a scenario counts a few thousand at most";
     /// A 1-based call number.

@@ -317,6 +317,16 @@ pub struct PoolFile {
     )]
     #[schemars(range(min = bounds::offset_secs::MIN, max = bounds::offset_secs::MAX))]
     pub clock_offset_secs: i64,
+    /// How many seconds past a token's `exp` (and before its `nbf`) the pool still accepts it
+    /// (default 300, assumed: the usual tolerance of Microsoft's token validation); 0 checks the
+    /// lifetime exactly.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::skew_secs::opt"
+    )]
+    #[schemars(range(min = bounds::skew_secs::MIN, max = bounds::skew_secs::MAX))]
+    pub token_clock_skew_secs: Option<u64>,
     /// Whether the session container starts at all (false: it never becomes ready).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub container_starts: bool,

@@ -175,6 +175,7 @@ fn pool(file: PoolFile) -> Result<Pool, WorldProblem> {
         cooldown: file.cooldown_ms.map(Duration::from_millis),
         busy_until_refusals: file.busy_until_refusals,
         clock: crate::tokens::Clock { offset_secs: file.clock_offset_secs },
+        token_clock_skew_secs: file.token_clock_skew_secs.unwrap_or(crate::azure::CLOCK_SKEW_SECS),
         container_starts: file.container_starts,
         container: file.container.map(process),
         ..Pool::new(resource_id, file.target_port)

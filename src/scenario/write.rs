@@ -128,6 +128,7 @@ fn pool_file(pool: &world::Pool) -> PoolFile {
         cooldown_ms: pool.cooldown.map(|d| d.as_millis() as u64),
         busy_until_refusals: None,
         clock_offset_secs: 0,
+        token_clock_skew_secs: None,
         container_starts: true,
         container: None,
     }

@@ -30,6 +30,9 @@ pub struct Pool {
     pub busy_until_refusals: Option<u32>,
     /// The pool's (possibly skewed) clock.
     pub clock: crate::tokens::Clock,
+    /// How far past `exp` (and before `nbf`) the pool still accepts a token (assumed: 300 s, the
+    /// usual default of Microsoft's token validation).
+    pub token_clock_skew_secs: u64,
     pub container_starts: bool,
     /// The session container's program, when it is not the reference adapter.
     pub container: Option<ProcessSpec>,
@@ -50,6 +53,7 @@ impl Pool {
             cooldown: None,
             busy_until_refusals: None,
             clock: crate::tokens::Clock::default(),
+            token_clock_skew_secs: crate::azure::CLOCK_SKEW_SECS,
             container_starts: true,
             container: None,
         }

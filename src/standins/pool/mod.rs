@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::faults::Faults;
 use super::server::Remark;
-use crate::azure::{CLOCK_SKEW_SECS, DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTE_ACTION};
+use crate::azure::{DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTE_ACTION};
 use crate::tokens;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
 use crate::world::ContainerType;
@@ -151,7 +151,7 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
         DYNAMIC_SESSIONS_AUDIENCE,
         &world.tenant_id,
         now,
-        CLOCK_SKEW_SECS,
+        world.pool.token_clock_skew_secs,
     ) {
         Ok(claims) => claims,
         Err(why) => {
@@ -403,6 +403,7 @@ pub(crate) fn pool_error(status: StatusCode, code: &'static str, message: String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::azure::CLOCK_SKEW_SECS;
     use crate::standins::Server;
     use crate::test_support::{self, PRINCIPAL, TENANT};
     use crate::tokens::{TokenIssuer, TokenSubject, access_token_claims};
