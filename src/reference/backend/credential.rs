@@ -163,6 +163,9 @@ impl RetryPolicy for SteadyRetry {
     }
 
     fn sleep_duration(&self, retry_count: u32) -> azure_core::time::Duration {
-        self.delay * 2i32.saturating_pow(retry_count)
+        // The delay comes from the environment: doubling it must not overflow.
+        self.delay
+            .checked_mul(2i32.saturating_pow(retry_count))
+            .unwrap_or(azure_core::time::Duration::MAX)
     }
 }

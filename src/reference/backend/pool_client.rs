@@ -101,7 +101,8 @@ impl Backend {
                 _ => {}
             }
             tokio::time::sleep(delay).await;
-            delay *= 2;
+            // The delay comes from the environment: doubling it must not overflow.
+            delay = delay.saturating_mul(2);
         }
         Err(hop_failure(
             StatusCode::BAD_GATEWAY,

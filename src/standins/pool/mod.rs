@@ -61,7 +61,9 @@ pub struct PoolState {
 #[derive(Debug, Default)]
 pub struct Sessions {
     pub by_identifier: HashMap<String, Instant>,
-    pub others: Vec<Instant>,
+    /// How many sessions other callers hold: all taken when the scenario started, so a count
+    /// (never a list as long as a number from the scenario).
+    pub others: u32,
     /// Allocations refused so far (for `busy_until_refusals`).
     pub refusals: u32,
 }
@@ -72,7 +74,7 @@ impl PoolState {
         let started = Instant::now();
         let sessions = Sessions {
             by_identifier: HashMap::new(),
-            others: vec![started; world.pool.busy_sessions as usize],
+            others: world.pool.busy_sessions,
             refusals: 0,
         };
         let container_faults = Faults::for_hop(&world.faults, Hop::Container);
@@ -112,14 +114,16 @@ impl PoolState {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cooldown) = pool.cooldown {
             sessions.by_identifier.retain(|_, used| now.duration_since(*used) < cooldown);
-            sessions.others.retain(|used| now.duration_since(*used) < cooldown);
+            if now.duration_since(self.started) >= cooldown {
+                sessions.others = 0;
+            }
         }
         if pool.busy_until_refusals.is_some_and(|n| sessions.refusals >= n) {
-            sessions.others.clear();
+            sessions.others = 0;
         }
         if !sessions.by_identifier.contains_key(identifier) {
-            let live = sessions.by_identifier.len() + sessions.others.len();
-            if pool.max_concurrent_sessions.is_some_and(|max| live >= max as usize) {
+            let live = sessions.by_identifier.len() as u64 + u64::from(sessions.others);
+            if pool.max_concurrent_sessions.is_some_and(|max| live >= u64::from(max)) {
                 sessions.refusals += 1;
                 return false;
             }
