@@ -123,6 +123,11 @@ impl Outcome {
         json(outcomes)
     }
 
+    /// The JUnit XML `run --format junit` prints (`total_secs`: how long the run took).
+    pub fn report_junit(outcomes: &[Outcome], total_secs: f64) -> String {
+        junit::junit(outcomes, total_secs)
+    }
+
     /// The self-contained HTML page `run --format html` prints: an index and a sequence diagram per
     /// scenario (`total_ms`: how long the run took).
     pub fn report_html(outcomes: &[Outcome], total_ms: u128) -> String {

@@ -267,6 +267,8 @@ impl Runner {
             backend_output,
             secrets,
         }
+        // What the processes printed and answered may hold their token or the identity header.
+        .redacted()
     }
 
     /// Run scenarios, at most `jobs` at once; outcomes come back in the scenarios' order.
@@ -361,9 +363,12 @@ impl Runner {
         let env = live.stand_ins.as_ref().expect("staged").backend_env_with(&scenario.backend);
         ready(&env);
         until.await;
+        let redactor = crate::redact::Redactor::new(secrets_of(scenario, live.stand_ins.as_ref()));
         live.stop().await;
-        let exchanges = recorder.exchanges();
-        let findings = diagnosis::diagnose(&exchanges, &scenario.world);
+        let mut exchanges = recorder.exchanges();
+        let mut findings = diagnosis::diagnose(&exchanges, &scenario.world);
+        exchanges.iter_mut().for_each(|e| redactor.exchange(e));
+        findings.iter_mut().for_each(|f| redactor.finding(f));
         Ok(ServeSession { exchanges, findings })
     }
 

@@ -7,6 +7,7 @@ mod explain;
 mod facade;
 mod helpers;
 mod machine;
+mod noisy;
 mod pasted;
 mod python;
 mod reliability;
