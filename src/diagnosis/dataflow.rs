@@ -40,15 +40,19 @@ pub(crate) const FIELDS: &[(&str, &[&str])] = &[
 enum Output {
     Text(String),
     Code(i64),
+    /// An explicit `null`: a killed program's exit code (Piston answers `code: null` with its
+    /// signal), which no hop may turn into a number.
+    Nothing,
 }
 
 impl Output {
-    /// A field of an answer as an output: a text or an integer exit code (`null`, e.g. a killed
-    /// program's code, is no value to follow).
-    fn of(value: &Value) -> Option<Self> {
-        match value {
+    /// A field of an answer as an output: a text, an integer exit code, or `null` (an absent field
+    /// is `None`: there is nothing to follow).
+    fn of(value: Option<&Value>) -> Option<Self> {
+        match value? {
             Value::String(text) => Some(Self::Text(text.clone())),
             Value::Number(n) => n.as_i64().map(Self::Code),
+            Value::Null => Some(Self::Nothing),
             _ => None,
         }
     }
@@ -58,18 +62,21 @@ impl Output {
         match self {
             Self::Text(text) => value.as_str() == Some(text.as_str()),
             Self::Code(code) => value.as_i64() == Some(*code),
+            Self::Nothing => value.is_null(),
         }
     }
 
-    /// An empty text: it cannot be told apart from any other empty field on the way.
+    /// An empty text or `null`: not told apart from any other empty field on the way, only followed
+    /// by its name.
     fn is_empty(&self) -> bool {
-        matches!(self, Self::Text(text) if text.is_empty())
+        matches!(self, Self::Text(text) if text.is_empty()) || *self == Self::Nothing
     }
 
     fn show(&self) -> String {
         match self {
             Self::Text(text) => format!("{text:?}"),
             Self::Code(code) => code.to_string(),
+            Self::Nothing => "null".to_owned(),
         }
     }
 }
@@ -135,7 +142,8 @@ fn flow(step: &Exchange, window: &[&Exchange]) -> Flow {
     let produced = source.response_body.as_ref().map(|b| &b[prefix]).cloned().unwrap_or_default();
     let received = step.response_body.as_ref().map(|b| b["run"].clone()).unwrap_or_default();
     for (field, names) in FIELDS {
-        let found = names.iter().find_map(|name| Output::of(&produced[*name]).map(|v| (*name, v)));
+        let found =
+            names.iter().find_map(|name| Output::of(produced.get(*name)).map(|v| (*name, v)));
         let Some((name, value)) = found else { continue };
         if step.succeeded() && value.is(&received[*field]) {
             continue;
@@ -159,9 +167,12 @@ fn trace(step: &Exchange, window: &[&Exchange], source: &Exchange, followed: &Fo
         let at_client = carrier.seq == step.seq;
         let found = match at_client {
             true => at_the_client(&answer, followed),
-            // An empty text cannot be told apart from any other empty field on the way: only the
-            // client's answer is checked for it.
-            false if value.is_empty() => continue,
+            false if value.is_empty() => match namesake(&answer, followed) {
+                // An empty value is found by its name only: any empty field would match it.
+                Some((path, held)) if value.is(&held) || held.is_null() => Some(Found::Same(path)),
+                Some(_) => None,
+                None => continue,
+            },
             false => find(&answer, value),
         };
         let status = carrier.status.map_or("no answer".to_owned(), |s| s.to_string());
@@ -497,5 +508,21 @@ mod tests {
 
         assert_eq!(hop, Hop::Container);
         assert!(explanation.contains("with properties.exitCode = 1"), "{explanation}");
+    }
+
+    #[test]
+    fn a_killed_programs_null_exit_code_a_container_turns_into_0_is_lost_at_the_container() {
+        let killed = r#"{"run":{"stdout":"","stderr":"","code":null,"signal":"SIGKILL"}}"#;
+        let zero = r#"{"run":{"stdout":"","stderr":"","code":0,"signal":"SIGKILL"}}"#;
+
+        let (hop, explanation) = lost(&chain_from(killed, zero, zero, (200, zero)));
+
+        assert_eq!(hop, Hop::Container, "{explanation}");
+        assert!(
+            explanation.starts_with(
+                "Piston produced run.code = null: the container answered 200 with run.code = 0"
+            ),
+            "{explanation}"
+        );
     }
 }

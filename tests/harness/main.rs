@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per concern (Zero To Production layout).
 
 mod cli;
+mod dataflow;
 mod docs;
 mod evidence;
 mod explain;
