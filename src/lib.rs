@@ -69,7 +69,6 @@ pub(crate) mod ids;
 pub(crate) mod normalize;
 pub(crate) mod piston_api;
 pub(crate) mod ports;
-pub(crate) mod redact;
 pub(crate) mod reference;
 pub(crate) mod report;
 pub(crate) mod runner;

@@ -5,9 +5,9 @@
 //! identity header a verdict, `client_secret` a marker: see [`crate::transcript`]). Free text has no
 //! fields: a backend's log line, an error message quoting a request, a body that is not JSON. Here a
 //! raw JWT (three base64url parts starting `eyJ`, the base64 of `{"`) becomes its claims, as in the
-//! transcript, and every secret value of the run becomes `[redacted]`. [`Outcome::redacted`] applies it
-//! to every text of an outcome when it is built, so every report (text, JSON, JUnit, HTML, Markdown,
-//! the normalised snapshot) is covered by construction.
+//! transcript, and every secret value of the run becomes `[redacted]`. The runner applies it to every
+//! text of an outcome when it is built (`Outcome::redacted`), so every report (text, JSON, JUnit,
+//! HTML, Markdown, the normalised snapshot) is covered by construction.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -15,9 +15,7 @@ use std::sync::LazyLock;
 use regex::{Captures, Regex};
 use serde_json::Value;
 
-use crate::diagnosis::Finding;
-use crate::runner::{Failure, Outcome};
-use crate::transcript::Exchange;
+use super::Exchange;
 
 /// Secrets shorter than this are not replaced in free text: a value that short (`test`, `abc`) is
 /// likely an ordinary word or id there, and replacing it would garble the report.
@@ -97,12 +95,6 @@ impl Redactor {
         }
     }
 
-    /// A diagnosis's texts: they quote answers and output.
-    pub(crate) fn finding(&self, finding: &mut Finding) {
-        self.string(&mut finding.explanation);
-        self.string(&mut finding.fix);
-    }
-
     /// Every text of an exchange: bodies, headers, query, error, notes, contract violations.
     pub(crate) fn exchange(&self, exchange: &mut Exchange) {
         if let Some(query) = &mut exchange.query {
@@ -164,30 +156,6 @@ fn token_marker(token: &str) -> String {
             claims["oid"].as_str().unwrap_or("?")
         ),
         None => "[JWT]".to_owned(),
-    }
-}
-
-impl Outcome {
-    /// The outcome with every text the processes under test could have put in it redacted: their
-    /// output, the failures and diagnoses that quote it, the steps' answers and the transcript.
-    /// The scenario's own name and description are the user's text, not the run's, and stay.
-    pub(crate) fn redacted(mut self) -> Self {
-        let redactor = Redactor::new(&self.secrets);
-        self.backend_output.iter_mut().for_each(|line| redactor.string(line));
-        for failure in &mut self.failures {
-            match failure {
-                Failure::Step { problem, .. } => redactor.string(problem),
-                Failure::Run(text) => redactor.string(text),
-                Failure::Diagnoses { .. } | Failure::Calls { .. } => {}
-            }
-        }
-        self.findings.iter_mut().for_each(|f| redactor.finding(f));
-        for step in &mut self.steps {
-            step.body.iter_mut().for_each(|body| redactor.value(body));
-            step.failures.iter_mut().for_each(|f| redactor.string(f));
-        }
-        self.exchanges.iter_mut().for_each(|e| redactor.exchange(e));
-        self
     }
 }
 
