@@ -99,6 +99,36 @@ async fn a_backend_printing_controls_its_token_and_its_identity_header_leaves_ev
     assert!(html.contains("\\x1b[31mERROR"), "the html shows the output, escaped");
 }
 
+#[tokio::test]
+async fn a_session_container_that_prints_a_token_as_it_dies_is_reported_with_the_tokens_claims_only()
+ {
+    let token = session_pool_harness::tokens::TokenIssuer::test_key()
+        .mint(&serde_json::json!({"aud": "https://dynamicsessions.io", "oid": "leaked-oid"}));
+    let dir = std::env::temp_dir().join(format!("sph-noisy-container-{}", unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rest = format!(
+        "[world.pool.container]\ncommand = [\"sh\", \"-c\", \"echo 'bearer {token}' >&2; exit 1\"]\n\n[expect]\ndiagnoses = [\"container-not-started\"]\n"
+    );
+    std::fs::write(dir.join("dies.toml"), extending("scenarios/bases/coding-engine.toml", &rest))
+        .unwrap();
+    let scenario = Scenario::load(dir.join("dies.toml")).unwrap();
+
+    let outcome = runner().run(&scenario).await;
+
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(outcome.passed, "{:?}", outcome.failures);
+    let explanation = &outcome.findings[0].explanation;
+    assert!(
+        explanation.contains("stderr: bearer [JWT aud=https://dynamicsessions.io oid=leaked-oid]"),
+        "{explanation}"
+    );
+    for report in
+        [outcome.report_text(), Outcome::report_json(std::slice::from_ref(&outcome)).to_string()]
+    {
+        assert!(!report.contains("eyJ"), "{report}");
+    }
+}
+
 #[test]
 fn the_xml_check_refuses_a_control_character_and_a_broken_document() {
     assert!(check_xml("<a>\u{1b}[31m</a>").is_err());
