@@ -14,6 +14,8 @@ use serde_json::Value;
 
 use crate::tokens;
 
+pub(crate) mod redact;
+
 /// A party in the chain. Its kebab-case id appears in transcripts, JSON output, scenario files
 /// (faults, expected calls) and `explain --hop`: the one hop type.
 #[derive(

@@ -1,9 +1,13 @@
 //! Data flow: for every execution, what the execution engine produced (Piston's `run`, or a
 //! code-interpreter pool's result) against what the client received, hop by hop.
 //!
-//! The containers' envelopes are not fixed: a value is followed wherever it sits in each hop's
-//! answer (`run.stdout`, `properties.stdout`, …). Output lost or changed on the way is named at the
-//! first hop whose answer no longer carries it, with the fields on both sides.
+//! Follow the data, not the contract: every field of the engine's answer the client gets back in
+//! Piston's `run` object ([`FIELDS`]: stdout, stderr, the exit code) is compared with what the client
+//! received, and each one that differs is followed hop by hop. The containers' envelopes are not
+//! fixed: a value is looked for wherever it sits in each hop's answer (`run.stdout`,
+//! `properties.exitCode`, …). Output lost or changed on the way is named at the first hop whose answer
+//! no longer carries it, with the fields on both sides. An empty output is no reason to call a run
+//! intact: its exit code is still followed.
 
 use serde_json::Value;
 
@@ -22,20 +26,69 @@ pub enum Flow {
     Failed,
 }
 
+/// The fields of Piston's `run` object (DOC: Piston's API, which the client reads) that data flow
+/// follows, each with the names an engine or a container may give it.
+pub(crate) const FIELDS: &[(&str, &[&str])] = &[
+    ("stdout", &["stdout"]),
+    ("stderr", &["stderr"]),
+    // `exitCode` in the `{"properties":{…}}` envelope some teams' adapters answer (REP).
+    ("code", &["code", "exitCode", "exit_code"]),
+];
+
 /// One output value of the engine, for following it.
 #[derive(Debug, Clone, PartialEq)]
 enum Output {
     Text(String),
     Code(i64),
+    /// An explicit `null`: a killed program's exit code (Piston answers `code: null` with its
+    /// signal), which no hop may turn into a number.
+    Nothing,
 }
 
 impl Output {
+    /// A field of an answer as an output: a text, an integer exit code, or `null` (an absent field
+    /// is `None`: there is nothing to follow).
+    fn of(value: Option<&Value>) -> Option<Self> {
+        match value? {
+            Value::String(text) => Some(Self::Text(text.clone())),
+            Value::Number(n) => n.as_i64().map(Self::Code),
+            Value::Null => Some(Self::Nothing),
+            _ => None,
+        }
+    }
+
+    /// Whether a leaf of an answer holds exactly this output.
+    fn is(&self, value: &Value) -> bool {
+        match self {
+            Self::Text(text) => value.as_str() == Some(text.as_str()),
+            Self::Code(code) => value.as_i64() == Some(*code),
+            Self::Nothing => value.is_null(),
+        }
+    }
+
+    /// An empty text or `null`: not told apart from any other empty field on the way, only followed
+    /// by its name.
+    fn is_empty(&self) -> bool {
+        matches!(self, Self::Text(text) if text.is_empty()) || *self == Self::Nothing
+    }
+
     fn show(&self) -> String {
         match self {
             Self::Text(text) => format!("{text:?}"),
             Self::Code(code) => code.to_string(),
+            Self::Nothing => "null".to_owned(),
         }
     }
+}
+
+/// A value of the engine's answer on its way to the client.
+struct Followed {
+    /// Where the engine put it: `run.code`, `properties.stdout`.
+    source: String,
+    /// Its field in the client's `run` object, and the names it may have on the way ([`FIELDS`]).
+    field: &'static str,
+    names: &'static [&'static str],
+    value: Output,
 }
 
 /// Every execution step (client → backend `POST …/execute`) and what its output did.
@@ -88,37 +141,73 @@ fn flow(step: &Exchange, window: &[&Exchange]) -> Flow {
     };
     let produced = source.response_body.as_ref().map(|b| &b[prefix]).cloned().unwrap_or_default();
     let received = step.response_body.as_ref().map(|b| b["run"].clone()).unwrap_or_default();
-    // The value to follow: stdout, else stderr, else the exit code (a code interpreter has none).
-    let followed = ["stdout", "stderr"]
-        .iter()
-        .find_map(|f| {
-            produced[*f]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(|s| (*f, Output::Text(s.to_owned())))
-        })
-        .or_else(|| produced["code"].as_i64().map(|c| ("code", Output::Code(c))));
-    let intact = step.succeeded()
-        && ["stdout", "stderr"].iter().all(|f| produced[*f] == received[*f])
-        && (prefix != "run" || produced["code"] == received["code"]);
-    if intact {
-        return Flow::Intact;
+    for (field, names) in FIELDS {
+        let found =
+            names.iter().find_map(|name| Output::of(produced.get(*name)).map(|v| (*name, v)));
+        let Some((name, value)) = found else { continue };
+        if step.succeeded() && value.is(&received[*field]) {
+            continue;
+        }
+        let followed = Followed { source: format!("{prefix}.{name}"), field, names, value };
+        if let lost @ Flow::Lost { .. } = trace(step, window, source, &followed) {
+            return lost;
+        }
     }
-    let Some((field, value)) = followed else { return Flow::Intact };
-    trace(step, window, source, prefix, field, &value)
+    Flow::Intact
 }
 
-/// Follow `value` from the engine's answer through each hop's answer to the client's.
-fn trace(
-    step: &Exchange,
-    window: &[&Exchange],
+/// Follow a value from the engine's answer through each hop's answer to the client's.
+fn trace(step: &Exchange, window: &[&Exchange], source: &Exchange, followed: &Followed) -> Flow {
+    let value = &followed.value;
+    let mut story =
+        vec![format!("{} produced {} = {}", engine_name(source), followed.source, value.show())];
+    let mut last_seen = followed.source.clone();
+    for carrier in carriers(step, window, source) {
+        let answer = carrier.response_body.clone().unwrap_or_default();
+        let at_client = carrier.seq == step.seq;
+        let found = match at_client {
+            true => at_the_client(&answer, followed),
+            false if value.is_empty() => match namesake(&answer, followed) {
+                // An empty value is found by its name only: any empty field would match it.
+                Some((path, held)) if value.is(&held) || held.is_null() => Some(Found::Same(path)),
+                Some(_) => None,
+                None => continue,
+            },
+            false => find(&answer, value),
+        };
+        let status = carrier.status.map_or("no answer".to_owned(), |s| s.to_string());
+        let got = match found {
+            Some(Found::Same(path)) => {
+                story.push(format!("{} answered {status} with it in {path}", answerer(carrier)));
+                last_seen = path;
+                continue;
+            }
+            Some(Found::Cut(path, len)) => format!("{path} cut to {len} bytes"),
+            None if at_client => describe_client_answer(carrier, followed.field),
+            None => match namesake(&answer, followed) {
+                Some((path, other)) => format!("{status} with {path} = {other}"),
+                None => format!("{status} without it (keys: {})", keys(&answer)),
+            },
+        };
+        let explanation = format!(
+            "{}: {} answered {got}; the value was last seen in {last_seen}, so {} did not carry it on",
+            story.join("; "),
+            answerer(carrier),
+            answerer(carrier)
+        );
+        return Flow::Lost { hop: carrier.to, seq: carrier.seq, explanation };
+    }
+    Flow::Intact
+}
+
+/// The answers between the engine and the client, engine first: the container's to the pool, then
+/// the pool's to the backend (for a code interpreter the pool is the engine itself), then the
+/// backend's to the client.
+fn carriers<'a>(
+    step: &'a Exchange,
+    window: &[&'a Exchange],
     source: &Exchange,
-    prefix: &str,
-    field: &str,
-    value: &Output,
-) -> Flow {
-    // The answers between the engine and the client, engine first: the container's to the pool,
-    // then the pool's to the backend (for a code interpreter the pool is the engine itself).
+) -> Vec<&'a Exchange> {
     let mut carriers: Vec<&Exchange> = Vec::new();
     if source.to == Hop::Piston {
         let container = window
@@ -137,42 +226,39 @@ fn trace(
         );
     }
     carriers.push(step);
-    let mut story =
-        vec![format!("{} produced {prefix}.{field} = {}", engine_name(source), value.show())];
-    let mut last_seen = format!("{prefix}.{field}");
-    for carrier in carriers {
-        let answer = carrier.response_body.clone().unwrap_or_default();
-        match find(&answer, value) {
-            Some(Found::Same(path)) => {
-                story.push(format!(
-                    "{} answered {} with it in {path}",
-                    answerer(carrier),
-                    carrier.status.map_or("no status".into(), |s| s.to_string())
-                ));
-                last_seen = path;
-            }
-            found => {
-                let got = match (carrier.to, &found) {
-                    (_, Some(Found::Cut(path, len))) => format!("{path} cut to {len} bytes"),
-                    (Hop::Backend, None) => describe_client_answer(carrier, field),
-                    (_, None) => format!(
-                        "{} without it (keys: {})",
-                        carrier.status.map_or("no answer".into(), |s| s.to_string()),
-                        keys(&answer)
-                    ),
-                    (_, Some(Found::Same(_))) => unreachable!("handled above"),
-                };
-                let explanation = format!(
-                    "{}: {} answered {got}; the value was last seen in {last_seen}, so {} did not carry it on",
-                    story.join("; "),
-                    answerer(carrier),
-                    answerer(carrier)
-                );
-                return Flow::Lost { hop: carrier.to, seq: carrier.seq, explanation };
-            }
+    carriers
+}
+
+/// Where the client's answer carries the value: its `run` field (Piston's API, what the client
+/// reads), or, when it has none, wherever else it sits. A `run` field holding something else is a
+/// change, whatever the rest of the answer holds; an empty text counts as carried by an absent field.
+fn at_the_client(answer: &Value, followed: &Followed) -> Option<Found> {
+    let at = &answer["run"][followed.field];
+    let path = format!("run.{}", followed.field);
+    match (&followed.value, at) {
+        (value, at) if value.is(at) => Some(Found::Same(path)),
+        (value, Value::Null) if value.is_empty() => Some(Found::Same(path)),
+        (value, Value::Null) => find(answer, value),
+        (Output::Text(text), Value::String(cut)) if !cut.is_empty() && text.starts_with(cut) => {
+            Some(Found::Cut(path, cut.len()))
         }
+        _ => None,
     }
-    Flow::Intact
+}
+
+/// A field of `answer` named as the followed value may be named (`stdout`, `exitCode`, …), with
+/// what it holds instead: `run.code = 1`.
+fn namesake(answer: &Value, followed: &Followed) -> Option<(String, Value)> {
+    let mut held = None;
+    walk(answer, String::new(), &mut |path, leaf| {
+        let name = path.rsplit('.').next().unwrap_or(path);
+        let named = followed.names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        if named && held.is_none() {
+            held = Some((path.to_owned(), leaf.clone()));
+        }
+        None
+    });
+    held
 }
 
 fn engine_name(source: &Exchange) -> &'static str {
@@ -278,20 +364,18 @@ mod tests {
         recorder.begin(Hop::Client, Hop::Backend, &request)
     }
 
-    /// client → backend → pool → container → Piston, each answering its body.
+    /// client → backend → pool → container → Piston, each answering its body (Piston: 42, code 0).
     fn chain(container: &str, pool: &str, client: (u16, &str)) -> Vec<Exchange> {
+        chain_from(PISTON, container, pool, client)
+    }
+
+    /// [`chain`] with Piston answering `piston`.
+    fn chain_from(piston: &str, container: &str, pool: &str, client: (u16, &str)) -> Vec<Exchange> {
         let recorder = Recorder::new();
         let step = client_request(&recorder);
         hop(&recorder, Hop::Backend, Hop::Pool, "/python/execute", 200, pool);
         hop(&recorder, Hop::Pool, Hop::Container, "/python/execute", 200, container);
-        hop(
-            &recorder,
-            Hop::Container,
-            Hop::Piston,
-            "/api/v2/execute",
-            200,
-            r#"{"language":"python","version":"3.10.0","run":{"stdout":"42\n","stderr":"","code":0}}"#,
-        );
+        hop(&recorder, Hop::Container, Hop::Piston, "/api/v2/execute", 200, piston);
         recorder.finish(
             step,
             &RawResponse { status: client.0, body: client.1.as_bytes(), ..Default::default() },
@@ -345,5 +429,100 @@ mod tests {
             &RawResponse { status: 200, body: PISTON.as_bytes(), ..Default::default() },
         );
         assert_eq!(executions(&recorder.exchanges())[0].1, Flow::NoEngine);
+    }
+
+    /// Piston's answer to a program that prints nothing and exits 3.
+    const SILENT_EXIT_3: &str =
+        r#"{"language":"python","version":"3.10.0","run":{"stdout":"","stderr":"","code":3}}"#;
+
+    fn lost(exchanges: &[Exchange]) -> (Hop, String) {
+        match &executions(exchanges)[0].1 {
+            Flow::Lost { hop, explanation, .. } => (*hop, explanation.clone()),
+            other => panic!("expected output-lost, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_exit_code_a_container_changes_is_lost_at_the_container_naming_both_fields() {
+        // An adapter answering `code || 1`: Piston's 0 becomes 1, the output itself is intact.
+        let changed = r#"{"run":{"stdout":"42\n","stderr":"","code":1}}"#;
+
+        let (hop, explanation) = lost(&chain(changed, changed, (200, changed)));
+
+        assert_eq!(hop, Hop::Container, "{explanation}");
+        assert!(
+            explanation.starts_with(
+                "Piston produced run.code = 0: the container answered 200 with run.code = 1"
+            ),
+            "{explanation}"
+        );
+    }
+
+    #[test]
+    fn an_empty_output_is_followed_by_its_exit_code_to_the_hop_that_changed_it() {
+        let zero = r#"{"run":{"stdout":"","stderr":"","code":0}}"#;
+
+        let (hop, explanation) =
+            lost(&chain_from(SILENT_EXIT_3, SILENT_EXIT_3, SILENT_EXIT_3, (200, zero)));
+
+        assert_eq!(hop, Hop::Backend, "{explanation}");
+        assert!(explanation.contains("Piston produced run.code = 3"), "{explanation}");
+        assert!(explanation.contains("the pool answered 200 with it in run.code"), "{explanation}");
+        assert!(
+            explanation.contains("the backend answered 200 with run.code = 0"),
+            "{explanation}"
+        );
+    }
+
+    #[test]
+    fn an_empty_output_whose_exit_code_reaches_the_client_through_another_envelope_is_intact() {
+        let properties = r#"{"properties":{"stdout":"","stderr":"","exitCode":3}}"#;
+
+        let exchanges = chain_from(SILENT_EXIT_3, properties, properties, (200, SILENT_EXIT_3));
+
+        let flows = executions(&exchanges);
+
+        assert_eq!(flows[0].1, Flow::Intact);
+    }
+
+    #[test]
+    fn output_the_engine_never_produced_is_a_change_at_the_hop_that_made_it() {
+        let invented = r#"{"run":{"stdout":"made up","stderr":"","code":3}}"#;
+
+        let (hop, explanation) =
+            lost(&chain_from(SILENT_EXIT_3, SILENT_EXIT_3, SILENT_EXIT_3, (200, invented)));
+
+        assert_eq!(hop, Hop::Backend);
+        assert!(
+            explanation.contains("run.stdout = \"\"") && explanation.contains("\"made up\""),
+            "{explanation}"
+        );
+    }
+
+    #[test]
+    fn an_exit_code_lost_in_a_properties_envelope_names_the_envelope_field() {
+        let wrong = r#"{"properties":{"stdout":"42\n","stderr":"","exitCode":1}}"#;
+        let client = r#"{"run":{"stdout":"42\n","stderr":"","code":1}}"#;
+
+        let (hop, explanation) = lost(&chain(wrong, wrong, (200, client)));
+
+        assert_eq!(hop, Hop::Container);
+        assert!(explanation.contains("with properties.exitCode = 1"), "{explanation}");
+    }
+
+    #[test]
+    fn a_killed_programs_null_exit_code_a_container_turns_into_0_is_lost_at_the_container() {
+        let killed = r#"{"run":{"stdout":"","stderr":"","code":null,"signal":"SIGKILL"}}"#;
+        let zero = r#"{"run":{"stdout":"","stderr":"","code":0,"signal":"SIGKILL"}}"#;
+
+        let (hop, explanation) = lost(&chain_from(killed, zero, zero, (200, zero)));
+
+        assert_eq!(hop, Hop::Container, "{explanation}");
+        assert!(
+            explanation.starts_with(
+                "Piston produced run.code = null: the container answered 200 with run.code = 0"
+            ),
+            "{explanation}"
+        );
     }
 }

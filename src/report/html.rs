@@ -12,6 +12,7 @@ use quick_xml::escape::escape;
 use super::sequence::Sequence;
 use crate::diagnosis::Finding;
 use crate::runner::{Outcome, ServeSession};
+use crate::text::{Medium, into_printable};
 use crate::transcript::Exchange;
 
 /// Width of one participant's column, and the diagram's margins, in SVG units.
@@ -123,7 +124,9 @@ fn page(title: &str, entries: &[Entry<'_>]) -> String {
         section(&mut out, i, entry);
     }
     out.push_str("</body></html>\n");
-    out
+    // Escaping covers markup, not control characters: what a program printed may hold ESC or NUL,
+    // which HTML (like XML) does not allow. Written visibly instead (`\x1b`).
+    into_printable(out, Medium::Markup)
 }
 
 fn section(out: &mut String, index: usize, entry: &Entry<'_>) {

@@ -1,12 +1,14 @@
 //! `run --format junit`: the outcomes as JUnit XML, which CI systems read. One `<testsuite>` per
 //! folder, one `<testcase>` per scenario (`classname` = its folder, `name` = the scenario, `time` in
 //! seconds); a failed scenario has a `<failure>` with the failed expectations and the diagnosis;
-//! `<system-out>` holds the transcript (already free of secrets, as every report is).
+//! `<system-out>` holds the transcript (already free of secrets, as every report is). Well-formed
+//! whatever the programs printed: characters XML forbids are written visibly (`\x1b`).
 
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use crate::runner::Outcome;
+use crate::text::{Medium, into_printable};
 
 /// The JUnit XML document of a run.
 pub fn junit(outcomes: &[Outcome], total_secs: f64) -> String {
@@ -47,7 +49,10 @@ pub fn junit(outcomes: &[Outcome], total_secs: f64) -> String {
         write(&mut writer, Event::End(BytesEnd::new("testsuite")));
     }
     write(&mut writer, Event::End(BytesEnd::new("testsuites")));
-    String::from_utf8(writer.into_inner()).expect("the writer wrote UTF-8") + "\n"
+    let document = String::from_utf8(writer.into_inner()).expect("the writer wrote UTF-8");
+    // quick-xml escapes markup but writes a control character as it is, which makes the document
+    // ill-formed (XML 1.0 allows tab, LF and CR only): a backend's colour codes would break CI's parser.
+    into_printable(document, Medium::Markup) + "\n"
 }
 
 fn folder(outcome: &Outcome) -> String {

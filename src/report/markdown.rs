@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use super::sequence::{Event, Sequence};
 use crate::catalogue::Diagnosis;
 use crate::runner::Outcome;
+use crate::text::{Medium, into_printable, printable};
 
 /// Characters the report may take: under GitHub's 65,536 for a comment, with room to spare.
 pub const BUDGET: usize = 60_000;
@@ -40,7 +41,8 @@ pub fn markdown(outcomes: &[Outcome], total_ms: u128) -> String {
     shown.sort_by_key(|o| o.passed);
     let mut omitted = 0;
     for outcome in shown {
-        let section = section(outcome);
+        // Made printable before it is measured, so that the budget holds for what is written.
+        let section = printable(&section(outcome), Medium::Terminal).into_owned();
         if out.len() + section.len() + 200 > BUDGET {
             omitted += 1;
             continue;
@@ -54,7 +56,8 @@ pub fn markdown(outcomes: &[Outcome], total_ms: u128) -> String {
             "\n_{omitted} more diagram(s) left out to stay within GitHub's size limits: `run --format html` has them all._"
         );
     }
-    out
+    // Printed to a terminal or shown by GitHub: controls a program printed are written visibly.
+    into_printable(out, Medium::Terminal)
 }
 
 /// One scenario: heading, description, diagram, diagnosis and fix, failed expectations.

@@ -12,8 +12,9 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::runner::Outcome;
+use crate::text::{Medium, into_printable};
 
-/// The text report of one scenario.
+/// The text report of one scenario, safe to print to a terminal (controls written visibly).
 pub fn text(outcome: &Outcome) -> String {
     let mut out = String::new();
     let verdict = if outcome.passed { "PASS" } else { "FAIL" };
@@ -45,7 +46,13 @@ pub fn text(outcome: &Outcome) -> String {
             let _ = writeln!(out, "    {line}");
         }
     }
-    out
+    terminal_safe(out)
+}
+
+/// What a program printed may hold escape sequences and control bytes: written visibly, so that
+/// nothing raw reaches the terminal the report is printed to.
+fn terminal_safe(report: String) -> String {
+    into_printable(report, Medium::Terminal)
 }
 
 /// `export NAME='value'` lines for a POSIX shell.
@@ -69,7 +76,7 @@ pub fn served_text(served: &crate::runner::ServeSession) -> String {
         let _ = writeln!(out, "  diagnosis: {}: {}", finding.id, finding.explanation);
         let _ = writeln!(out, "  fix: {}", finding.fix);
     }
-    out
+    terminal_safe(out)
 }
 
 /// The summary: `scenarios: N passed, M failed` (a line CI tools recognise), then the time.
@@ -116,6 +123,11 @@ impl Outcome {
         json(outcomes)
     }
 
+    /// The JUnit XML `run --format junit` prints (`total_secs`: how long the run took).
+    pub fn report_junit(outcomes: &[Outcome], total_secs: f64) -> String {
+        junit::junit(outcomes, total_secs)
+    }
+
     /// The self-contained HTML page `run --format html` prints: an index and a sequence diagram per
     /// scenario (`total_ms`: how long the run took).
     pub fn report_html(outcomes: &[Outcome], total_ms: u128) -> String {
@@ -126,5 +138,90 @@ impl Outcome {
     /// size limits for a job summary or a pull-request comment.
     pub fn report_markdown(outcomes: &[Outcome], total_ms: u128) -> String {
         markdown::markdown(outcomes, total_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::runner::Failure;
+
+    /// A failed outcome whose backend printed colour codes, a bell, NUL, a C1 CSI and a noncharacter.
+    fn noisy_outcome() -> Outcome {
+        let noise = "\x1b[31mred\x1b[0m bell\x07 nul\x00 csi\u{9b}2J \u{fffe}";
+        Outcome {
+            name: "noisy".into(),
+            file: "scenarios/noisy.toml".into(),
+            description: "a backend that prints controls".into(),
+            passed: false,
+            duration: Duration::from_millis(3),
+            steps: Vec::new(),
+            exchanges: Vec::new(),
+            findings: Vec::new(),
+            failures: vec![Failure::Run(format!("the backend exited; its last output: {noise}"))],
+            endpoints: Vec::new(),
+            backend_output: vec![noise.to_owned(), format!("stderr: {noise}")],
+            secrets: Vec::new(),
+        }
+    }
+
+    /// XML 1.0's `Char` production: what may appear in a document at all.
+    fn is_xml_char(c: char) -> bool {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+    }
+
+    #[test]
+    fn the_text_report_of_a_noisy_backend_holds_no_raw_control_character() {
+        let outcome = noisy_outcome();
+
+        let text = text(&outcome);
+
+        let raw: Vec<char> =
+            text.chars().filter(|c| c.is_control() && !matches!(c, '\t' | '\n')).collect();
+        assert!(raw.is_empty(), "raw controls {raw:?} in {text}");
+        assert!(
+            text.contains("\\x1b[31mred\\x1b[0m bell\\x07 nul\\x00 csi\\x9b2J \\u{fffe}"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_junit_report_of_a_noisy_backend_is_well_formed_xml() {
+        let outcome = noisy_outcome();
+
+        let xml = junit::junit(std::slice::from_ref(&outcome), 0.0);
+
+        let forbidden: Vec<char> = xml.chars().filter(|c| !is_xml_char(*c)).collect();
+        assert!(forbidden.is_empty(), "characters XML forbids: {forbidden:?}");
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut texts = String::new();
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                quick_xml::events::Event::Eof => break,
+                quick_xml::events::Event::Text(t) => texts.push_str(&t.decode().unwrap()),
+                _ => {}
+            }
+        }
+        assert!(texts.contains("\\x1b[31mred"), "the output is there, escaped: {texts}");
+    }
+
+    #[test]
+    fn the_html_and_markdown_reports_of_a_noisy_backend_hold_no_forbidden_character() {
+        let outcome = noisy_outcome();
+
+        let html = html::html(std::slice::from_ref(&outcome), 0);
+        let markdown = markdown::markdown(std::slice::from_ref(&outcome), 0);
+
+        let in_html: Vec<char> = html
+            .chars()
+            .filter(|c| !is_xml_char(*c) || ('\u{7f}'..='\u{9f}').contains(c))
+            .collect();
+        assert!(in_html.is_empty(), "{in_html:?}");
+        assert!(html.contains("\\x1b[31mred"), "the backend output is shown, escaped");
+        let in_markdown: Vec<char> =
+            markdown.chars().filter(|c| c.is_control() && !matches!(c, '\t' | '\n')).collect();
+        assert!(in_markdown.is_empty(), "{in_markdown:?}");
     }
 }

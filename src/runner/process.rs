@@ -250,8 +250,13 @@ async fn collect(
     output: Arc<Mutex<VecDeque<String>>>,
     mut ready: Option<tokio::sync::oneshot::Sender<String>>,
 ) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut reader = BufReader::new(stream);
+    let mut bytes = Vec::new();
+    // Bytes, not `lines()`: a line that is not UTF-8 would end `lines()` with an error, and every
+    // later line (the ones saying why it failed) would be lost. Read lossily instead.
+    while reader.read_until(b'\n', &mut bytes).await.is_ok_and(|read| read > 0) {
+        let text = String::from_utf8_lossy(&bytes);
+        let line = text.strip_suffix('\n').map_or(&*text, |l| l.strip_suffix('\r').unwrap_or(l));
         if let Some(url) = line.strip_prefix(READY_PREFIX)
             && let Some(tx) = ready.take()
         {
@@ -262,6 +267,7 @@ async fn collect(
             tail.pop_front();
         }
         tail.push_back(format!("{prefix}{line}"));
+        bytes.clear();
     }
 }
 

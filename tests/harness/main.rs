@@ -1,12 +1,14 @@
 //! Integration tests: one binary, one module per concern (Zero To Production layout).
 
 mod cli;
+mod dataflow;
 mod docs;
 mod evidence;
 mod explain;
 mod facade;
 mod helpers;
 mod machine;
+mod noisy;
 mod pasted;
 mod python;
 mod reliability;
