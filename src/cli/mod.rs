@@ -183,6 +183,10 @@ async fn serve_scenario(
             return ExitCode::from(2);
         }
     };
+    if let Err(error) = crate::runner::check_images(std::slice::from_ref(&scenario)) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let mut shutdown = match signals::Shutdown::listen() {
         Ok(shutdown) => shutdown,
         Err(error) => {

@@ -70,6 +70,10 @@ pub async fn run_command(args: RunArgs) -> ExitCode {
     for warning in scenarios.iter().flat_map(|s| &s.warnings) {
         eprintln!("{warning}");
     }
+    if let Err(error) = crate::runner::check_images(&scenarios) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let done = Arc::new(AtomicUsize::new(0));
     let runner = match Runner::current_exe() {
         Ok(runner) => runner.allow_non_loopback(args.allow_non_loopback).count_into(done.clone()),

@@ -207,6 +207,13 @@ fn app_of(
         system_assigned,
         user_assigned,
         settings: Settings::new(settings),
+        image: containers.first().and_then(|c| c.image.clone()),
+        target_port: file
+            .properties
+            .configuration
+            .as_ref()
+            .and_then(|c| c.ingress.as_ref())
+            .and_then(|i| i.target_port),
     };
     Ok((app, identity.and_then(|i| i.tenant_id.clone())))
 }

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::devtools::FakeTools;
+use super::engine::{self, ContainerGuard, Engine, EngineError, ImageRun};
 use super::process::{Launch, Readiness};
 use crate::scenario::Scenario;
 use crate::standins::StandIns;
-use crate::world::ProcessSpec;
+use crate::world::{ImageSpec, ProcessSpec, SessionContainer};
 
 /// How long a reference process may take to print its readiness line.
 const REFERENCE_READY_WITHIN: Duration = Duration::from_secs(10);
@@ -41,6 +42,8 @@ pub enum LaunchError {
         "{what} points at {url}, which is not loopback: processes under test may only reach 127.0.0.1 (pass --allow-non-loopback to run it anyway)"
     )]
     NonLoopback { what: String, url: String },
+    #[error("{role}: {error}")]
+    Image { role: String, error: EngineError },
 }
 
 impl LaunchError {
@@ -50,6 +53,7 @@ impl LaunchError {
             Self::UnknownPlaceholder { what, .. }
             | Self::EmptyCommand { what }
             | Self::NonLoopback { what, .. } => what.split('.').next(),
+            Self::Image { role, .. } => Some(role),
             Self::Port(_) => None,
         }
     }
@@ -66,39 +70,125 @@ pub struct ProgramPaths {
     pub allow_non_loopback: bool,
 }
 
-/// The reference adapter, or the scenario's container program, listening for the pool.
+/// A process to start, and the container it runs in when it runs an image (removed when dropped).
+#[derive(Debug)]
+pub struct Prepared {
+    pub launch: Launch,
+    pub container: Option<ContainerGuard>,
+}
+
+impl From<Launch> for Prepared {
+    fn from(launch: Launch) -> Self {
+        Self { launch, container: None }
+    }
+}
+
+/// The reference adapter, or the scenario's container program or image, listening for the pool.
 pub fn container(
     scenario: &Scenario,
     stand_ins: &StandIns,
     programs: &ProgramPaths,
-) -> Result<Launch, LaunchError> {
+    run_id: &str,
+) -> Result<Prepared, LaunchError> {
     let mut env = stand_ins.container_env();
     match &scenario.world.pool.container {
-        None => Ok(reference("adapter", programs, env)),
-        Some(spec) => {
+        None => Ok(reference("adapter", programs, env).into()),
+        Some(SessionContainer::Process(spec)) => {
             let port = free_port()?;
             env.push(("PORT".into(), port.to_string()));
             env.push(("CONTAINER_APP_PORT".into(), port.to_string()));
             env.push(("PATH".into(), user_path(None)));
-            external("container", spec, scenario, stand_ins, programs, port, env)
+            Ok(external("container", spec, scenario, stand_ins, programs, port, env)?.into())
+        }
+        Some(SessionContainer::Image(image)) => {
+            // The pool template's environment, and the harness's loopback guard (the proxy trap):
+            // nothing of the reference adapter's settings.
+            let port = scenario.world.pool.target_port.unwrap_or(80);
+            let env: Vec<(String, String)> =
+                env.into_iter().filter(|(k, _)| k != "PISTON_URL").collect();
+            let env = image_env("container", image, scenario, stand_ins, programs, port, env)?;
+            from_image("container", image, port, &env, run_id)
         }
     }
 }
 
-/// The reference backend, or the scenario's backend program, with the platform's environment.
+/// The environment of an image: `base`, then the scenario's `env` with placeholders filled.
+fn image_env(
+    name: &str,
+    image: &ImageSpec,
+    scenario: &Scenario,
+    stand_ins: &StandIns,
+    programs: &ProgramPaths,
+    port: u16,
+    mut env: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, LaunchError> {
+    let values = placeholders(stand_ins, programs, port, &scenario.dir);
+    let what = |field: &str| format!("{name}.{field} of {}", scenario.file.display());
+    for (key, value) in &image.env {
+        env.retain(|(k, _)| k != key);
+        let value = fill(value, &values, &what("env"))?;
+        if !programs.allow_non_loopback
+            && let Some(url) = non_loopback_url(&value)
+        {
+            return Err(LaunchError::NonLoopback { what: what("env"), url });
+        }
+        env.push((key.clone(), value));
+    }
+    Ok(env)
+}
+
+/// `image` run by the machine's engine, named and labelled for `run_id`, ready on `port`.
+fn from_image(
+    role: &str,
+    image: &ImageSpec,
+    port: u16,
+    env: &[(String, String)],
+    run_id: &str,
+) -> Result<Prepared, LaunchError> {
+    let engine =
+        Engine::detect().map_err(|e| LaunchError::Image { role: role.into(), error: e })?;
+    engine
+        .require_image(&image.name)
+        .map_err(|e| LaunchError::Image { role: role.into(), error: e })?;
+    let run = ImageRun {
+        role,
+        image: &image.name,
+        entrypoint: image.entrypoint.as_deref(),
+        args: &image.args,
+        env,
+        port,
+        ready_path: image.ready_path.as_deref().unwrap_or("/"),
+    };
+    let (launch, guard) = engine::launch(&engine, run_id, &run)
+        .map_err(|e| LaunchError::Image { role: role.into(), error: e })?;
+    Ok(Prepared { launch, container: Some(guard) })
+}
+
+/// The reference backend, or the scenario's backend program or image, with the platform's
+/// environment.
 pub fn backend(
     scenario: &Scenario,
     stand_ins: &StandIns,
     programs: &ProgramPaths,
     tools: Option<&FakeTools>,
-) -> Result<Launch, LaunchError> {
+    extra: Vec<(String, String)>,
+    run_id: &str,
+) -> Result<Prepared, LaunchError> {
+    if let Some(image) = &scenario.backend.image {
+        let port = image.port.unwrap_or(80);
+        let mut env = stand_ins.platform_env(&scenario.backend);
+        env.extend(extra);
+        let env = image_env("backend", image, scenario, stand_ins, programs, port, env)?;
+        return from_image("backend", image, port, &env, run_id);
+    }
     let mut env = stand_ins.backend_env_with(&scenario.backend);
+    env.extend(extra);
     match &scenario.backend.process {
         None => {
             if let Some(tools) = tools {
                 env.push(("PATH".into(), tools.path()));
             }
-            Ok(reference("backend", programs, env))
+            Ok(reference("backend", programs, env).into())
         }
         Some(spec) => {
             let port = free_port()?;
@@ -107,7 +197,7 @@ pub fn backend(
             if let Some(tools) = tools {
                 env.push(("HOME".into(), tools.path()));
             }
-            external("backend", spec, scenario, stand_ins, programs, port, env)
+            Ok(external("backend", spec, scenario, stand_ins, programs, port, env)?.into())
         }
     }
 }

@@ -6,6 +6,7 @@
 //! killed when the run ends, however it ends.
 
 pub mod devtools;
+pub mod engine;
 pub mod expect;
 pub use expect::Failure;
 pub mod isolate;
@@ -275,7 +276,8 @@ impl Runner {
     /// Run scenarios, at most `jobs` at once; outcomes come back in the scenarios' order, one per
     /// scenario whatever happens: a scenario whose run panics or whose task fails is a failed outcome
     /// (`harness-error` with the message), never a missing one.
-    /// Scenarios pinning the same fixed port (`[world.piston] port`) never run at once.
+    /// Scenarios listening on the same fixed port (`[world.piston] port`, an image's port) never
+    /// run at once.
     #[must_use = "the outcomes are the verdicts: check each `passed`"]
     pub async fn run_all(&self, scenarios: Vec<Scenario>, jobs: usize) -> Vec<Outcome> {
         self.run_all_until(scenarios, jobs, std::future::pending()).await.unwrap_or_default()
@@ -314,15 +316,19 @@ impl Runner {
         for (index, scenario) in scenarios.into_iter().enumerate() {
             identities.push(ScenarioIdentity::of(&scenario));
             let (runner, permits) = (self.clone(), permits.clone());
-            let port = scenario.world.piston.port.map(|p| ports.entry(p).or_default().clone());
+            let locks: Vec<_> = fixed_ports(&scenario)
+                .into_iter()
+                .map(|p| ports.entry(p).or_default().clone())
+                .collect();
             let done = runner.done.clone();
             let outcome = run(runner, scenario);
             let task = tasks.spawn(async move {
-                // The port first, then a job slot: a scenario waiting for its port holds no slot.
-                let _port = match port {
-                    Some(lock) => Some(lock.lock_owned().await),
-                    None => None,
-                };
+                // Ports first (in order, so two scenarios never wait for each other), then a job slot:
+                // a scenario waiting for its port holds no slot.
+                let mut _ports = Vec::new();
+                for lock in locks {
+                    _ports.push(lock.lock_owned().await);
+                }
                 let _permit = permits.acquire_owned().await;
                 let outcome = outcome.await;
                 if let Some(done) = &done {
@@ -461,24 +467,32 @@ impl Runner {
         with_backend: bool,
     ) -> Result<(), RunError> {
         live.endpoints = stand_ins.endpoints();
+        // Prepared first (names, env files, container guards kept in `live`), started side by side.
+        let run_id = crate::ids::guid().chars().take(12).collect::<String>();
+        let wanted =
+            scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts;
+        let container_launch = match wanted {
+            true => {
+                let prepared = launch::container(scenario, &stand_ins, &self.programs, &run_id)
+                    .map_err(RunError::launch)?;
+                live.containers.extend(prepared.container);
+                Some(prepared.launch)
+            }
+            false => None,
+        };
         let container = async {
-            let wanted =
-                scenario.world.pool.target_port.is_some() && scenario.world.pool.container_starts;
-            match wanted {
-                true => {
-                    let launch = launch::container(scenario, &stand_ins, &self.programs)
-                        .map_err(RunError::launch)?;
-                    Ok::<_, RunError>(Some(
-                        ChildProcess::launch(&launch).await.map_err(RunError::process)?,
-                    ))
-                }
-                false => Ok(None),
+            match &container_launch {
+                Some(launch) => Ok::<_, RunError>(Some(
+                    ChildProcess::launch(launch).await.map_err(RunError::process)?,
+                )),
+                None => Ok(None),
             }
         };
         let (tools, backend_launch) = match with_backend {
             true => {
-                let (tools, launch) = self.backend_launch(scenario, &stand_ins)?;
-                (tools, Some(launch))
+                let (tools, prepared) = self.backend_launch(scenario, &stand_ins, &run_id)?;
+                live.containers.extend(prepared.container);
+                (tools, Some(prepared.launch))
             }
             false => (None, None),
         };
@@ -529,7 +543,8 @@ impl Runner {
         &self,
         scenario: &Scenario,
         stand_ins: &StandIns,
-    ) -> Result<(Option<FakeTools>, process::Launch), RunError> {
+        run_id: &str,
+    ) -> Result<(Option<FakeTools>, launch::Prepared), RunError> {
         let workload = scenario.backend.credential == CredentialChoice::WorkloadIdentity;
         let uses_tools = workload
             || scenario.backend.credential == CredentialChoice::DeveloperTools
@@ -539,18 +554,17 @@ impl Runner {
         } else {
             None
         };
-        let mut backend_launch =
-            launch::backend(scenario, stand_ins, &self.programs, tools.as_ref())
-                .map_err(RunError::launch)?;
+        let mut extra = Vec::new();
         if let (true, Some(tools)) = (workload, &tools) {
             let file = tools
                 .write_federated_token(&scenario.world, &scenario.backend)
                 .map_err(RunError::Tools)?;
-            backend_launch
-                .env
-                .push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
+            extra.push(("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string()));
         }
-        Ok((tools, backend_launch))
+        let prepared =
+            launch::backend(scenario, stand_ins, &self.programs, tools.as_ref(), extra, run_id)
+                .map_err(RunError::launch)?;
+        Ok((tools, prepared))
     }
 
     async fn drive(
@@ -578,6 +592,8 @@ pub struct LiveWorld {
     adapter: Option<ChildProcess>,
     backend: Option<ChildProcess>,
     tools: Option<FakeTools>,
+    /// The containers of the team's images: removed when dropped.
+    containers: Vec<engine::ContainerGuard>,
     endpoints: Vec<(String, Hop)>,
     steps: Vec<StepOutcome>,
 }
@@ -724,6 +740,44 @@ fn last_lines(lines: &[String]) -> String {
     } else {
         kept
     }
+}
+
+/// Every image the scenarios name is on this machine, and an engine to run them answers: checked
+/// before anything runs, so a missing image is unusable input (the user pulls or builds it), not a
+/// failed scenario.
+pub(crate) fn check_images(scenarios: &[Scenario]) -> Result<(), engine::EngineError> {
+    let images: std::collections::BTreeSet<&str> =
+        scenarios.iter().flat_map(|s| s.images()).collect();
+    if images.is_empty() {
+        return Ok(());
+    }
+    let engine = engine::Engine::detect()?;
+    images.into_iter().try_for_each(|image| engine.require_image(image))
+}
+
+impl Scenario {
+    /// The images it runs: the backend's and the session container's.
+    fn images(&self) -> impl Iterator<Item = &str> {
+        let container = match &self.world.pool.container {
+            Some(crate::world::SessionContainer::Image(image)) => Some(image.name.as_str()),
+            _ => None,
+        };
+        self.backend.image.as_ref().map(|i| i.name.as_str()).into_iter().chain(container)
+    }
+}
+
+/// The fixed ports a scenario listens on: Piston's when pinned, and those of the team's images
+/// (host networking), in order.
+fn fixed_ports(scenario: &Scenario) -> Vec<u16> {
+    let world = &scenario.world;
+    let mut ports: Vec<u16> = world.piston.port.into_iter().collect();
+    ports.extend(scenario.backend.image.as_ref().and_then(|i| i.port));
+    if matches!(world.pool.container, Some(crate::world::SessionContainer::Image(_))) {
+        ports.extend(world.pool.target_port);
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// What names a scenario in a report, kept apart so that a scenario whose run crashed still has

@@ -93,6 +93,18 @@ pub struct AppFile {
     /// Values may hold the placeholders of `[backend.process]` (e.g. `{pool_endpoint}`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub settings: std::collections::BTreeMap<String, SettingFile>,
+    /// `properties.template.containers[0].image`: what the app runs in Azure (recorded by `import`).
+    /// While the backend is the reference one, every report says it stands in for this image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `properties.configuration.ingress.targetPort`: where the app's image listens.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounds::port::opt"
+    )]
+    #[schemars(range(min = bounds::port::MIN, max = bounds::port::MAX))]
+    pub target_port: Option<u16>,
 }
 
 /// The app's system-assigned identity.
@@ -353,7 +365,19 @@ fn is_true(value: &bool) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct ProcessFile {
     /// Program and arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
+    /// `[world.pool.container]` only, instead of `command`: run this container image (never pulled)
+    /// with Docker or Podman as the pool runs it, listening on the pool's `target_port`; `env` is the
+    /// pool template's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// With `image`: replaces the image's ENTRYPOINT (program and its arguments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// With `image`: replaces the image's CMD.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
     /// Working directory, relative to the scenario file's folder (default: that folder).
     #[serde(default)]
     pub cwd: Option<String>,
@@ -367,6 +391,33 @@ pub struct ProcessFile {
     #[serde(default, deserialize_with = "bounds::wait_ms::opt")]
     #[schemars(range(min = bounds::wait_ms::MIN, max = bounds::wait_ms::MAX))]
     pub ready_within_ms: Option<u64>,
+}
+
+/// The backend as the team's own container image, run with Docker or Podman as Container Apps runs
+/// it: its ENTRYPOINT, CMD, WORKDIR and ENV untouched, plus the platform's variables and the app's
+/// settings, pointed at the stand-ins; host networking. The image is never pulled.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFile {
+    /// The image reference, e.g. `myregistry.azurecr.io/coding-engine:1.4`.
+    pub name: String,
+    /// The app's ingress target port: where the image's program listens (on 127.0.0.1, host
+    /// networking; scenarios sharing a port are not run at once).
+    #[serde(deserialize_with = "bounds::port::one")]
+    #[schemars(range(min = bounds::port::MIN, max = bounds::port::MAX))]
+    pub port: u16,
+    /// Environment added to the platform's and the app's (placeholders as in `[backend.process]`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Replaces the image's CMD.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Replaces the image's ENTRYPOINT (program and its arguments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Ready when `GET http://127.0.0.1:<port><ready_path>` gets any answer (default `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_path: Option<String>,
 }
 
 fn yes() -> bool {
@@ -531,6 +582,9 @@ pub struct BackendFile {
     /// Run this program as the backend instead of the reference backend (any language).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessFile>,
+    /// Run this container image as the backend instead (the team's own image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageFile>,
     /// `SESSION_POOL_API`: which pool API the backend calls (default: custom for a CustomContainer
     /// pool, executions for a code-interpreter pool).
     #[serde(default, skip_serializing_if = "Option::is_none")]

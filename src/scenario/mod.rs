@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::azure::DYNAMIC_SESSIONS_SCOPE;
 use crate::catalogue::Diagnosis;
 use crate::transcript::Hop;
-use crate::world::{ProcessSpec, World};
+use crate::world::{ImageSpec, ProcessSpec, World};
 use format::{BackendFile, ScenarioFile, StepFile};
 use source::Sources;
 
@@ -73,6 +73,8 @@ pub struct BackendSettings {
     pub pool_api: format::PoolApiChoice,
     pub client_secret: Option<String>,
     pub process: Option<ProcessSpec>,
+    /// The team's backend image, when the backend is run from one.
+    pub image: Option<ImageSpec>,
     pub federated_token_expired: bool,
 }
 
@@ -297,6 +299,7 @@ impl Default for BackendSettings {
 }
 
 fn backend_settings(file: BackendFile, custom: bool) -> Result<BackendSettings, (String, String)> {
+    let process_given = file.process.is_some();
     use format::{EndpointShape, PoolApiChoice};
     // Not validated: an empty or too short identifier is how scenarios reproduce the pool's 400s.
     let identifier = file.identifier.unwrap_or_else(|| DEFAULT_IDENTIFIER.into());
@@ -327,7 +330,16 @@ fn backend_settings(file: BackendFile, custom: bool) -> Result<BackendSettings, 
         identity_header: file.identity_header,
         credential: file.credential.unwrap_or(format::CredentialChoice::ManagedIdentity),
         client_secret: file.client_secret,
-        process: file.process.map(validate::process),
+        process: file.process.map(validate::backend_process).transpose()?,
+        image: match (file.image, process_given) {
+            (Some(_), true) => {
+                return Err((
+                    "[backend.image]".into(),
+                    "give the backend as [backend.process] (a program) or [backend.image] (an image), not both".into(),
+                ));
+            }
+            (image, _) => image.map(validate::backend_image),
+        },
         federated_token_expired: file.federated_token_expired,
         pool_api: file.pool_api.unwrap_or(if custom {
             PoolApiChoice::Custom

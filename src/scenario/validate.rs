@@ -114,6 +114,8 @@ fn app(file: AppFile) -> Result<App, WorldProblem> {
         system_assigned,
         user_assigned,
         settings: Settings::new(settings),
+        image: file.image,
+        target_port: file.target_port,
     })
 }
 
@@ -177,7 +179,7 @@ fn pool(file: PoolFile) -> Result<Pool, WorldProblem> {
         clock: crate::tokens::Clock { offset_secs: file.clock_offset_secs },
         token_clock_skew_secs: file.token_clock_skew_secs.unwrap_or(crate::azure::CLOCK_SKEW_SECS),
         container_starts: file.container_starts,
-        container: file.container.map(process),
+        container: file.container.map(session_container).transpose()?,
         ..Pool::new(resource_id, file.target_port)
     })
 }
@@ -261,7 +263,64 @@ fn fault(file: FaultFile) -> Result<world::Fault, WorldProblem> {
 }
 
 /// A program specification in the world's terms.
-pub fn process(file: ProcessFile) -> world::ProcessSpec {
+/// `[backend.process]`: a program; an image is `[backend.image]`.
+pub fn backend_process(file: ProcessFile) -> Result<world::ProcessSpec, (String, String)> {
+    if file.image.is_some() || file.entrypoint.is_some() || !file.args.is_empty() {
+        return Err((
+            "image".into(),
+            "[backend.process] runs a program (`command`); the backend's image goes in [backend.image] (name, port)".into(),
+        ));
+    }
+    if file.command.is_empty() {
+        return Err((
+            "[backend.process]".into(),
+            "[backend.process] needs a `command`: the program and its arguments".into(),
+        ));
+    }
+    Ok(process(file))
+}
+
+/// `[backend.image]`.
+pub fn backend_image(file: format::ImageFile) -> world::ImageSpec {
+    world::ImageSpec {
+        name: file.name,
+        port: Some(file.port),
+        env: file.env,
+        args: file.args,
+        entrypoint: file.entrypoint,
+        ready_path: file.ready_path,
+    }
+}
+
+/// `[world.pool.container]`: a program (`command`) or the team's image (`image`), not both.
+fn session_container(file: ProcessFile) -> Result<world::SessionContainer, WorldProblem> {
+    match (&file.image, file.command.is_empty()) {
+        (Some(_), false) => Err(problem(
+            "image",
+            "[world.pool.container] takes a `command` (a program) or an `image`, not both".into(),
+        )),
+        (Some(image), true) => Ok(world::SessionContainer::Image(world::ImageSpec {
+            name: image.clone(),
+            port: None,
+            env: file.env,
+            args: file.args,
+            entrypoint: file.entrypoint,
+            ready_path: file.ready_path,
+        })),
+        (None, true) => Err(problem(
+            "[world.pool.container]",
+            "[world.pool.container] needs a `command` (a program) or an `image`".into(),
+        )),
+        (None, false) if file.entrypoint.is_some() || !file.args.is_empty() => Err(problem(
+            "entrypoint",
+            "`entrypoint` and `args` go with `image`; a program's arguments are in `command`"
+                .into(),
+        )),
+        (None, false) => Ok(world::SessionContainer::Process(process(file))),
+    }
+}
+
+fn process(file: ProcessFile) -> world::ProcessSpec {
     world::ProcessSpec {
         command: file.command,
         cwd: file.cwd,

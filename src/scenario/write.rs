@@ -78,6 +78,8 @@ fn world_file(world: &World) -> WorldFile {
 
 fn app_file(app: &world::App) -> AppFile {
     AppFile {
+        image: app.image.clone(),
+        target_port: app.target_port,
         name: None,
         resource_id: app.resource_id.to_string(),
         system_assigned: app.system_assigned.as_ref().map(|s| SystemAssignedFile {

@@ -583,6 +583,44 @@ impl StandIns {
     }
 }
 
+/// The reference backend's own settings (its configuration, not Azure's): a team's image gets none
+/// of them unless the app's settings name them.
+const REFERENCE_SETTINGS: &[&str] = &[
+    "SESSION_POOL_ENDPOINT",
+    "SESSION_POOL_TOKEN_SCOPE",
+    "SESSION_POOL_IDENTIFIER",
+    "SESSION_POOL_TIMEOUT_MS",
+    "TOKEN_TIMEOUT_MS",
+    "SESSION_POOL_MAX_RETRIES",
+    "SESSION_POOL_RETRY_DELAY_MS",
+    "SESSION_POOL_AUTH",
+    "SESSION_POOL_EXECUTE_PATH",
+    "SESSION_POOL_API",
+    "IDENTITY_MAX_RETRIES",
+    "IDENTITY_RETRY_DELAY_MS",
+];
+
+impl StandIns {
+    /// What a team's backend image gets: the platform's identity variables, the app's settings,
+    /// the credential variables its `[backend]` names, and the redirections that point Azure's
+    /// addresses at the stand-ins (the test CA, the proxy trap); none of the reference backend's
+    /// own settings.
+    pub(crate) fn platform_env(&self, settings: &BackendSettings) -> Vec<(String, String)> {
+        let app = self.app_settings();
+        let mut env: Vec<(String, String)> = self
+            .backend_env_with(settings)
+            .into_iter()
+            .filter(|(k, _)| !REFERENCE_SETTINGS.contains(&k.as_str()))
+            .collect();
+        for (name, value) in app {
+            if REFERENCE_SETTINGS.contains(&name.as_str()) {
+                env.push((name, value));
+            }
+        }
+        env
+    }
+}
+
 /// Replace each `{name}` whose name is a known placeholder; leave every other brace as it is (a
 /// setting may hold JSON or a template of the app's own).
 pub fn fill_known(text: &str, values: &[(&'static str, String)]) -> String {

@@ -20,6 +20,10 @@ pub struct App {
     pub user_assigned: Vec<ManagedIdentity>,
     /// The container's environment as the team set it (`properties.template.containers[].env`).
     pub settings: Settings,
+    /// The image the app runs in Azure (`properties.template.containers[0].image`), when known.
+    pub image: Option<String>,
+    /// Its ingress target port, when known.
+    pub target_port: Option<u16>,
 }
 
 /// Whether an identity is the app's own or a separate resource.
@@ -251,6 +255,8 @@ mod tests {
                 .map(|n| identity(IdentityKind::UserAssigned, &n.to_string()))
                 .collect(),
             settings: Settings::default(),
+            image: None,
+            target_port: None,
         }
     }
 

@@ -306,6 +306,8 @@ impl WorldBuilder {
                 system_assigned,
                 user_assigned,
                 settings: Settings::new(settings),
+                image: None,
+                target_port: None,
             },
             identity_endpoint: IdentityEndpoint { protocol: self.protocol, ..Default::default() },
             role_assignments,

@@ -18,7 +18,8 @@ pub(crate) use app::{
 };
 pub use builder::{BuildError, RoleScope, SYSTEM_ASSIGNED, WorldBuilder};
 pub(crate) use parts::{
-    Application, AzCli, DeveloperTools, Fault, Federated, Piston, ProcessSpec, Program, Runtime,
+    Application, AzCli, DeveloperTools, Fault, Federated, ImageSpec, Piston, ProcessSpec, Program,
+    Runtime, SessionContainer,
 };
 pub(crate) use pool::{ContainerType, Pool};
 pub(crate) use scope::Scope;

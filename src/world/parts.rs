@@ -115,6 +115,34 @@ pub struct ProcessSpec {
     pub ready_within: Option<Duration>,
 }
 
+/// A container image the harness runs with Docker or Podman (never pulled): the team's backend or
+/// session container, as Container Apps runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// The image reference.
+    pub name: String,
+    /// Where its program listens (the backend's ingress target port); `None` for a session
+    /// container, which listens on the pool's target port.
+    pub port: Option<u16>,
+    /// Environment added to what the platform gives (placeholders filled).
+    pub env: BTreeMap<String, String>,
+    /// Replaces the image's CMD when not empty.
+    pub args: Vec<String>,
+    /// Replaces the image's ENTRYPOINT.
+    pub entrypoint: Option<Vec<String>>,
+    pub ready_path: Option<String>,
+}
+
+/// What plays the session container of a custom-container pool, when it is not the reference
+/// adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionContainer {
+    /// A program on this machine.
+    Process(ProcessSpec),
+    /// The team's image.
+    Image(ImageSpec),
+}
+
 /// The developer machine's tools, for a backend using developer credentials.
 #[derive(Debug, Clone)]
 pub struct DeveloperTools {

@@ -1,7 +1,7 @@
 //! The session pool (`Microsoft.App/sessionPools`), in ARM's vocabulary (FIDELITY §5, §7, §8).
 
 use super::Scope;
-use super::parts::ProcessSpec;
+use super::parts::SessionContainer;
 
 /// `properties.containerType` of a session pool (DOC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +34,8 @@ pub struct Pool {
     /// usual default of Microsoft's token validation).
     pub token_clock_skew_secs: u64,
     pub container_starts: bool,
-    /// The session container's program, when it is not the reference adapter.
-    pub container: Option<ProcessSpec>,
+    /// The session container's program or image, when it is not the reference adapter.
+    pub container: Option<SessionContainer>,
 }
 
 impl Pool {

@@ -67,10 +67,28 @@ impl<'de> Deserialize<'de> for IdentityType {
     }
 }
 
-/// `properties`: only the template is read.
+/// `properties`: the template, and the ingress of the configuration.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AppProperties {
     pub template: Template,
+    #[serde(default)]
+    pub configuration: Option<Configuration>,
+}
+
+/// `properties.configuration`: only the ingress is read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Configuration {
+    #[serde(default)]
+    pub ingress: Option<AppIngress>,
+}
+
+/// `properties.configuration.ingress`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppIngress {
+    /// Where the app's image listens.
+    #[serde(default)]
+    pub target_port: Option<u16>,
 }
 
 /// `properties.template`.
@@ -84,6 +102,9 @@ pub struct Template {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Container {
     pub name: String,
+    /// The image the container runs.
+    #[serde(default)]
+    pub image: Option<String>,
     #[serde(default)]
     pub env: Option<Vec<EnvVar>>,
 }
