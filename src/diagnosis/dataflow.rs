@@ -108,7 +108,9 @@ pub fn executions(exchanges: &[Exchange]) -> Vec<(&Exchange, Flow)> {
 }
 
 /// The engine's answer in a step's window: the last successful Piston run, else the last
-/// successful code-interpreter execution the pool ran itself.
+/// successful code-interpreter execution the pool ran itself, else the session container's own
+/// answer (an image that bundles its engine, as real session images do: the harness sees no Piston
+/// call, and the container's answer is the first it sees of the output).
 fn engine<'a>(window: &[&'a Exchange]) -> Option<(&'a Exchange, &'static str)> {
     let piston = window.iter().rev().find(|e| {
         e.to == Hop::Piston
@@ -119,7 +121,7 @@ fn engine<'a>(window: &[&'a Exchange]) -> Option<(&'a Exchange, &'static str)> {
     if let Some(e) = piston {
         return Some((e, "run"));
     }
-    window.iter().rev().find_map(|e| {
+    let interpreter = window.iter().rev().find_map(|e| {
         let interpreter = e.to == Hop::Pool
             && e.succeeded()
             && (e.path.ends_with("/code/execute") || e.path.ends_with("/executions"));
@@ -131,6 +133,20 @@ fn engine<'a>(window: &[&'a Exchange]) -> Option<(&'a Exchange, &'static str)> {
             _ if interpreter && body["result"]["stdout"].is_string() => Some((*e, "result")),
             _ => None,
         }
+    });
+    interpreter.or_else(|| {
+        window.iter().rev().find_map(|e| {
+            let execution = e.to == Hop::Container && e.method == "POST" && e.succeeded();
+            let body = e.response_body.as_ref().filter(|_| execution)?;
+            ["run", "properties"]
+                .into_iter()
+                .find(|envelope| {
+                    FIELDS
+                        .iter()
+                        .any(|(_, names)| names.iter().any(|n| !body[*envelope][*n].is_null()))
+                })
+                .map(|envelope| (*e, envelope))
+        })
     })
 }
 
@@ -209,6 +225,16 @@ fn carriers<'a>(
     source: &Exchange,
 ) -> Vec<&'a Exchange> {
     let mut carriers: Vec<&Exchange> = Vec::new();
+    if source.to == Hop::Container {
+        // The pool forwarded the container's answer to the backend.
+        carriers.extend(
+            window
+                .iter()
+                .rev()
+                .find(|e| e.to == Hop::Pool && e.method == "POST" && e.seq < source.seq)
+                .copied(),
+        );
+    }
     if source.to == Hop::Piston {
         let container = window
             .iter()
@@ -262,7 +288,11 @@ fn namesake(answer: &Value, followed: &Followed) -> Option<(String, Value)> {
 }
 
 fn engine_name(source: &Exchange) -> &'static str {
-    if source.to == Hop::Piston { "Piston" } else { "the code interpreter" }
+    match source.to {
+        Hop::Piston => "Piston",
+        Hop::Container => "the session container",
+        _ => "the code interpreter",
+    }
 }
 
 /// Who gave an answer, named by the hop that answered.
@@ -387,6 +417,36 @@ mod tests {
     const PISTON: &str =
         r#"{"language":"python","version":"3.10.0","run":{"stdout":"42\n","stderr":"","code":0}}"#;
     const PROPERTIES: &str = r#"{"properties":{"stdout":"42\n","stderr":"","exitCode":0}}"#;
+
+    /// client → backend → pool → container, the container running the code itself (no Piston call
+    /// the harness sees: an image that bundles its engine).
+    fn chain_without_piston(container: &str, client: (u16, &str)) -> Vec<Exchange> {
+        let recorder = Recorder::new();
+        let step = client_request(&recorder);
+        hop(&recorder, Hop::Backend, Hop::Pool, "/python/execute", 200, container);
+        hop(&recorder, Hop::Pool, Hop::Container, "/python/execute", 200, container);
+        recorder.finish(
+            step,
+            &RawResponse { status: client.0, body: client.1.as_bytes(), ..Default::default() },
+        );
+        recorder.exchanges()
+    }
+
+    #[test]
+    fn a_session_containers_own_answer_is_followed_when_no_engine_call_was_seen() {
+        let intact = chain_without_piston(PROPERTIES, (200, PISTON));
+        assert_eq!(executions(&intact)[0].1, Flow::Intact);
+
+        let unread = r#"{"run":{"stdout":"","stderr":"","code":1}}"#;
+        let lost = chain_without_piston(PROPERTIES, (200, unread));
+        let Flow::Lost { hop, explanation, .. } = &executions(&lost)[0].1 else { panic!() };
+        assert_eq!(*hop, Hop::Backend, "{explanation}");
+        assert!(
+            explanation.contains("the session container produced properties.stdout")
+                && explanation.contains("run.stdout"),
+            "{explanation}"
+        );
+    }
 
     #[test]
     fn output_carried_in_any_envelope_and_returned_intact_is_intact() {
