@@ -22,6 +22,9 @@ use helpers::{BIN, extending, unique};
 
 const INSTALL: &str = "apt-get install podman runc (and, on kernels with hybrid cgroups, runtime = \"runc\" in /etc/containers/containers.conf), or start the Docker daemon, or name the engine in SESSION_POOL_HARNESS_ENGINE";
 
+/// One test, given the engine's CLI.
+type Test = fn(&str) -> Result<(), Failed>;
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let engine = engine();
@@ -30,7 +33,7 @@ fn main() -> std::process::ExitCode {
     if absent && !in_ci {
         eprintln!("images: ignored: no container engine answers `info`; to run them: {INSTALL}");
     }
-    let tests: [(&str, fn(&str) -> Result<(), Failed>); 7] = [
+    let tests: [(&str, Test); 7] = [
         ("reference_backend_image_with_missing_role_is_missing_role", missing_role),
         ("reference_backend_image_on_the_happy_path_is_ok", happy_path),
         ("reference_backend_image_with_no_target_port_is_no_target_port", no_target_port),

@@ -9,7 +9,7 @@ use super::Format;
 use crate::diagnosis::check::check;
 use crate::evidence::{AzFiles, import};
 use crate::scenario::Scenario;
-use crate::scenario::write::scenario_text;
+use crate::scenario::write::{Images, scenario_text};
 
 /// The three files that describe the user's world.
 #[derive(Debug, Args)]
@@ -32,7 +32,7 @@ impl AzArgs {
 }
 
 /// `import`: write the scenario of the user's world (to `output`, or standard output).
-pub fn import_command(files: &AzArgs, output: Option<&Path>) -> ExitCode {
+pub fn import_command(files: &AzArgs, output: Option<&Path>, images: Images) -> ExitCode {
     let imported = match files.read().and_then(|f| import(&f)) {
         Ok(imported) => imported,
         Err(error) => {
@@ -48,6 +48,7 @@ pub fn import_command(files: &AzArgs, output: Option<&Path>) -> ExitCode {
         format!("  --roles {}", files.roles.display()),
     ];
     header.extend(imported.notes.iter().map(|n| format!("- {n}")));
+    header.extend(image_notes(world, images));
     header.extend([
         "No [expect]: `session-pool-harness run <this file>` reports the diagnosis and its fix.".to_owned(),
         "To drive your own backend instead of the reference one, add [backend.process] (command, ready_path):".to_owned(),
@@ -57,7 +58,7 @@ pub fn import_command(files: &AzArgs, output: Option<&Path>) -> ExitCode {
         "Imported from az JSON: app {} and pool {} as Azure has them; one print(42) request.",
         world.app.name, world.pool.name
     );
-    let text = scenario_text(world, &description, &header);
+    let text = scenario_text(world, &description, &header, images);
     // What import writes must load: a failure here is the harness's bug, said as such.
     let written_as = output.map_or_else(|| PathBuf::from("imported.toml"), Path::to_owned);
     if let Err(error) = Scenario::parse(&written_as, &text) {
@@ -88,6 +89,37 @@ pub fn import_command(files: &AzArgs, output: Option<&Path>) -> ExitCode {
     }
 }
 
+/// What the imported file does with the team's images, said in its header.
+fn image_notes(world: &crate::world::World, images: Images) -> Vec<String> {
+    let mut notes = Vec::new();
+    let custom = world.pool.is_custom() && world.pool.target_port.is_some();
+    match images {
+        Images::Run => {
+            if let Some(image) = &world.app.image {
+                let port = world.app.target_port.map_or_else(
+                    || "80 (the app has no ingress target port in these files: set [backend.image] port)".to_owned(),
+                    |p| p.to_string(),
+                );
+                notes.push(format!(
+                    "- backend: your image {image}, listening on port {port} ([backend.image])"
+                ));
+            }
+            if let (Some(image), true) = (&world.pool.image, custom) {
+                notes.push(format!("- session container: your image {image} on the pool's target port ([world.pool.container] image)"));
+            }
+        }
+        Images::Recorded => {
+            if let Some(image) = &world.app.image {
+                notes.push(format!("- backend: the reference backend stands in for your image {image} ([world.app] image; `import --images` runs yours)"));
+            }
+            if let (Some(image), true) = (&world.pool.image, custom) {
+                notes.push(format!("- session container: the reference adapter stands in for your image {image} ([world.pool] image; `import --images` runs yours)"));
+            }
+        }
+    }
+    notes
+}
+
 /// `check`: every misconfiguration at once. Exit 0 clean, 1 findings, 2 unusable input.
 pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
     let imported = match files.read().and_then(|f| import(&f)) {
@@ -98,13 +130,19 @@ pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
         }
     };
     let findings = check(&imported.world);
+    // What a run of the imported world would check: the team's images, or reference parts in
+    // their place (check itself runs nothing).
+    let parts = imported.world.players(crate::world::BackendPlayer::Reference);
     match format {
         Format::Json => {
             let findings: Vec<serde_json::Value> = findings.iter().map(|f| serde_json::json!({ "id": f.id, "explanation": f.explanation, "fix": f.fix })).collect();
+            let substitutes: Vec<_> = parts.iter().filter(|p| p.is_substitute()).collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))
-                    .expect("findings serialise")
+                serde_json::to_string_pretty(
+                    &serde_json::json!({ "findings": findings, "substitutes": substitutes })
+                )
+                .expect("findings serialise")
             );
         }
         Format::Text if findings.is_empty() => {
@@ -122,6 +160,13 @@ pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
                 findings.len(),
                 imported.world.app.name,
                 imported.world.pool.name
+            );
+        }
+    }
+    if format == Format::Text {
+        for part in parts.iter().filter(|p| p.is_substitute()) {
+            println!(
+                "note: a run of the imported world plays the {part} (`import --images` runs yours)"
             );
         }
     }

@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::reference;
 use crate::report;
 use crate::runner::Runner;
+use crate::scenario::write::Images;
 use crate::scenario::{self, Scenario};
 
 /// Reproduce Azure Container Apps session-pool auth and routing bugs locally.
@@ -71,6 +72,10 @@ pub enum Command {
     Import {
         #[command(flatten)]
         files: evidence::AzArgs,
+        /// Run the team's own images (the app's and the pool's) instead of the reference backend and
+        /// adapter: writes [backend.image] and [world.pool.container] image.
+        #[arg(long)]
+        images: bool,
         /// Write the scenario here instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -130,7 +135,10 @@ async fn dispatch(command: Command) -> ExitCode {
             serve_scenario(&scenario, duration, report.as_deref()).await
         }
         Command::Explain(args) => explain::explain_command(args),
-        Command::Import { files, output } => evidence::import_command(&files, output.as_deref()),
+        Command::Import { files, output, images } => {
+            let images = if images { Images::Run } else { Images::Recorded };
+            evidence::import_command(&files, output.as_deref(), images)
+        }
         Command::Check { files, format } => evidence::check_command(&files, format),
         Command::Schema => {
             println!(

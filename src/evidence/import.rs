@@ -286,6 +286,7 @@ fn pool_of(file: &SessionPool, path: &Path) -> Result<Pool, AzError> {
         name: file.name.clone(),
         container_type,
         image: file.image().map(str::to_owned),
+        template_env: file.template_env(),
         management_endpoint: file.properties.pool_management_endpoint.clone(),
         max_concurrent_sessions: file.max_concurrent_sessions(),
         cooldown: file.cooldown_secs().map(std::time::Duration::from_secs),

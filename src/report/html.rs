@@ -54,6 +54,8 @@ struct Entry<'a> {
     findings: &'a [Finding],
     failures: Vec<String>,
     backend_output: &'a [String],
+    /// Which parts were the team's own and which reference part stood in for one of theirs.
+    parts: Option<String>,
 }
 
 impl<'a> Entry<'a> {
@@ -67,6 +69,7 @@ impl<'a> Entry<'a> {
             findings: &outcome.findings,
             failures: outcome.failures.iter().map(ToString::to_string).collect(),
             backend_output: &outcome.backend_output,
+            parts: super::parts_line(outcome),
         }
     }
 }
@@ -93,6 +96,7 @@ pub fn served(name: &str, description: &str, session: &ServeSession, total_ms: u
         findings: &session.findings,
         failures: Vec::new(),
         backend_output: &[],
+        parts: None,
     };
     let title =
         format!("session-pool-harness serve: {name} ({} exchanges)", session.exchanges.len());
@@ -140,6 +144,9 @@ fn section(out: &mut String, index: usize, entry: &Entry<'_>) {
         entry.result.to_uppercase(),
         escape(entry.description)
     );
+    if let Some(parts) = &entry.parts {
+        let _ = writeln!(out, "<p class=\"parts\">{}</p>", escape(parts));
+    }
     let sequence = Sequence::of(entry.exchanges, entry.findings);
     out.push_str(&svg(&sequence));
     for finding in entry.findings {

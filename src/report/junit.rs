@@ -73,6 +73,18 @@ fn testcase(writer: &mut Writer<Vec<u8>>, outcome: &Outcome, classname: &str) {
     case.push_attribute(("name", outcome.name.as_str()));
     case.push_attribute(("time", format!("{:.3}", outcome.duration.as_secs_f64()).as_str()));
     write(writer, Event::Start(case));
+    if outcome.players.iter().any(|p| p.own || p.in_place_of.is_some()) {
+        // Which parts were the team's, and each reference part that stood in for one of theirs.
+        write(writer, Event::Start(BytesStart::new("properties")));
+        for player in &outcome.players {
+            let name = if player.is_substitute() { "substitute" } else { "part" };
+            let mut property = BytesStart::new("property");
+            property.push_attribute(("name", name));
+            property.push_attribute(("value", player.to_string().as_str()));
+            write(writer, Event::Empty(property));
+        }
+        write(writer, Event::End(BytesEnd::new("properties")));
+    }
     if !outcome.passed {
         let diagnoses: Vec<String> = outcome
             .findings

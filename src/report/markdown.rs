@@ -24,7 +24,12 @@ pub fn markdown(outcomes: &[Outcome], total_ms: u128) -> String {
     );
     out.push_str("| scenario | result | diagnosis | duration |\n|---|---|---|---|\n");
     for outcome in outcomes {
-        let result = if outcome.passed { "✅ pass" } else { "❌ fail" };
+        let result = match (outcome.passed, outcome.substitutes().next().is_some()) {
+            (false, _) => "❌ fail",
+            // What ran passed; a reference part stood in for one of the team's.
+            (true, true) => "✅ pass (with a stand-in)",
+            (true, false) => "✅ pass",
+        };
         let ids: Vec<String> = outcome.findings.iter().map(|f| format!("`{}`", f.id)).collect();
         let _ = writeln!(
             out,
@@ -35,8 +40,11 @@ pub fn markdown(outcomes: &[Outcome], total_ms: u128) -> String {
         );
     }
     // Failed scenarios first, then those whose run named a cause.
-    let worth_a_diagram =
-        |o: &&Outcome| !o.passed || o.findings.iter().any(|f| f.id != Diagnosis::Ok);
+    let worth_a_diagram = |o: &&Outcome| {
+        !o.passed
+            || o.findings.iter().any(|f| f.id != Diagnosis::Ok)
+            || o.substitutes().next().is_some()
+    };
     let mut shown: Vec<&Outcome> = outcomes.iter().filter(worth_a_diagram).collect();
     shown.sort_by_key(|o| o.passed);
     let mut omitted = 0;
@@ -64,6 +72,9 @@ pub fn markdown(outcomes: &[Outcome], total_ms: u128) -> String {
 fn section(outcome: &Outcome) -> String {
     let mark = if outcome.passed { "🔎" } else { "❌" };
     let mut out = format!("### {mark} `{}`\n\n{}\n\n", outcome.name, outcome.description);
+    if let Some(parts) = super::parts_line(outcome) {
+        out.push_str(&format!("{parts}\n\n"));
+    }
     out.push_str(&mermaid(&Sequence::of(&outcome.exchanges, &outcome.findings)));
     for finding in &outcome.findings {
         let at = match (finding.hop, finding.seq) {

@@ -26,6 +26,9 @@ pub fn text(outcome: &Outcome) -> String {
         outcome.duration.as_millis()
     );
     let _ = writeln!(out, "  {}", outcome.description);
+    if let Some(line) = parts_line(outcome) {
+        let _ = writeln!(out, "  {line}");
+    }
     for exchange in &outcome.exchanges {
         let _ = writeln!(out, "  {}", exchange);
     }
@@ -53,6 +56,16 @@ pub fn text(outcome: &Outcome) -> String {
 /// nothing raw reaches the terminal the report is printed to.
 fn terminal_safe(report: String) -> String {
     into_printable(report, Medium::Terminal)
+}
+
+/// `parts: backend: your image …; session container: the reference adapter, in place of …`, when
+/// the world names any part of the team's (an image, a program): which parts are theirs and which
+/// reference part stands in for one of theirs. `None` when every part is the reference one and the
+/// world names none of theirs.
+pub fn parts_line(outcome: &Outcome) -> Option<String> {
+    let named = outcome.players.iter().any(|p| p.own || p.in_place_of.is_some());
+    let players: Vec<String> = outcome.players.iter().map(ToString::to_string).collect();
+    named.then(|| format!("parts: {}", players.join("; ")))
 }
 
 /// `export NAME='value'` lines for a POSIX shell.
@@ -102,6 +115,8 @@ pub fn json(outcomes: &[Outcome]) -> Value {
                 "passed": o.passed,
                 "duration_ms": o.duration.as_millis() as u64,
                 "diagnoses": o.findings,
+                "parts": o.players,
+                "substitutes": o.substitutes().collect::<Vec<_>>(),
                 "failures": o.failures,
                 "steps": o.steps.iter().map(|s| json!({ "name": s.name, "status": s.status, "duration_ms": s.duration.as_millis() as u64 })).collect::<Vec<_>>(),
                 "exchanges": o.exchanges.iter().map(|e| json!({ "from": e.from, "to": e.to, "method": e.method, "path": e.path, "status": e.status })).collect::<Vec<_>>(),
@@ -164,6 +179,7 @@ mod tests {
             endpoints: Vec::new(),
             backend_output: vec![noise.to_owned(), format!("stderr: {noise}")],
             secrets: Vec::new(),
+            players: Vec::new(),
         }
     }
 

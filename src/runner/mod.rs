@@ -77,6 +77,16 @@ pub struct Outcome {
     /// The secrets of this run (identity header, client secrets, the caller's credentials): they must
     /// appear in no output. Kept for tests that check exactly that; never printed.
     pub secrets: Vec<String>,
+    /// Who played the backend and the session container: the team's own parts, and each
+    /// reference part that stood in for a named part of theirs.
+    pub players: Vec<crate::world::Player>,
+}
+
+impl Outcome {
+    /// The reference parts that stood in for named parts of the team's.
+    pub fn substitutes(&self) -> impl Iterator<Item = &crate::world::Player> {
+        self.players.iter().filter(|p| p.is_substitute())
+    }
 }
 
 /// What the stand-ins saw while serving a hand-started backend.
@@ -239,11 +249,13 @@ impl Runner {
         live.stop().await;
 
         let exchanges = recorder.exchanges();
-        let findings = diagnosis::diagnose_run(
+        let players = scenario.players();
+        let mut findings = diagnosis::diagnose_run(
             &exchanges,
             &scenario.world,
             &problems.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
         );
+        say_what_was_not_checked(&mut findings, &players);
         // A problem of the run is a failure, unless the scenario expects exactly that diagnosis.
         for (problem, text) in problems {
             if !scenario.expect.diagnoses.contains(&problem.id()) {
@@ -268,6 +280,7 @@ impl Runner {
             endpoints,
             backend_output,
             secrets,
+            players,
         }
         // What the processes printed and answered may hold their token or the identity header.
         .redacted()
@@ -742,6 +755,22 @@ fn last_lines(lines: &[String]) -> String {
     }
 }
 
+/// An `ok` with a reference part in place of one of the team's says so: what ran was checked, the
+/// replaced part was not.
+fn say_what_was_not_checked(findings: &mut [Finding], players: &[crate::world::Player]) {
+    let replaced: Vec<String> =
+        players.iter().filter(|p| p.is_substitute()).map(|p| p.to_string()).collect();
+    if replaced.is_empty() {
+        return;
+    }
+    for finding in findings.iter_mut().filter(|f| f.id == crate::catalogue::Diagnosis::Ok) {
+        finding.explanation.push_str(&format!(
+            " (checked with a stand-in for the team's part: {}; what ran was checked, the replaced part was not)",
+            replaced.join("; ")
+        ));
+    }
+}
+
 /// Every image the scenarios name is on this machine, and an engine to run them answers: checked
 /// before anything runs, so a missing image is unusable input (the user pulls or builds it), not a
 /// failed scenario.
@@ -815,6 +844,7 @@ impl ScenarioIdentity {
             endpoints: Vec::new(),
             backend_output: Vec::new(),
             secrets: Vec::new(),
+            players: Vec::new(),
         }
     }
 }

@@ -27,6 +27,11 @@ impl Outcome {
             step.failures.iter_mut().for_each(|f| redactor.string(f));
         }
         self.exchanges.iter_mut().for_each(|e| redactor.exchange(e));
+        // A program's command line may carry a token or a secret of the run.
+        for player in &mut self.players {
+            redactor.string(&mut player.played_by);
+            player.in_place_of.iter_mut().for_each(|p| redactor.string(p));
+        }
         self
     }
 }

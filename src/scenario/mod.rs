@@ -249,6 +249,17 @@ impl Scenario {
         }
     }
 
+    /// Who plays the backend and the session container in this scenario, and which reference part
+    /// stands in for a named part of the team's.
+    pub fn players(&self) -> Vec<crate::world::Player> {
+        let backend = match (&self.backend.image, &self.backend.process) {
+            (Some(image), _) => crate::world::BackendPlayer::Image(image),
+            (None, Some(process)) => crate::world::BackendPlayer::Process(process),
+            (None, None) => crate::world::BackendPlayer::Reference,
+        };
+        self.world.players(backend)
+    }
+
     /// Every scenario under `paths` (files, or folders searched for `*.toml`), sorted by path.
     /// Stops at the first invalid file.
     pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Self>, LoadError> {

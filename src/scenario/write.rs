@@ -5,15 +5,30 @@
 use std::collections::BTreeMap;
 
 use super::format::{
-    AppFile, ContainerType, ExecuteRequest, PistonFile, PoolFile, ProgramFile, RequestFile,
-    RoleAssignmentFile, ScenarioFile, SettingFile, StepFile, SystemAssignedFile, UserAssignedFile,
-    WorldFile,
+    AppFile, ContainerType, ExecuteRequest, ImageFile, PistonFile, PoolFile, ProcessFile,
+    ProgramFile, RequestFile, RoleAssignmentFile, ScenarioFile, SettingFile, StepFile,
+    SystemAssignedFile, UserAssignedFile, WorldFile,
 };
 use crate::world::{self, SettingValue, World};
 
+/// How `import` writes the team's images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Images {
+    /// Recorded in `[world.app] image` and `[world.pool] image` only: the reference parts stand in
+    /// for them, and every report says so.
+    Recorded,
+    /// Run as they are: `[backend.image]` and `[world.pool.container] image`.
+    Run,
+}
+
 /// The scenario file of `world`, with `header` lines as a leading comment.
-pub fn scenario_text(world: &World, description: &str, header: &[String]) -> String {
-    let file = ScenarioFile {
+pub fn scenario_text(
+    world: &World,
+    description: &str,
+    header: &[String],
+    images: Images,
+) -> String {
+    let mut file = ScenarioFile {
         extends: None,
         unset: Vec::new(),
         description: description.to_owned(),
@@ -33,6 +48,28 @@ pub fn scenario_text(world: &World, description: &str, header: &[String]) -> Str
         }],
         expect: Default::default(),
     };
+    if images == Images::Run {
+        file.backend.image = world.app.image.as_ref().map(|name| ImageFile {
+            name: name.clone(),
+            port: world.app.target_port.unwrap_or(80),
+            env: BTreeMap::new(),
+            args: Vec::new(),
+            entrypoint: None,
+            ready_path: None,
+        });
+        if let (Some(image), true) = (&world.pool.image, world.pool.target_port.is_some()) {
+            file.world.pool.container = Some(ProcessFile {
+                command: Vec::new(),
+                image: Some(image.clone()),
+                entrypoint: None,
+                args: Vec::new(),
+                cwd: None,
+                env: world.pool.template_env.clone(),
+                ready_path: None,
+                ready_within_ms: None,
+            });
+        }
+    }
     let body = toml::to_string(&file).expect("a scenario file serialises to TOML");
     let comment: String = header.iter().map(|line| format!("# {line}\n")).collect();
     format!("{comment}{body}")

@@ -9,6 +9,7 @@
 pub(crate) mod app;
 mod builder;
 pub(crate) mod parts;
+mod players;
 pub(crate) mod pool;
 pub(crate) mod scope;
 
@@ -21,6 +22,8 @@ pub(crate) use parts::{
     Application, AzCli, DeveloperTools, Fault, Federated, ImageSpec, Piston, ProcessSpec, Program,
     Runtime, SessionContainer,
 };
+pub(crate) use players::BackendPlayer;
+pub use players::{Player, Role};
 pub(crate) use pool::{ContainerType, Pool};
 pub(crate) use scope::Scope;
 

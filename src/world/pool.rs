@@ -22,6 +22,9 @@ pub struct Pool {
     pub target_port: Option<u16>,
     /// `customContainerTemplate.containers[0].image`, when known.
     pub image: Option<String>,
+    /// `customContainerTemplate.containers[0].env` as plain values, when known (secrets are not
+    /// in `az` output).
+    pub template_env: std::collections::BTreeMap<String, String>,
     /// `properties.poolManagementEndpoint` of the real pool, when known: the stand-in plays it.
     pub management_endpoint: Option<String>,
     pub max_concurrent_sessions: Option<u32>,
@@ -47,6 +50,7 @@ impl Pool {
             container_type: ContainerType::CustomContainer,
             target_port,
             image: None,
+            template_env: std::collections::BTreeMap::new(),
             management_endpoint: None,
             max_concurrent_sessions: None,
             busy_sessions: 0,

@@ -44,6 +44,9 @@ pub struct CustomContainerTemplate {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PoolContainer {
     pub image: String,
+    /// The template's environment: `{name, value}` or `{name, secretRef}`.
+    #[serde(default)]
+    pub env: Option<Vec<super::app::EnvVar>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +89,16 @@ impl SessionPool {
             .as_ref()?
             .first()
             .map(|c| c.image.as_str())
+    }
+
+    /// The plain values of the template container's environment (a `secretRef` has no value in
+    /// `az` output).
+    pub fn template_env(&self) -> std::collections::BTreeMap<String, String> {
+        let containers =
+            self.properties.custom_container_template.as_ref().and_then(|t| t.containers.as_ref());
+        let env =
+            containers.and_then(|c| c.first()).and_then(|c| c.env.as_deref()).unwrap_or_default();
+        env.iter().filter_map(|v| Some((v.name.clone(), v.value.clone()?))).collect()
     }
 
     pub fn cooldown_secs(&self) -> Option<u64> {
