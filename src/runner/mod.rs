@@ -82,6 +82,8 @@ pub struct Outcome {
 pub(crate) struct ServeSession {
     pub exchanges: Vec<Exchange>,
     pub findings: Vec<Finding>,
+    /// What the transcript does not show (bounds, refused connections), counted.
+    pub losses: crate::transcript::Losses,
 }
 
 /// The backend's answer to one step.
@@ -364,7 +366,7 @@ impl Runner {
         live.stop().await;
         let exchanges = recorder.exchanges();
         let findings = diagnosis::diagnose(&exchanges, &scenario.world);
-        Ok(ServeSession { exchanges, findings })
+        Ok(ServeSession { exchanges, findings, losses: recorder.losses() })
     }
 
     /// Start the world: the stand-ins, then the session container (for a custom-container pool) and,

@@ -268,9 +268,15 @@ async fn forward(
             forwarded.insert(header::CONTENT_TYPE, value);
         }
     }
-    let answer = match fault.as_ref().filter(|f| f.close) {
-        Some(_) => Err("the container closed the connection without an answer (fault)".to_owned()),
-        None => {
+    let replacement = fault.as_ref().and_then(super::faults::Action::replacement);
+    let edits_real_answer = replacement.is_none();
+    let answer = match (fault.as_ref().filter(|f| f.close), replacement) {
+        (Some(_), _) => {
+            Err("the container closed the connection without an answer (fault)".to_owned())
+        }
+        // A status fault answers for the container: nothing reaches it, nothing runs there.
+        (None, Some(replacement)) => Ok(replaced(replacement)),
+        (None, None) => {
             match state.container_front.ask(&parts.method, path_and_query, &forwarded, &body).await
             {
                 Some(mock) => {
@@ -280,7 +286,7 @@ async fn forward(
             }
         }
     };
-    let (mut status, content_type, mut bytes) = match answer {
+    let (status, content_type, mut bytes) = match answer {
         Ok(answer) => answer,
         Err(error) => {
             state.recorder.fail(pending, error);
@@ -292,8 +298,7 @@ async fn forward(
             );
         }
     };
-    if let Some(fault) = &fault {
-        status = fault.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(status);
+    if let Some(fault) = fault.as_ref().filter(|_| edits_real_answer) {
         bytes = Bytes::from(fault.rewrite_body(&bytes));
     }
     let ct = content_type.as_ref().and_then(|v| v.to_str().ok());
@@ -323,17 +328,37 @@ async fn forward(
     response
 }
 
+/// The answer a status fault gives for the container.
+fn replaced(replacement: super::faults::Replacement) -> (StatusCode, Option<HeaderValue>, Bytes) {
+    let status =
+        StatusCode::from_u16(replacement.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = replacement.content_type.map(HeaderValue::from_static);
+    (status, content_type, Bytes::from(replacement.body))
+}
+
+/// The container's answer, read up to [`super::server::BODY_LIMIT`]: a container streaming
+/// without end must not fill the harness's memory.
 async fn read_answer(
     outgoing: reqwest::RequestBuilder,
 ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
-    let answer = outgoing.send().await.map_err(|e| format!("container unreachable: {e}"))?;
+    let mut answer = outgoing.send().await.map_err(|e| format!("container unreachable: {e}"))?;
     let status = answer.status();
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = answer
-        .bytes()
+    let mut bytes = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
         .await
-        .map_err(|e| format!("container closed the connection mid-answer: {e}"))?;
-    Ok((status, content_type, bytes))
+        .map_err(|e| format!("container closed the connection mid-answer: {e}"))?
+    {
+        if bytes.len() + chunk.len() > super::server::BODY_LIMIT {
+            return Err(format!(
+                "the container's answer ({status}) is over the harness's {}-byte limit",
+                super::server::BODY_LIMIT
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((status, content_type, Bytes::from(bytes)))
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
