@@ -271,3 +271,19 @@ async fn an_identity_status_fault_answers_without_a_token() {
     assert_eq!(body, "", "empty: the fault gives no body");
     assert_eq!(stand_ins.exchanges()[0].response_body, None);
 }
+
+#[tokio::test]
+async fn a_container_status_fault_answers_for_the_container_so_nothing_runs_there() {
+    // Arrange: the container answers 403 by fault (as in container-refuses).
+    let scenario = Scenario::load(root("scenarios/container-refuses.toml")).unwrap();
+
+    // Act
+    let outcome = crate::helpers::runner().run(&scenario).await;
+
+    // Assert: the pool got the fault's answer; no code reached Piston.
+    assert!(outcome.passed, "{:?}", outcome.failures);
+    let hops: Vec<(Hop, Option<u16>)> =
+        outcome.exchanges.iter().map(|e| (e.to, e.status)).collect();
+    assert!(hops.contains(&(Hop::Container, Some(403))), "{hops:?}");
+    assert!(!hops.iter().any(|(hop, _)| *hop == Hop::Piston), "{hops:?}");
+}

@@ -243,13 +243,11 @@ async fn forward(
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let headers: Vec<(&str, &str)> =
-        content_type.map(|ct| vec![("content-type", ct)]).unwrap_or_default();
     let raw = RawRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query(),
-        headers: headers.clone(),
+        headers: content_type.map(|ct| vec![("content-type", ct)]).unwrap_or_default(),
         body: &body,
     };
     let pending = state.recorder.begin(Hop::Pool, Hop::Container, &raw);
@@ -257,19 +255,7 @@ async fn forward(
     if let Some(delay) = fault.as_ref().and_then(|f| f.delay.or(f.slow_body)) {
         tokio::time::sleep(delay).await;
     }
-    let mut outgoing = state
-        .client
-        .request(parts.method.clone(), format!("{}{path_and_query}", container.url))
-        .body(body.clone());
-    let mut forwarded = HeaderMap::new();
-    for (name, value) in headers {
-        outgoing = outgoing.header(name, value);
-        if let Ok(value) = HeaderValue::from_str(value) {
-            forwarded.insert(header::CONTENT_TYPE, value);
-        }
-    }
     let replacement = fault.as_ref().and_then(super::faults::Action::replacement);
-    let edits_real_answer = replacement.is_none();
     let answer = match (fault.as_ref().filter(|f| f.close), replacement) {
         (Some(_), _) => {
             Err("the container closed the connection without an answer (fault)".to_owned())
@@ -277,16 +263,15 @@ async fn forward(
         // A status fault answers for the container: nothing reaches it, nothing runs there.
         (None, Some(replacement)) => Ok(replaced(replacement)),
         (None, None) => {
-            match state.container_front.ask(&parts.method, path_and_query, &forwarded, &body).await
-            {
-                Some(mock) => {
-                    Ok((mock.status, mock.headers.get(header::CONTENT_TYPE).cloned(), mock.body))
-                }
-                None => read_answer(outgoing).await,
-            }
+            let target = (container.url.as_str(), path_and_query);
+            let answer = ask_container(state, &parts.method, target, content_type, body).await;
+            answer.map(|(status, content_type, bytes)| match &fault {
+                Some(fault) => (status, content_type, Bytes::from(fault.rewrite_body(&bytes))),
+                None => (status, content_type, bytes),
+            })
         }
     };
-    let (status, content_type, mut bytes) = match answer {
+    let (status, content_type, bytes) = match answer {
         Ok(answer) => answer,
         Err(error) => {
             state.recorder.fail(pending, error);
@@ -298,9 +283,6 @@ async fn forward(
             );
         }
     };
-    if let Some(fault) = fault.as_ref().filter(|_| edits_real_answer) {
-        bytes = Bytes::from(fault.rewrite_body(&bytes));
-    }
     let ct = content_type.as_ref().and_then(|v| v.to_str().ok());
     let violations = crate::contracts::check_response(
         Hop::Container,
@@ -326,6 +308,27 @@ async fn forward(
         response.headers_mut().insert(header::CONTENT_TYPE, ct);
     }
     response
+}
+
+/// The answer of the container at `(base URL, path and query)`, or of the test's wiremock server
+/// in front of it.
+async fn ask_container(
+    state: &PoolState,
+    method: &axum::http::Method,
+    (base, path_and_query): (&str, &str),
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
+    let mut forwarded = HeaderMap::new();
+    if let Some(value) = content_type.and_then(|ct| HeaderValue::from_str(ct).ok()) {
+        forwarded.insert(header::CONTENT_TYPE, value);
+    }
+    if let Some(mock) = state.container_front.ask(method, path_and_query, &forwarded, &body).await {
+        return Ok((mock.status, mock.headers.get(header::CONTENT_TYPE).cloned(), mock.body));
+    }
+    let url = format!("{base}{path_and_query}");
+    let outgoing = state.client.request(method.clone(), url).headers(forwarded).body(body);
+    read_answer(outgoing).await
 }
 
 /// The answer a status fault gives for the container.
