@@ -243,6 +243,13 @@ fn fault(file: FaultFile) -> Result<world::Fault, WorldProblem> {
             ),
         ));
     }
+    if let Some(status) = file.status.filter(|s| !(100..=599).contains(s)) {
+        // A status no client can receive would be ignored: say so instead.
+        return Err(problem(
+            &format!("status = {status}"),
+            format!("a fault's status must be an HTTP status from 100 to 599, not {status}"),
+        ));
+    }
     Ok(world::Fault {
         path: file.path,
         calls: file.calls,

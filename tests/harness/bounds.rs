@@ -287,3 +287,20 @@ async fn a_container_status_fault_answers_for_the_container_so_nothing_runs_ther
     assert!(hops.contains(&(Hop::Container, Some(403))), "{hops:?}");
     assert!(!hops.iter().any(|(hop, _)| *hop == Hop::Piston), "{hops:?}");
 }
+
+#[test]
+fn a_fault_status_outside_http_is_refused_at_its_line() {
+    let source = extending(
+        "scenarios/happy-path.toml",
+        "[[world.faults]]\nhop = \"identity\"\nstatus = 1000\n",
+    );
+
+    let error = Scenario::parse(&root("scenarios/status-1000.toml"), &source).unwrap_err();
+
+    let text = error.to_string();
+    assert!(text.contains(":4:"), "points at the status line: {text}");
+    assert!(
+        text.contains("a fault's status must be an HTTP status from 100 to 599, not 1000"),
+        "{text}"
+    );
+}
