@@ -219,14 +219,7 @@ async fn handle(
         Err(unread) => return Ok(refuse(&tap, &parts, &unread)),
     };
     let headers = header_pairs(&parts.headers);
-    let raw = RawRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: pairs(&headers),
-        body: &bytes,
-    };
-    let pending = tap.recorder.begin(tap.from, tap.to, &raw);
+    let pending = tap.recorder.begin(tap.from, tap.to, &raw_request(&parts, &headers, &bytes));
     let request_violations =
         contracts::check_request(tap.to, parts.method.as_str(), parts.uri.path(), &bytes);
     let (method, path) = (parts.method.to_string(), parts.uri.path().to_owned());
@@ -380,14 +373,7 @@ fn refuse(
     unread: &Unread,
 ) -> Response<Body> {
     let headers = header_pairs(&parts.headers);
-    let raw = RawRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: pairs(&headers),
-        body: &[],
-    };
-    let pending = tap.recorder.begin(tap.from, tap.to, &raw);
+    let pending = tap.recorder.begin(tap.from, tap.to, &raw_request(parts, &headers, &[]));
     let (status, (text, note)) = (unread.status(), unread.say());
     let answer = RawResponse {
         status: status.as_u16(),
@@ -476,6 +462,21 @@ pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect()
+}
+
+/// A request as the transcript records it (`headers` from [`header_pairs`]).
+fn raw_request<'a>(
+    parts: &'a axum::http::request::Parts,
+    headers: &'a [(String, String)],
+    body: &'a [u8],
+) -> RawRequest<'a> {
+    RawRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: pairs(headers),
+        body,
+    }
 }
 
 fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {

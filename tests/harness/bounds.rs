@@ -2,7 +2,7 @@
 //! what the transcript says about what it refused (issue 16).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
@@ -29,16 +29,7 @@ impl Served {
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut env = BTreeMap::new();
-        for line in stdout.by_ref().lines() {
-            let line = line.unwrap();
-            if line.starts_with("# serving until") {
-                break;
-            }
-            if let Some((k, v)) = line.strip_prefix("export ").and_then(|kv| kv.split_once('=')) {
-                env.insert(k.to_owned(), v.trim_matches('\'').to_owned());
-            }
-        }
+        let env = crate::helpers::serve_exports(&mut stdout);
         assert!(env.contains_key("IDENTITY_ENDPOINT"), "serve printed no exports: {env:?}");
         Self { child, stdout, env }
     }
