@@ -225,7 +225,6 @@ impl Recorder {
             let mut kept = lock(&self.inner.kept);
             *kept.reached.entry(to).or_default() += 1;
             if seq > MAX_EXCHANGES as u64 {
-                kept.not_kept += 1;
                 return Pending(seq);
             }
         }
@@ -327,7 +326,11 @@ impl Recorder {
     /// What the transcript does not show, counted.
     pub fn losses(&self) -> Losses {
         Losses {
-            exchanges_not_kept: lock(&self.inner.kept).not_kept,
+            exchanges_not_kept: self
+                .inner
+                .next_seq
+                .load(Ordering::SeqCst)
+                .saturating_sub(MAX_EXCHANGES as u64),
             connections: lock(&self.inner.connections).clone(),
         }
     }

@@ -31,7 +31,6 @@ pub(super) struct Kept {
     pub exchanges: Vec<Option<Exchange>>,
     /// Requests that reached each hop, including those not kept.
     pub reached: BTreeMap<Hop, usize>,
-    pub not_kept: u64,
 }
 
 /// A body as the transcript keeps it: redacted, then cut to the bound, with a note when cut.

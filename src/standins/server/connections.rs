@@ -33,9 +33,9 @@ pub struct Limits {
 
 impl Default for Limits {
     /// Generous for a client on loopback (headers arrive in microseconds there), tight enough that
-    /// slow or idle connections are gone within seconds. 1024 connections: more than a backend's
-    /// connection pool opens, fewer than a default descriptor limit (1024 per process, shared by
-    /// four stand-ins) allows; beyond the descriptors [`Backoff`] takes over.
+    /// slow or idle connections are gone within seconds. 1024 connections per stand-in: more than a
+    /// backend's connection pool opens; where the process's descriptor limit is lower (often 1024
+    /// for all four stand-ins), accepting fails first and [`Backoff`] takes over.
     fn default() -> Self {
         Self {
             header_read: Duration::from_secs(5),
