@@ -3,16 +3,20 @@
 //! Stand-ins, the pool's forwarder and the runner's client all write here, so one list tells the
 //! whole story of a scenario. Secrets never enter it: tokens are stored as their decoded claims and
 //! the identity header as "matches / does not match" (see [`crate::transcript::Recorder::begin`]).
+//! It is bounded ([`bounds`]): what it does not keep is counted in [`Losses`].
+
+mod bounds;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::tokens;
+pub use bounds::{ConnectionCounts, ConnectionEvent, Losses, MAX_EXCHANGES};
 
 pub(crate) mod redact;
 
@@ -110,7 +114,8 @@ pub struct Exchange {
     /// Where the request or answer breaks the hop's contract (field by field).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub contract_violations: Vec<String>,
-    /// A remark of the stand-in, e.g. the closest route to a request it does not serve.
+    /// Remarks of the stand-in and the transcript, joined by `; `: e.g. the closest route to a
+    /// request it does not serve, a body cut to the transcript's bound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// The answering service's clock (epoch seconds) when it answered; not shown, it varies.
@@ -192,9 +197,11 @@ pub struct Recorder {
 #[derive(Debug, Default)]
 struct RecorderInner {
     next_seq: AtomicU64,
-    /// Indexed by `seq - 1`; a slot stays `None` only while its `begin` is between two statements.
-    exchanges: Mutex<Vec<Option<Exchange>>>,
+    kept: Mutex<bounds::Kept>,
     identity_header: Mutex<Option<String>>,
+    /// Bytes of bodies kept so far (see [`bounds::BODIES_KEPT_TOTAL`]).
+    body_bytes: AtomicUsize,
+    connections: Mutex<BTreeMap<Hop, ConnectionCounts>>,
 }
 
 /// Handle to an exchange whose answer is still pending.
@@ -212,9 +219,17 @@ impl Recorder {
         *lock(&self.inner.identity_header) = Some(secret.to_owned());
     }
 
-    /// Record that a request started. Secrets are replaced before anything is stored.
+    /// Record that a request started. Secrets are replaced before anything is stored. Past
+    /// [`MAX_EXCHANGES`] the request is only counted.
     pub fn begin(&self, from: Hop, to: Hop, request: &RawRequest<'_>) -> Pending {
         let seq = self.inner.next_seq.fetch_add(1, Ordering::SeqCst) + 1;
+        {
+            let mut kept = lock(&self.inner.kept);
+            *kept.reached.entry(to).or_default() += 1;
+            if seq > MAX_EXCHANGES as u64 {
+                return Pending(seq);
+            }
+        }
         let mut request_headers = BTreeMap::new();
         for (name, value) in &request.headers {
             let name = name.to_ascii_lowercase();
@@ -226,6 +241,8 @@ impl Recorder {
                 request_headers.insert(name, shown);
             }
         }
+        let (request_body, note) =
+            bounds::kept_body(&self.inner.body_bytes, request.body, "request");
         let exchange = Exchange {
             seq,
             from,
@@ -234,16 +251,16 @@ impl Recorder {
             path: request.path.to_owned(),
             query: request.query.filter(|q| !q.is_empty()).map(percent_decode),
             request_headers,
-            request_body: body_value(request.body),
+            request_body,
             status: None,
             response_headers: BTreeMap::new(),
             response_body: None,
             error: None,
             contract_violations: Vec::new(),
-            note: None,
+            note,
             clock: None,
         };
-        let mut exchanges = lock(&self.inner.exchanges);
+        let exchanges = &mut lock(&self.inner.kept).exchanges;
         let index = (seq - 1) as usize;
         if exchanges.len() <= index {
             exchanges.resize_with(index + 1, || None);
@@ -265,9 +282,16 @@ impl Recorder {
         violations: Vec<String>,
         note: Option<String>,
     ) {
+        if pending.0 > MAX_EXCHANGES as u64 {
+            return; // not kept: nothing to redact or parse
+        }
+        let (response_body, cut) =
+            bounds::kept_body(&self.inner.body_bytes, response.body, "response");
         self.update(pending, |exchange| {
             exchange.contract_violations.extend(violations);
-            exchange.note = note;
+            for note in note.into_iter().chain(cut) {
+                bounds::push_note(&mut exchange.note, note);
+            }
             exchange.clock = response.clock;
             exchange.status = Some(response.status);
             for (name, value) in &response.headers {
@@ -276,7 +300,7 @@ impl Recorder {
                     exchange.response_headers.insert(name, Value::String((*value).to_owned()));
                 }
             }
-            exchange.response_body = body_value(response.body);
+            exchange.response_body = response_body;
         });
     }
 
@@ -286,18 +310,35 @@ impl Recorder {
         self.update(pending, |exchange| exchange.error = Some(error));
     }
 
-    /// Everything recorded so far, in start order.
+    /// Everything kept so far, in start order (the first [`MAX_EXCHANGES`]).
     pub fn exchanges(&self) -> Vec<Exchange> {
-        lock(&self.inner.exchanges).iter().flatten().cloned().collect()
+        lock(&self.inner.kept).exchanges.iter().flatten().cloned().collect()
     }
 
-    /// How many requests reached `to` so far (cheap: nothing is cloned).
+    /// How many requests reached `to` so far, kept or not (cheap: nothing is cloned).
     pub fn count_to(&self, to: Hop) -> usize {
-        lock(&self.inner.exchanges).iter().flatten().filter(|e| e.to == to).count()
+        lock(&self.inner.kept).reached.get(&to).copied().unwrap_or(0)
+    }
+
+    /// Count something that happened on a connection to `hop` outside any exchange.
+    pub fn note_connection(&self, hop: Hop, event: ConnectionEvent) {
+        lock(&self.inner.connections).entry(hop).or_default().count(event);
+    }
+
+    /// What the transcript does not show, counted.
+    pub fn losses(&self) -> Losses {
+        Losses {
+            exchanges_not_kept: self
+                .inner
+                .next_seq
+                .load(Ordering::SeqCst)
+                .saturating_sub(MAX_EXCHANGES as u64),
+            connections: lock(&self.inner.connections).clone(),
+        }
     }
 
     fn update(&self, pending: Pending, f: impl FnOnce(&mut Exchange)) {
-        let mut exchanges = lock(&self.inner.exchanges);
+        let exchanges = &mut lock(&self.inner.kept).exchanges;
         if let Some(Some(exchange)) = exchanges.get_mut((pending.0 - 1) as usize) {
             f(exchange);
         }

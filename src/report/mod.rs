@@ -76,7 +76,10 @@ pub fn export_lines(env: &[(String, String)]) -> Vec<String> {
 /// The transcript and diagnosis of a `serve` session.
 pub fn served_text(served: &crate::runner::ServeSession) -> String {
     let mut out = format!("# transcript ({} exchanges)\n", served.exchanges.len());
-    if served.exchanges.is_empty() {
+    for loss in served.losses.lines() {
+        let _ = writeln!(out, "  not shown: {loss}");
+    }
+    if served.exchanges.is_empty() && served.losses.is_empty() {
         out.push_str(
             "  no request reached the stand-ins: was the backend started with the exports above?\n",
         );

@@ -94,6 +94,8 @@ impl Outcome {
 pub(crate) struct ServeSession {
     pub exchanges: Vec<Exchange>,
     pub findings: Vec<Finding>,
+    /// What the transcript does not show (bounds, refused connections), counted.
+    pub losses: crate::transcript::Losses,
 }
 
 /// The backend's answer to one step.
@@ -452,7 +454,7 @@ impl Runner {
         let mut findings = diagnosis::diagnose(&exchanges, &scenario.world);
         exchanges.iter_mut().for_each(|e| redactor.exchange(e));
         findings.iter_mut().for_each(|f| redaction::finding(&redactor, f));
-        Ok(ServeSession { exchanges, findings })
+        Ok(ServeSession { exchanges, findings, losses: recorder.losses() })
     }
 
     /// Start the world: the stand-ins, then the session container (for a custom-container pool) and,

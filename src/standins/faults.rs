@@ -3,6 +3,10 @@
 //!
 //! Each rule counts the requests it matches (1-based) and fires on the calls it lists, so a list of
 //! rules is a sequence (e.g. 500 on call 1, 429 on call 2, the real answer after).
+//!
+//! A fault with a status replaces the whole answer ([`Action::replacement`]): the real handler does
+//! not run, so a faulted identity 500 carries no signed token and a faulted pool call allocates no
+//! session. A fault without one edits the real answer.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -20,6 +24,15 @@ pub struct Faults {
 struct Rule {
     spec: Fault,
     seen: AtomicU32,
+}
+
+/// The answer a status fault gives instead of the real one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    pub status: u16,
+    /// `application/json` when the body is JSON (or meant to look like it), text otherwise.
+    pub content_type: Option<&'static str>,
+    pub body: Vec<u8>,
 }
 
 /// What to do to one answer.
@@ -89,9 +102,37 @@ fn merge(action: &mut Action, spec: &Fault) {
 }
 
 impl Action {
-    /// The answer body after `body`, `set_json` and `malformed_json`.
+    /// The answer to give instead of the real one, when the fault sets a status (a valid one): its
+    /// body is the fault's `body`, or empty; `set_json` and `malformed_json` edit `body`, or an
+    /// empty object when there is none.
+    pub fn replacement(&self) -> Option<Replacement> {
+        let status = self.status.filter(|s| (100..=999).contains(s))?;
+        let json_edits = !self.set_json.is_empty() || self.malformed_json;
+        let base = match &self.body {
+            Some(body) => body.clone().into_bytes(),
+            None if json_edits => b"{}".to_vec(),
+            None => Vec::new(),
+        };
+        let body = self.edit_json(base);
+        let content_type =
+            if json_edits || serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
+                Some("application/json")
+            } else if body.is_empty() {
+                None
+            } else {
+                Some("text/plain; charset=utf-8")
+            };
+        Some(Replacement { status, content_type, body })
+    }
+
+    /// The real answer's body after `body`, `set_json` and `malformed_json`.
     pub fn rewrite_body(&self, body: &[u8]) -> Vec<u8> {
-        let mut out = self.body.as_ref().map_or_else(|| body.to_vec(), |b| b.clone().into_bytes());
+        let out = self.body.as_ref().map_or_else(|| body.to_vec(), |b| b.clone().into_bytes());
+        self.edit_json(out)
+    }
+
+    /// `set_json` fields set on a JSON object body, then `malformed_json`.
+    fn edit_json(&self, mut out: Vec<u8>) -> Vec<u8> {
         if !self.set_json.is_empty()
             && let Ok(serde_json::Value::Object(mut map)) =
                 serde_json::from_slice::<serde_json::Value>(&out)
@@ -157,6 +198,41 @@ mod tests {
         assert_eq!(
             String::from_utf8(body).unwrap(),
             r#"{"access_token":"t","expires_on":1700000000}"#
+        );
+    }
+
+    #[test]
+    fn a_status_fault_replaces_the_body_with_its_own_or_nothing() {
+        let status_only = Action { status: Some(500), ..Action::default() };
+        let with_body = Action {
+            status: Some(403),
+            body: Some("{\"detail\":\"no\"}".into()),
+            ..status_only.clone()
+        };
+        let with_fields = Action {
+            set_json: vec![("error".into(), serde_json::json!("busy"))],
+            ..status_only.clone()
+        };
+
+        let [empty, own, fields] =
+            [status_only, with_body, with_fields].map(|a| a.replacement().unwrap());
+
+        assert_eq!((empty.status, empty.content_type, empty.body), (500, None, Vec::new()));
+        assert_eq!(
+            (own.content_type, own.body),
+            (Some("application/json"), br#"{"detail":"no"}"#.to_vec())
+        );
+        assert_eq!(fields.body, br#"{"error":"busy"}"#.to_vec(), "fields set on an empty object");
+    }
+
+    #[test]
+    fn a_fault_without_a_status_edits_the_real_answer_instead() {
+        let action = Action { malformed_json: true, ..Action::default() };
+
+        assert_eq!(action.replacement(), None);
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&action.rewrite_body(b"{\"a\":1}"))
+                .is_err()
         );
     }
 

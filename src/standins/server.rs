@@ -4,7 +4,11 @@
 //! the port accepts connections. Connections are served by hyper directly so that a fault can close
 //! one without an answer. A [`Interceptor`] records each exchange as the client saw it (after faults),
 //! checks it against the hop's contract and notes the closest route of a request no route serves.
-//! Dropping the server stops it and its connections.
+//! A request refused before any handler saw it (body too large, malformed or too slow) is recorded
+//! too, with a note. Connections are bounded ([`connections`]). Dropping the server stops it and its
+//! connections.
+
+mod connections;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,9 +17,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes, to_bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -23,11 +28,13 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tower::ServiceExt as _;
 
-use super::faults::{Action, Faults};
+use super::faults::{Action, Faults, Replacement};
 use super::front::Front;
 use crate::contracts;
 use crate::tokens::Clock;
 use crate::transcript::{Hop, RawRequest, RawResponse, Recorder};
+pub use connections::Limits;
+use connections::{Events, Traffic, Watched};
 
 /// Bodies larger than this are refused with 413 rather than buffered.
 pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -92,7 +99,7 @@ impl Server {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let router = make(format!("{scheme}://{}", listener.local_addr()?));
-        Self::serve(listener, router, tap, tls)
+        Self::serve(listener, router, tap, tls, Limits::default())
     }
 
     /// Bind a given loopback address (port 0 for any) and serve `router`.
@@ -107,7 +114,18 @@ impl Server {
                 format!("stand-ins listen on loopback only, not {addr}"),
             ));
         }
-        Self::serve(TcpListener::bind(addr).await?, router, tap, None)
+        Self::serve(TcpListener::bind(addr).await?, router, tap, None, Limits::default())
+    }
+
+    #[cfg(test)]
+    /// Bind `127.0.0.1:0` and serve `router` through `tap` within `limits`.
+    pub async fn start_limited(
+        router: Router,
+        tap: Option<Interceptor>,
+        limits: Limits,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        Self::serve(listener, router, tap, None, limits)
     }
 
     fn serve(
@@ -115,35 +133,32 @@ impl Server {
         router: Router,
         tap: Option<Interceptor>,
         tls: Option<Arc<ServerConfig>>,
+        limits: Limits,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let secure = tls.is_some();
         let acceptor = tls.map(TlsAcceptor::from);
-        let (shutdown, mut signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            // Dropping the set at shutdown aborts every open connection.
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    _ = &mut signal => break,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let (router, tap, acceptor) = (router.clone(), tap.clone(), acceptor.clone());
-                        connections.spawn(async move {
-                            match acceptor {
-                                None => serve_connection(stream, router, tap).await,
-                                Some(acceptor) => {
-                                    if let Ok(stream) = acceptor.accept(stream).await {
-                                        serve_connection(stream, router, tap).await;
-                                    }
-                                }
-                            }
-                        });
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let events =
+            tap.as_ref().map_or_else(Events::default, |t| Events::to(t.recorder.clone(), t.to));
+        let accept_events = events.clone();
+        let serve = move |stream: tokio::net::TcpStream| {
+            let (router, tap, acceptor, events) =
+                (router.clone(), tap.clone(), acceptor.clone(), events.clone());
+            async move {
+                let Some(acceptor) = acceptor else {
+                    return serve_connection(stream, router, tap, limits, events).await;
+                };
+                // The handshake is part of the head: a client that stalls in it is cut alike.
+                match tokio::time::timeout(limits.header_read, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, router, tap, limits, events).await,
+                    Ok(Err(_)) => {}
+                    Err(_) => events.note(crate::transcript::ConnectionEvent::HeaderTimeout),
                 }
             }
-        });
+        };
+        let task =
+            tokio::spawn(connections::accept(listener, limits, accept_events, signal, serve));
         Ok(Self { addr, tls: secure, shutdown: Some(shutdown), task: Some(task) })
     }
 
@@ -177,37 +192,39 @@ async fn serve_connection(
     io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     router: Router,
     tap: Option<Interceptor>,
+    limits: Limits,
+    events: Events,
 ) {
-    let service =
-        hyper::service::service_fn(move |request| handle(request, router.clone(), tap.clone()));
-    let _ = hyper::server::conn::http1::Builder::new()
+    let traffic = Traffic::new();
+    let service = hyper::service::service_fn(move |request| {
+        handle(request, router.clone(), tap.clone(), limits.body_read)
+    });
+    let io = Watched { io, traffic: traffic.clone() };
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
         .serve_connection(TokioIo::new(io), service)
         .await;
+    events.ended(result, &traffic);
 }
 
 async fn handle(
     request: Request<hyper::body::Incoming>,
     router: Router,
     tap: Option<Interceptor>,
+    body_read: Duration,
 ) -> Result<Response<Body>, Closed> {
     let Some(tap) = tap else {
         let response = router.oneshot(request.map(Body::new)).await;
         return Ok(response.unwrap_or_else(|never: Infallible| match never {}));
     };
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(Body::new(body), BODY_LIMIT).await else {
-        return Ok((StatusCode::PAYLOAD_TOO_LARGE, "request body too large for the harness")
-            .into_response());
+    let bytes = match read_body(body, body_read).await {
+        Ok(bytes) => bytes,
+        Err(unread) => return Ok(refuse(&tap, &parts, &unread)),
     };
     let headers = header_pairs(&parts.headers);
-    let raw = RawRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: pairs(&headers),
-        body: &bytes,
-    };
-    let pending = tap.recorder.begin(tap.from, tap.to, &raw);
+    let pending = tap.recorder.begin(tap.from, tap.to, &raw_request(&parts, &headers, &bytes));
     let request_violations =
         contracts::check_request(tap.to, parts.method.as_str(), parts.uri.path(), &bytes);
     let (method, path) = (parts.method.to_string(), parts.uri.path().to_owned());
@@ -219,29 +236,18 @@ async fn handle(
         tap.recorder.fail(pending, Closed.to_string());
         return Err(Closed);
     }
-    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut remark = None;
-    let (mut parts, mut bytes, unrouted) =
-        match tap.front.ask(&parts.method, path_and_query, &parts.headers, &bytes).await {
-            Some(answer) => {
-                let mut response = Response::new(());
-                *response.status_mut() = answer.status;
-                *response.headers_mut() = answer.headers;
-                (response.into_parts().0, answer.body, false)
-            }
-            None => {
-                let response = router
-                    .oneshot(Request::from_parts(parts, Body::from(bytes)))
-                    .await
-                    .unwrap_or_else(|never: Infallible| match never {});
-                let unrouted = response.extensions().get::<Unrouted>().is_some();
-                remark = response.extensions().get::<Remark>().map(|r| r.0.clone());
-                let (parts, body) = response.into_parts();
-                (parts, to_bytes(body, BODY_LIMIT).await.unwrap_or_default(), unrouted)
-            }
-        };
+    let replacement = action.as_ref().and_then(Action::replacement);
+    let edits_real_answer = replacement.is_none();
+    let (mut parts, mut bytes, unrouted, remark) = match replacement {
+        // The real handler does not run: no token signed, no session allocated.
+        Some(replacement) => (replaced(&replacement), Bytes::from(replacement.body), false, None),
+        None => answer(&tap, parts, bytes, router).await,
+    };
     if let Some(action) = &action {
-        apply(action, &mut parts.status, &mut parts.headers, &mut bytes);
+        if edits_real_answer {
+            bytes = Bytes::from(action.rewrite_body(&bytes));
+        }
+        set_headers(action, &mut parts.headers);
     }
     let headers = header_pairs(&parts.headers);
     let mut violations = request_violations;
@@ -268,12 +274,136 @@ async fn handle(
     Ok(Response::from_parts(parts, body))
 }
 
-/// Override status, headers and body as the fault says.
-fn apply(action: &Action, status: &mut StatusCode, headers: &mut HeaderMap, body: &mut Bytes) {
-    if let Some(code) = action.status.and_then(|s| StatusCode::from_u16(s).ok()) {
-        *status = code;
+/// The answer of the test's wiremock server in front, or else of the stand-in's router; and whether
+/// no route served the request.
+async fn answer(
+    tap: &Interceptor,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+    router: Router,
+) -> (axum::http::response::Parts, Bytes, bool, Option<String>) {
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    if let Some(answer) = tap.front.ask(&parts.method, path_and_query, &parts.headers, &bytes).await
+    {
+        let mut response = Response::new(());
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        return (response.into_parts().0, answer.body, false, None);
     }
-    *body = Bytes::from(action.rewrite_body(body));
+    let response = router
+        .oneshot(Request::from_parts(parts, Body::from(bytes)))
+        .await
+        .unwrap_or_else(|never: Infallible| match never {});
+    let unrouted = response.extensions().get::<Unrouted>().is_some();
+    let remark = response.extensions().get::<Remark>().map(|r| r.0.clone());
+    let (parts, body) = response.into_parts();
+    (parts, to_bytes(body, BODY_LIMIT).await.unwrap_or_default(), unrouted, remark)
+}
+
+/// Why a request's body was not read, so no handler saw the request.
+#[derive(Debug)]
+enum Unread {
+    /// Over [`BODY_LIMIT`]; the length it declared, when it declared one.
+    TooLarge(Option<u64>),
+    Broken(String),
+    Slow(Duration),
+}
+
+impl Unread {
+    fn status(&self) -> StatusCode {
+        match self {
+            Unread::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Unread::Broken(_) => StatusCode::BAD_REQUEST,
+            Unread::Slow(_) => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// The answer's body, and the note on the exchange.
+    fn say(&self) -> (&'static str, String) {
+        let answered = format!("answered {} before the stand-in saw it", self.status().as_u16());
+        match self {
+            Unread::TooLarge(declared) => (
+                "request body too large for the harness",
+                format!(
+                    "request body over the harness's {BODY_LIMIT}-byte limit{}: {answered}",
+                    declared.map(|n| format!(" (content-length {n})")).unwrap_or_default()
+                ),
+            ),
+            Unread::Broken(error) => (
+                "malformed request body",
+                format!("request body could not be read ({error}): {answered}"),
+            ),
+            Unread::Slow(within) => (
+                "request body too slow",
+                format!("request body not complete within {} ms: {answered}", within.as_millis()),
+            ),
+        }
+    }
+}
+
+/// The whole body, unless it is over [`BODY_LIMIT`], malformed (e.g. bad chunking) or too slow.
+async fn read_body(body: hyper::body::Incoming, within: Duration) -> Result<Bytes, Unread> {
+    use hyper::body::Body as _;
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        // Refused unread: neither the wait nor the memory for a body that will not be served.
+        return Err(Unread::TooLarge(declared));
+    }
+    let limited = http_body_util::Limited::new(body, BODY_LIMIT);
+    match tokio::time::timeout(within, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(Unread::TooLarge(None))
+        }
+        Ok(Err(error)) => Err(Unread::Broken(error_chain(&*error))),
+        Err(_) => Err(Unread::Slow(within)),
+    }
+}
+
+/// `error: cause: cause`.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Answer a request whose body was not read, and record it with a note saying why. Faults do not
+/// count it: the stand-in never saw it.
+fn refuse(
+    tap: &Interceptor,
+    parts: &axum::http::request::Parts,
+    unread: &Unread,
+) -> Response<Body> {
+    let headers = header_pairs(&parts.headers);
+    let pending = tap.recorder.begin(tap.from, tap.to, &raw_request(parts, &headers, &[]));
+    let (status, (text, note)) = (unread.status(), unread.say());
+    let answer = RawResponse {
+        status: status.as_u16(),
+        headers: vec![("content-type", "text/plain; charset=utf-8")],
+        body: text.as_bytes(),
+        clock: Some(tap.clock.now()),
+    };
+    tap.recorder.finish_checked(pending, &answer, Vec::new(), Some(note));
+    (status, text).into_response()
+}
+
+/// The head of the answer a status fault gives instead of the real one.
+fn replaced(replacement: &Replacement) -> axum::http::response::Parts {
+    let mut response = Response::new(());
+    *response.status_mut() =
+        StatusCode::from_u16(replacement.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(content_type) = replacement.content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    response.into_parts().0
+}
+
+/// Set the fault's headers (the body changed: its length is computed again).
+fn set_headers(action: &Action, headers: &mut HeaderMap) {
     for (name, value) in &action.headers {
         if let (Ok(name), Ok(value)) =
             (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str()))
@@ -340,122 +470,24 @@ pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A request as the transcript records it (`headers` from [`header_pairs`]).
+fn raw_request<'a>(
+    parts: &'a axum::http::request::Parts,
+    headers: &'a [(String, String)],
+    body: &'a [u8],
+) -> RawRequest<'a> {
+    RawRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: pairs(headers),
+        body,
+    }
+}
+
 fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
     headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::world::Fault;
-    use axum::routing::get;
-
-    async fn faulty(fault: Fault) -> (Server, Recorder) {
-        let recorder = Recorder::new();
-        let router = Router::new().route(
-            "/x",
-            get(|| async { axum::Json(serde_json::json!({"access_token": "t", "n": 1})) }),
-        );
-        let tap = Interceptor {
-            recorder: recorder.clone(),
-            from: Hop::Backend,
-            to: Hop::Identity,
-            faults: Arc::new(Faults::for_hop(&[fault], Hop::Identity)),
-            clock: Clock::default(),
-            routes: &[("GET", "/x")],
-            front: Front::default(),
-        };
-        (Server::start_tapped(router, tap).await.unwrap(), recorder)
-    }
-
-    fn fault() -> Fault {
-        Fault::on(Hop::Identity)
-    }
-
-    #[tokio::test]
-    async fn a_close_fault_drops_the_connection_without_any_answer_and_says_so() {
-        let (server, recorder) = faulty(Fault { close: true, ..fault() }).await;
-        let result = reqwest::get(format!("{}/x", server.url())).await;
-        assert!(result.is_err(), "no HTTP answer at all: {result:?}");
-        let exchange = &recorder.exchanges()[0];
-        assert_eq!(
-            (exchange.status, exchange.error.as_deref()),
-            (None, Some("connection closed without a response (fault)"))
-        );
-    }
-
-    #[tokio::test]
-    async fn status_header_and_malformed_json_faults_change_what_the_client_gets_and_the_transcript_shows_it()
-     {
-        let mut headers = std::collections::BTreeMap::new();
-        headers.insert("retry-after".to_owned(), "7".to_owned());
-        let (server, recorder) = faulty(Fault {
-            calls: vec![2],
-            status: Some(503),
-            headers,
-            malformed_json: true,
-            ..fault()
-        })
-        .await;
-        let first = reqwest::get(format!("{}/x", server.url())).await.unwrap();
-        assert_eq!(first.status(), 200, "only the second call is faulted");
-        let second = reqwest::get(format!("{}/x", server.url())).await.unwrap();
-        assert_eq!(
-            (second.status().as_u16(), second.headers()["retry-after"].to_str().unwrap()),
-            (503, "7")
-        );
-        assert!(serde_json::from_str::<serde_json::Value>(&second.text().await.unwrap()).is_err());
-        assert_eq!(recorder.exchanges()[1].status, Some(503));
-    }
-
-    #[tokio::test]
-    async fn a_slow_body_arrives_whole_after_its_drip() {
-        let (server, _) =
-            faulty(Fault { slow_body: Some(std::time::Duration::from_millis(5)), ..fault() }).await;
-        let started = std::time::Instant::now();
-        let body = reqwest::get(format!("{}/x", server.url())).await.unwrap().text().await.unwrap();
-        assert_eq!(body, r#"{"access_token":"t","n":1}"#);
-        assert!(started.elapsed() >= Duration::from_millis(5), "at least one chunk waited");
-    }
-
-    #[tokio::test]
-    async fn an_unrouted_request_is_noted_with_its_closest_route() {
-        let recorder = Recorder::new();
-        let router = Router::new().route("/x", get(|| async { "ok" })).fallback(|| async {
-            let mut response = StatusCode::NOT_FOUND.into_response();
-            response.extensions_mut().insert(Unrouted);
-            response
-        });
-        let tap = Interceptor {
-            recorder: recorder.clone(),
-            from: Hop::Backend,
-            to: Hop::Identity,
-            faults: Arc::default(),
-            clock: Clock::default(),
-            routes: &[("GET", "/x")],
-            front: Front::default(),
-        };
-        let server = Server::start_tapped(router, tap).await.unwrap();
-        let answer = reqwest::get(format!("{}/xy", server.url())).await.unwrap();
-        assert_eq!(answer.status(), 404);
-        assert_eq!(
-            recorder.exchanges()[0].note.as_deref(),
-            Some("no route for GET /xy; closest: GET /x (path differs)")
-        );
-    }
-
-    const ROUTES: &[(&str, &str)] =
-        &[("GET", "/msi/token"), ("POST", "/{tenant}/oauth2/v2.0/token")];
-
-    #[test]
-    fn a_near_miss_names_the_closest_route_and_what_differs() {
-        assert_eq!(
-            near_miss("GET", "/msi/tokens", ROUTES),
-            "no route for GET /msi/tokens; closest: GET /msi/token (path differs)"
-        );
-        assert_eq!(
-            near_miss("GET", "/t1/oauth2/v2.0/token", ROUTES),
-            "no route for GET /t1/oauth2/v2.0/token; closest: POST /{tenant}/oauth2/v2.0/token (method differs)"
-        );
-    }
-}
+mod tests;

@@ -190,23 +190,14 @@ fn serve_prints_working_exports_and_the_transcript_at_exit() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(serve.stdout.take().unwrap());
-    let mut env = Vec::new();
-    for line in stdout.by_ref().lines() {
-        let line = line.unwrap();
-        if line.starts_with("# serving until") {
-            break;
-        }
-        if let Some((key, value)) = line.strip_prefix("export ").and_then(|kv| kv.split_once('=')) {
-            env.push((key.to_owned(), value.trim_matches('\'').to_owned()));
-        }
-    }
-    assert!(env.iter().any(|(k, _)| k == "IDENTITY_ENDPOINT"), "{env:?}");
+    let env = crate::helpers::serve_exports(&mut stdout);
+    assert!(env.contains_key("IDENTITY_ENDPOINT"), "{env:?}");
 
     // Act: a backend started by hand with exactly those variables, and one request to it.
     let mut backend = Command::new(BIN)
         .arg("backend")
         .env_clear()
-        .envs(env.iter().cloned())
+        .envs(&env)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

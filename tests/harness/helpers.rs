@@ -23,6 +23,21 @@ pub fn extending(shipped: &str, rest: &str) -> String {
     format!("extends = {:?}\n{rest}", root(shipped).display().to_string())
 }
 
+/// The `export NAME='value'` lines `serve` prints, read up to its `# serving until` line.
+pub fn serve_exports(stdout: impl std::io::BufRead) -> std::collections::BTreeMap<String, String> {
+    let mut env = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line.starts_with("# serving until") {
+            break;
+        }
+        if let Some((key, value)) = line.strip_prefix("export ").and_then(|kv| kv.split_once('=')) {
+            env.insert(key.to_owned(), value.trim_matches('\'').to_owned());
+        }
+    }
+    env
+}
+
 /// A value no other call in this process returns (for temporary names and markers).
 pub fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};

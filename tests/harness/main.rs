@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per concern (Zero To Production layout).
 
+mod bounds;
 mod cli;
 mod dataflow;
 mod docs;

@@ -252,13 +252,11 @@ async fn forward(
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let headers: Vec<(&str, &str)> =
-        content_type.map(|ct| vec![("content-type", ct)]).unwrap_or_default();
     let raw = RawRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query(),
-        headers: headers.clone(),
+        headers: content_type.map(|ct| vec![("content-type", ct)]).unwrap_or_default(),
         body: &body,
     };
     let pending = state.recorder.begin(Hop::Pool, Hop::Container, &raw);
@@ -266,30 +264,23 @@ async fn forward(
     if let Some(delay) = fault.as_ref().and_then(|f| f.delay.or(f.slow_body)) {
         tokio::time::sleep(delay).await;
     }
-    let mut outgoing = state
-        .client
-        .request(parts.method.clone(), format!("{}{path_and_query}", container.url))
-        .body(body.clone());
-    let mut forwarded = HeaderMap::new();
-    for (name, value) in headers {
-        outgoing = outgoing.header(name, value);
-        if let Ok(value) = HeaderValue::from_str(value) {
-            forwarded.insert(header::CONTENT_TYPE, value);
+    let replacement = fault.as_ref().and_then(super::faults::Action::replacement);
+    let answer = match (fault.as_ref().filter(|f| f.close), replacement) {
+        (Some(_), _) => {
+            Err("the container closed the connection without an answer (fault)".to_owned())
         }
-    }
-    let answer = match fault.as_ref().filter(|f| f.close) {
-        Some(_) => Err("the container closed the connection without an answer (fault)".to_owned()),
-        None => {
-            match state.container_front.ask(&parts.method, path_and_query, &forwarded, &body).await
-            {
-                Some(mock) => {
-                    Ok((mock.status, mock.headers.get(header::CONTENT_TYPE).cloned(), mock.body))
-                }
-                None => read_answer(outgoing).await,
-            }
+        // A status fault answers for the container: nothing reaches it, nothing runs there.
+        (None, Some(replacement)) => Ok(replaced(replacement)),
+        (None, None) => {
+            let target = (container.url.as_str(), path_and_query);
+            let answer = ask_container(state, &parts.method, target, content_type, body).await;
+            answer.map(|(status, content_type, bytes)| match &fault {
+                Some(fault) => (status, content_type, Bytes::from(fault.rewrite_body(&bytes))),
+                None => (status, content_type, bytes),
+            })
         }
     };
-    let (mut status, content_type, mut bytes) = match answer {
+    let (status, content_type, bytes) = match answer {
         Ok(answer) => answer,
         Err(error) => {
             state.recorder.fail(pending, error);
@@ -301,10 +292,6 @@ async fn forward(
             );
         }
     };
-    if let Some(fault) = &fault {
-        status = fault.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(status);
-        bytes = Bytes::from(fault.rewrite_body(&bytes));
-    }
     let ct = content_type.as_ref().and_then(|v| v.to_str().ok());
     let violations = crate::contracts::check_response(
         Hop::Container,
@@ -332,17 +319,58 @@ async fn forward(
     response
 }
 
+/// The answer of the container at `(base URL, path and query)`, or of the test's wiremock server
+/// in front of it.
+async fn ask_container(
+    state: &PoolState,
+    method: &axum::http::Method,
+    (base, path_and_query): (&str, &str),
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
+    let mut forwarded = HeaderMap::new();
+    if let Some(value) = content_type.and_then(|ct| HeaderValue::from_str(ct).ok()) {
+        forwarded.insert(header::CONTENT_TYPE, value);
+    }
+    if let Some(mock) = state.container_front.ask(method, path_and_query, &forwarded, &body).await {
+        return Ok((mock.status, mock.headers.get(header::CONTENT_TYPE).cloned(), mock.body));
+    }
+    let url = format!("{base}{path_and_query}");
+    let outgoing = state.client.request(method.clone(), url).headers(forwarded).body(body);
+    read_answer(outgoing).await
+}
+
+/// The answer a status fault gives for the container.
+fn replaced(replacement: super::faults::Replacement) -> (StatusCode, Option<HeaderValue>, Bytes) {
+    let status =
+        StatusCode::from_u16(replacement.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = replacement.content_type.map(HeaderValue::from_static);
+    (status, content_type, Bytes::from(replacement.body))
+}
+
+/// The container's answer, read up to [`super::server::BODY_LIMIT`]: a container streaming
+/// without end must not fill the harness's memory.
 async fn read_answer(
     outgoing: reqwest::RequestBuilder,
 ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), String> {
-    let answer = outgoing.send().await.map_err(|e| format!("container unreachable: {e}"))?;
+    let mut answer = outgoing.send().await.map_err(|e| format!("container unreachable: {e}"))?;
     let status = answer.status();
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = answer
-        .bytes()
+    let mut bytes = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
         .await
-        .map_err(|e| format!("container closed the connection mid-answer: {e}"))?;
-    Ok((status, content_type, bytes))
+        .map_err(|e| format!("container closed the connection mid-answer: {e}"))?
+    {
+        if bytes.len() + chunk.len() > super::server::BODY_LIMIT {
+            return Err(format!(
+                "the container's answer ({status}) is over the harness's {}-byte limit",
+                super::server::BODY_LIMIT
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((status, content_type, Bytes::from(bytes)))
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
