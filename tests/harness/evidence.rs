@@ -255,3 +255,66 @@ fn explain_with_the_users_files_tells_a_token_of_the_wrong_identity_from_a_missi
         "the holder itself refused: no other identity to blame"
     );
 }
+
+#[test]
+fn an_imported_world_without_images_names_in_every_format_the_image_each_reference_part_stands_in_for()
+ {
+    let (file, written) = import("clean");
+    let backend = "tutoracr.azurecr.io/tutor-api:3.8.1";
+    let session = "tutoracr.azurecr.io/coding-adapter:2.0.3";
+    assert!(written.contains(&format!("reference backend stands in for your image {backend}")));
+
+    for format in ["text", "json", "junit", "html", "markdown"] {
+        let output = harness(&["run", "--format", format, file.to_str().unwrap()]);
+
+        let report = text(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{format}: {}", text(&output.stderr));
+        for (part, image) in [("reference backend", backend), ("reference adapter", session)] {
+            assert!(
+                report.contains(&format!("the {part}, in place of {image}")),
+                "{format} names what stood in for {image}: {report}"
+            );
+        }
+    }
+    let report = run_json(&file);
+    let substitutes = report["scenarios"][0]["substitutes"].as_array().unwrap();
+    assert_eq!(substitutes.len(), 2, "{report}");
+    let ok = &report["scenarios"][0]["diagnoses"][0];
+    assert_eq!(ok["id"], "ok");
+    assert!(
+        ok["explanation"].as_str().unwrap().contains("the replaced part was not"),
+        "ok says what was not checked: {ok}"
+    );
+}
+
+#[test]
+fn import_with_images_writes_the_apps_and_the_pools_images_to_run_them() {
+    let files = files("clean");
+    let dir = std::env::temp_dir().join(format!("sph-import-{}", crate::helpers::unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("images.toml");
+
+    let output = harness(&args("import", &files, &["--images", "-o", out.to_str().unwrap()]));
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let written: toml::Value = toml::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        written["backend"]["image"]["name"].as_str(),
+        Some("tutoracr.azurecr.io/tutor-api:3.8.1")
+    );
+    assert_eq!(
+        written["backend"]["image"]["port"].as_integer(),
+        Some(8080),
+        "the ingress target port"
+    );
+    let container = &written["world"]["pool"]["container"];
+    assert_eq!(container["image"].as_str(), Some("tutoracr.azurecr.io/coding-adapter:2.0.3"));
+    assert_eq!(container["env"]["ADAPTER_PORT"].as_str(), Some("2000"), "the pool template's env");
+    let check = harness(&args("check", &files, &["--format", "json"]));
+    let check: Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(
+        check["substitutes"].as_array().map(Vec::len),
+        Some(2),
+        "check says what a run would replace: {check}"
+    );
+}
