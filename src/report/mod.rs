@@ -32,6 +32,9 @@ pub fn text(outcome: &Outcome) -> String {
     for exchange in &outcome.exchanges {
         let _ = writeln!(out, "  {}", exchange);
     }
+    for loss in &outcome.losses {
+        let _ = writeln!(out, "  not shown: {loss}");
+    }
     for finding in &outcome.findings {
         let at = match (finding.hop, finding.seq) {
             (Some(hop), Some(seq)) => format!(" at {hop} (#{seq})"),
@@ -183,6 +186,7 @@ mod tests {
             backend_output: vec![noise.to_owned(), format!("stderr: {noise}")],
             secrets: Vec::new(),
             players: Vec::new(),
+            losses: Vec::new(),
         }
     }
 

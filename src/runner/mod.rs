@@ -80,6 +80,9 @@ pub struct Outcome {
     /// Who played the backend and the session container: the team's own parts, and each
     /// reference part that stood in for a named part of theirs.
     pub players: Vec<crate::world::Player>,
+    /// What the transcript does not show (exchanges past its bound, connections refused or cut),
+    /// one line each; empty when it shows everything.
+    pub losses: Vec<String>,
 }
 
 impl Outcome {
@@ -251,6 +254,7 @@ impl Runner {
         live.stop().await;
 
         let exchanges = recorder.exchanges();
+        let losses = recorder.losses().lines();
         let players = scenario.players();
         let mut findings = diagnosis::diagnose_run(
             &exchanges,
@@ -283,6 +287,7 @@ impl Runner {
             backend_output,
             secrets,
             players,
+            losses,
         }
         // What the processes printed and answered may hold their token or the identity header.
         .redacted()
@@ -847,6 +852,7 @@ impl ScenarioIdentity {
             backend_output: Vec::new(),
             secrets: Vec::new(),
             players: Vec::new(),
+            losses: Vec::new(),
         }
     }
 }
