@@ -53,8 +53,15 @@ fn main() -> std::process::ExitCode {
             .with_ignored_flag(absent && !in_ci)
         })
         .collect();
-    libtest_mimic::run(&args, trials).exit_code()
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(Ok(tar)) = TAR.get() {
+        let _ = std::fs::remove_dir_all(tar.parent().unwrap_or(tar));
+    }
+    conclusion.exit_code()
 }
+
+/// The root filesystem's tar, built once per run of these tests.
+static TAR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// The engine's CLI: `SESSION_POOL_HARNESS_ENGINE`, else the first of docker and podman whose
 /// `info` answers (the harness chooses the same way).
@@ -88,7 +95,6 @@ fn run(engine: &str, args: &[&str]) -> Result<String, Failed> {
 
 /// A root filesystem with the harness binary, the libraries it links and the CA bundle, as a tar.
 fn rootfs() -> Result<&'static Path, Failed> {
-    static TAR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = TAR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("sph-image-{}", unique()));
         let root = dir.join("root");
@@ -295,16 +301,16 @@ fn missing_image(_engine: &str) -> Result<(), Failed> {
     Ok(())
 }
 
-/// A backend image whose scenario waits on a slow Piston; `signal` arrives while its container
-/// runs; afterwards no container of the image is left.
+/// The missing-role world with the backend's image, whose identity endpoint answers after 8 s;
+/// `signal` arrives while the container runs; afterwards no container of the image is left.
 fn left_after_signal(engine: &str, signal: i32) -> Result<(), Failed> {
     let port = free_port();
     let image = image(engine, "backend", &[("PORT", &port.to_string())])?;
     let rest = format!(
-        "deadline_ms = 30000\n\n[[world.faults]]\nhop = \"piston\"\ndelay_ms = 8000\n\n{}",
+        "deadline_ms = 30000\n\n[[world.faults]]\nhop = \"identity\"\ndelay_ms = 8000\n\n{}",
         backend_image_rest(&image, port)
     );
-    let file = scenario("scenarios/happy-path.toml", &rest);
+    let file = scenario("scenarios/missing-role.toml", &rest);
     let mut child = Command::new(BIN)
         .arg("run")
         .arg(&file)
