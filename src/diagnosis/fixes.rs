@@ -352,6 +352,8 @@ pub fn explanation(
                 "the client assertion (the federated token) is outside its valid time range: the token file is stale"
             } else if text.contains("AADSTS7000215") {
                 "the client secret is not valid for this app (wrong, rotated or expired)"
+            } else if text.contains("AADSTS50027") {
+                "the client assertion is not a valid JWT for Entra, or has expired (Invalid JWT token)"
             } else if text.contains("AADSTS700016") {
                 "no application with this client id exists in the tenant"
             } else {
