@@ -326,6 +326,11 @@ pub fn explanation(
             )
         }
         Diagnosis::WrongAudience => wrong_audience_text(&status, claims),
+        Diagnosis::WrongTenant => format!(
+            "the pool answered {status} to a token of tenant {} (its reason: {}): it accepts only tokens of its own tenant",
+            claims.and_then(|c| c["tid"].as_str()).unwrap_or("?"),
+            exchange.note.as_deref().unwrap_or("another issuer")
+        ),
         Diagnosis::TokenExpired => {
             token_expired_text(&status, claims, "the pool's clock", exchange.clock)
         }

@@ -218,8 +218,16 @@ pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
     for exchange in
         exchanges.iter().filter(|e| e.from != Hop::Client && !is_imds_probe(exchanges, e))
     {
+        let named = || {
+            classify(exchange.to, exchange.status, &exchange.response_text(), evidence_of(exchange))
+        };
         let diagnosis = if !exchange.contract_violations.is_empty() {
-            Some(Diagnosis::ContractMismatch)
+            // A pool that names the api-version drift itself says more than the broken contract.
+            Some(
+                named()
+                    .filter(|d| *d == Diagnosis::ApiVersionMismatch)
+                    .unwrap_or(Diagnosis::ContractMismatch),
+            )
         } else if forwarded_from_below(exchanges, exchange) {
             // The pool (or container) passed on the answer of the hop below it: that hop speaks.
             None
@@ -229,7 +237,7 @@ pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
             // A refusal of the container's own: nothing Azure or Piston defines names it.
             Some(Diagnosis::Unexplained)
         } else {
-            classify(exchange.to, exchange.status, &exchange.response_text(), evidence_of(exchange))
+            named()
         };
         let Some(mut diagnosis) = diagnosis else { continue };
         if diagnosis == Diagnosis::MissingRole

@@ -74,6 +74,8 @@ pub struct BackendSettings {
     pub client_secret: Option<String>,
     pub process: Option<ProcessSpec>,
     pub federated_token_expired: bool,
+    pub federated_token_subject: Option<String>,
+    pub tenant_id: Option<String>,
 }
 
 /// A scenario that cannot be used, located in its file.
@@ -329,6 +331,8 @@ fn backend_settings(file: BackendFile, custom: bool) -> Result<BackendSettings, 
         client_secret: file.client_secret,
         process: file.process.map(validate::process),
         federated_token_expired: file.federated_token_expired,
+        federated_token_subject: file.federated_token_subject,
+        tenant_id: file.tenant_id,
         pool_api: file.pool_api.unwrap_or(if custom {
             PoolApiChoice::Custom
         } else {
