@@ -92,7 +92,7 @@ fn explain_one(
     let hop = located.as_ref().map(|l| l.hop).or(mi.map(|_| Hop::Identity)).or(given);
     let identity_url =
         pasted.url.as_deref().filter(|_| located.as_ref().is_some_and(|l| l.hop == Hop::Identity));
-    let imds = identity_url.is_some_and(|u| location::is_imds(u))
+    let imds = identity_url.is_some_and(location::is_imds)
         || pasted.attempts.iter().any(|a| a.message.contains("IMDS"))
         || pasted.body.contains("IMDS");
     let mut captured = match mi {
