@@ -356,10 +356,13 @@ fn a_5_mb_log_with_one_error_among_a_thousand_200_lines_reports_exactly_that_err
     }
     assert!(log.len() >= 5_000_000, "{} bytes", log.len());
 
-    let errors = explain(&log, &[]);
+    let report = explain_json(log.as_bytes(), &[]);
 
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0][0], "missing-role");
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(errors[0]["diagnoses"][0]["id"], "missing-role");
+    let x = &errors[0]["extracted"];
+    assert_eq!(x["first_line"], x["last_line"], "the next log records are not its body: {x}");
 }
 
 #[tokio::test]

@@ -136,7 +136,7 @@ impl Clean {
         let lines = join_partials(lines);
         let lines = aspnet_records(lines);
         let lines = join_continuations(lines);
-        let lines = dedent(lines);
+        let lines = separate_records(dedent(lines));
         Self {
             origin: lines.iter().map(|l| l.origin.clone()).collect(),
             applied: lines.iter().map(|l| l.applied).collect(),
@@ -424,6 +424,30 @@ fn join_continuations(lines: Vec<Line>) -> Vec<Line> {
                 out.push(line);
             }
         }
+    }
+    out
+}
+
+/// A blank line before each log record that follows another line, so that no error's body runs on
+/// into the next record (a `requests` line followed by a thousand unrelated log lines).
+fn separate_records(lines: Vec<Line>) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::with_capacity(lines.len());
+    for line in lines {
+        let starts_record =
+            line.prefix_width > 0 || line.applied & Normalization::JsonLogLine.bit() != 0;
+        let after_text =
+            out.last().is_some_and(|l| !l.text.trim().is_empty() && l.origin != line.origin);
+        if starts_record && after_text {
+            let at = line.origin.start;
+            out.push(Line {
+                text: String::new(),
+                origin: at..at,
+                applied: 0,
+                prefix_width: 0,
+                partial: false,
+            });
+        }
+        out.push(line);
     }
     out
 }

@@ -37,8 +37,10 @@ fn log_prefixes_go_but_the_az_clis_own_error_line_stays() {
          2024-12-04 13:37:28,890 INFO  [com.azu.ide.ChainedTokenCredential] (main) Azure Identity => x",
     );
 
+    let records: Vec<&String> = c.lines.iter().filter(|l| !l.is_empty()).collect();
+    assert_eq!(c.lines[1], "", "a blank line ends each record before the next");
     assert_eq!(
-        c.lines,
+        records,
         [
             "call failed: 403 Forbidden",
             "plain python logging",
