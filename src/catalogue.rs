@@ -217,12 +217,61 @@ catalogue! {
         source: "DOC",
         fix: "request scope https://dynamicsessions.io/.default",
     },
+    EntraTenantNotFound {
+        id: "entra-tenant-not-found",
+        symptom: "token request answered 400 invalid_request AADSTS90002 \"Tenant '<tenant>' not found\"",
+        cause: "the tenant id (AZURE_TENANT_ID, the authority URL) names no directory in this cloud: a typo, another cloud, or a deleted tenant",
+        source: "DOC (code), assumed (status)",
+        fix: "set AZURE_TENANT_ID to your directory's id (az account show --query tenantId -o tsv) and use the authority of its cloud",
+    },
+    FederatedCredentialMismatch {
+        id: "federated-credential-mismatch",
+        symptom: "token request answered 400 AADSTS70021 \"No matching federated identity record found for presented assertion\"",
+        cause: "the workload's token (issuer and subject, e.g. system:serviceaccount:<namespace>:<service account>) matches no federated credential of the app registration",
+        source: "DOC (code), assumed (status)",
+        fix: "az ad app federated-credential create --id <client-id> --parameters '{\"name\":\"<name>\",\"issuer\":\"<the cluster's OIDC issuer URL>\",\"subject\":\"system:serviceaccount:<namespace>:<service account>\",\"audiences\":[\"api://AzureADTokenExchange\"]}' (or correct the pod's service account and namespace)",
+    },
+    DeveloperLoginBlocked {
+        id: "developer-login-blocked",
+        symptom: "az login (or a developer credential) refused by Entra: AADSTS500571 (guest account disabled) or AADSTS53003 (blocked by Conditional Access)",
+        cause: "the signed-in user may not get a token in that tenant: a disabled guest account, or a Conditional Access policy (device, location, MFA) refusing the sign-in",
+        source: "REP",
+        fix: "sign in to the tenant that holds your account: az login --tenant <tenant-id>; for AADSTS53003 satisfy the Conditional Access policy (compliant device or network, MFA) or ask the tenant's admin which policy refused it (Entra sign-in logs, the Correlation ID); automation should use a service principal or managed identity instead",
+    },
     CredentialChainUnavailable {
         id: "credential-chain-unavailable",
         symptom: "no token request reaches any endpoint; the backend reports its credential unavailable",
         cause: "the developer-tool credential needs the az CLI, which is not on PATH (or not logged in)",
         source: "SDK",
         fix: "install the Azure CLI and run az login, or use a managed identity / workload identity in deployed code",
+    },
+    WrongTenant {
+        id: "wrong-tenant",
+        symptom: "pool answers 401 to a token of the right audience that was issued by another tenant (iss/tid)",
+        cause: "the token comes from another directory than the pool's: the app's identity or app registration lives in one tenant and the pool in another",
+        source: "REP (401), assumed (the pool checks the issuer's tenant)",
+        fix: "get the token from the pool's tenant (an identity or app registration in it; AZURE_TENANT_ID=<pool's tenant> for a service principal), or move the pool to the caller's tenant",
+    },
+    ApiVersionMismatch {
+        id: "api-version-mismatch",
+        symptom: "a code-interpreter pool answers 400 SessionPropertiesMissing (a properties envelope on executions, or a flat body on code/execute) or refuses the api-version (InvalidApiVersion: not in this region yet)",
+        cause: "the client's path or body shape belongs to another api-version than the one it sends, or the region does not offer that api-version yet",
+        source: "REP (both directions, region lag), DOC (paths per api-version), assumed (codes of a refused api-version)",
+        fix: "use one api-version's contract throughout: 2024-02-02-preview = POST code/execute with {\"properties\":{\"codeInputType\",\"executionType\",\"code\"}} answered by properties.status \"Success\"; 2024-10-02-preview and later = POST executions with a flat body answered by status \"Succeeded\" (Shell pools send shellCommand, uploads answer a $values list); where the region lacks the newer one, stay on the older",
+    },
+    SessionTypeNotInRegion {
+        id: "session-type-not-in-region",
+        symptom: "creating the session pool fails with SessionTypeNotSupportedInRegion",
+        cause: "the region does not offer this pool type (properties.containerType) yet",
+        source: "REP",
+        fix: "create the pool in a region that offers the type: az containerapp sessionpool create --name <pool> --resource-group <rg> --location <a region listing it> --container-type <PythonLTS|NodeLTS|Shell|CustomContainer>, or choose a type the region has",
+    },
+    McpNotEnabled {
+        id: "mcp-not-enabled",
+        symptom: "the pool answers SessionMCPServerNotEnabled to an MCP call",
+        cause: "the pool's MCP server is not enabled: MCP settings given to a custom-container pool are ignored (only platform-managed pools serve MCP)",
+        source: "REP",
+        fix: "enable the MCP server on a platform-managed pool (PythonLTS, NodeLTS or Shell; properties.mcpServerSettings) and call its MCP endpoint; a custom-container pool must serve MCP from its own container",
     },
     ContractMismatch {
         id: "contract-mismatch",
@@ -287,6 +336,14 @@ impl Diagnosis {
     /// configuration before any request, or the backend calls somewhere the harness is not).
     pub const STATIC_ONLY: &'static [Diagnosis] =
         &[Diagnosis::EndpointMismatch, Diagnosis::ImageTagUppercase];
+
+    /// Seen only in what users paste: failures outside any request the harness serves (creating a
+    /// pool, a developer's own sign-in, an MCP call). `explain` tests name each.
+    pub const PASTED_ONLY: &'static [Diagnosis] = &[
+        Diagnosis::SessionTypeNotInRegion,
+        Diagnosis::McpNotEnabled,
+        Diagnosis::DeveloperLoginBlocked,
+    ];
 
     /// The stable kebab-case id.
     pub fn id(self) -> &'static str {

@@ -5,6 +5,7 @@
 //! own `az` files ([`explain_with`]) causes that share one answer are told apart: whose token it
 //! was, which identity of the app holds the role, what `AZURE_CLIENT_ID` says.
 
+mod ambiguity;
 mod input;
 mod report;
 pub mod text;
@@ -16,7 +17,7 @@ use crate::diagnosis::{Diagnosis, Evidence, classify, identities};
 use crate::evidence::import::Parts;
 use crate::transcript::Hop;
 use crate::world::IdentityProtocol;
-pub use input::{Captured, Request};
+pub use input::{Captured, ExplainError, Request, read_pasted};
 pub use report::{Candidate, Confidence, Report, TokenSummary};
 pub use text::explain_text;
 
@@ -42,6 +43,7 @@ pub fn explain_with(captured: &Captured, now: u64, user: Option<&Parts>) -> Repo
         None => FixContext::from_claims(claims),
     };
     let mut found = hypotheses(hop, captured, now);
+    ambiguity::resolve(&mut found, hop, captured, user);
     if let Some(user) = user {
         for h in &mut found {
             h.id = identities::refine_by_app(
@@ -87,12 +89,22 @@ fn fix(id: Diagnosis, ctx: &FixContext) -> String {
 /// Body text that only one hop writes (FIDELITY §1 REP, §2 DOC/REP, §3 DOC, §5 DOC/REP, §6 DOC).
 const HOP_MARKERS: &[(&str, Hop)] = &[
     ("Unable to load the proper Managed Identity", Hop::Identity),
+    // REP (spelling as observed, and as it would be spelt right): the identity endpoint's own 500.
+    ("An unexpected error occured while fetching the AAD Token", Hop::Identity),
+    ("An unexpected error occurred while fetching the AAD Token", Hop::Identity),
+    ("169.254.169.254", Hop::Identity),
+    ("/metadata/identity/", Hop::Identity),
+    ("IMDS", Hop::Identity),
+    ("ManagedIdentityCredential", Hop::Identity),
     ("Identity not found", Hop::Identity),
     ("Multiple user assigned identities", Hop::Identity),
     ("Required metadata header", Hop::Identity),
     ("AADSTS", Hop::Entra),
     ("\"error_codes\"", Hop::Entra),
     ("DynamicApisNotAllowed", Hop::Pool),
+    ("SessionTypeNotSupportedInRegion", Hop::Pool),
+    ("SessionMCPServerNotEnabled", Hop::Pool),
+    ("SessionPropertiesMissing", Hop::Pool),
     ("allocating pod", Hop::Pool),
     ("runtime is unknown", Hop::Piston),
     ("is required as a string", Hop::Piston),
@@ -230,8 +242,11 @@ fn diagnose_capture(hop: Hop, status: u16, captured: &Captured, now: u64) -> Cap
     let evidence = Evidence {
         token_claims: captured.claims.as_ref(),
         had_authorization: captured.claims.is_some(),
-        via_imds: hop == Hop::Identity && is_imds_error(&captured.body),
+        via_imds: hop == Hop::Identity
+            && (is_imds_error(&captured.body) || captured.imds)
+            && captured.named_identity != Some(true),
         now: Some(now),
+        refusal: None,
     };
     let id = diagnosis_for(hop, status, &text, evidence);
     CaptureDiagnosis {
@@ -321,9 +336,10 @@ fn look_alikes(
         (Hop::Pool, 500 | 502 | 503) => vec![low(Diagnosis::ContainerNotReady, "a container that does not start answers 500 with \"Error happened when allocating pod\" (REP)")],
         // REP: on a VM, or with a client_id, IMDS says the same for an identity that is not assigned.
         // REP: one answer, two causes (FIDELITY §7); the user's app (--app) tells them apart.
+        // REP: one answer, two causes (FIDELITY §7): [`ambiguity`] weighs them by what the text shows.
         (Hop::Identity, 400) if primary == Diagnosis::IdentityNotFound && !is_imds_error(&captured.body) => vec![low(
             Diagnosis::IdentityNotSpecified,
-            "the same answer comes when the app has only user-assigned identities and the request names none (no AZURE_CLIENT_ID): give --app (az containerapp show -o json) to tell them apart",
+            ambiguity::IDENTITY_TELL_APART,
         )],
         (Hop::Identity, 400) if primary == Diagnosis::IdentityNotEnabled => {
             vec![low(Diagnosis::IdentityNotFound, "on a VM, or when a client_id was requested, IMDS says the same for an unassigned identity")]
@@ -363,7 +379,7 @@ mod tests {
         body: &str,
         claims: Option<Value>,
     ) -> Captured {
-        Captured { hop, status, body: body.into(), headers: Vec::new(), claims, no_answer: false }
+        Captured { hop, status, body: body.into(), claims, ..Captured::default() }
     }
 
     fn ranked(report: &Report) -> Vec<(&'static str, Confidence)> {
@@ -513,9 +529,39 @@ mod tests {
         );
         assert_eq!(
             ranked(&container_apps),
-            [("identity-not-found", Confidence::High), ("identity-not-specified", Confidence::Low)],
-            "one answer, two causes without the app"
+            [
+                ("identity-not-found", Confidence::Medium),
+                ("identity-not-specified", Confidence::Medium)
+            ],
+            "one answer, two causes without the app: both at medium, never one at high"
         );
+        assert!(container_apps.diagnoses[1].explanation.contains("client_id="));
+    }
+
+    #[test]
+    fn a_visible_token_request_url_tells_the_two_causes_of_unable_to_load_apart() {
+        let body = r#"{"statusCode":400,"message":"Unable to load the proper Managed Identity."}"#;
+        let mut named = captured(Some(Hop::Identity), Some(400), body, None);
+        named.named_identity = Some(true);
+        let mut unnamed = named.clone();
+        unnamed.named_identity = Some(false);
+
+        assert_eq!(ranked(&explain(&named, NOW)), [("identity-not-found", Confidence::High)]);
+        assert_eq!(ranked(&explain(&unnamed, NOW)), [("identity-not-specified", Confidence::High)]);
+    }
+
+    #[test]
+    fn a_pool_404_without_its_body_lists_both_sources_at_medium() {
+        let report = explain(&captured(Some(Hop::Pool), Some(404), "", None), NOW);
+
+        assert_eq!(
+            ranked(&report),
+            [
+                ("no-target-port", Confidence::Medium),
+                ("container-path-not-found", Confidence::Medium)
+            ]
+        );
+        assert!(report.diagnoses[0].explanation.contains("--pool"));
     }
 
     #[test]

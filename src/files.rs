@@ -11,6 +11,11 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// The text of `path`, refused with a clear reason when it is not a regular file (a FIFO, a
 /// device, a socket, a folder) or is larger than [`MAX_FILE_BYTES`].
 pub fn read_text(path: &Path) -> std::io::Result<String> {
+    utf8(read_bytes(path)?)
+}
+
+/// The bytes of `path`, with the checks of [`read_text`] (for texts decoded by their caller).
+pub fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
     let metadata = std::fs::metadata(path)?;
     if !metadata.is_file() {
         return Err(std::io::Error::new(
@@ -21,17 +26,26 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
     if metadata.len() > MAX_FILE_BYTES {
         return Err(too_large(metadata.len()));
     }
-    read_bounded(std::fs::File::open(path)?)
+    read_bounded_bytes(std::fs::File::open(path)?)
 }
 
 /// All of `reader` as UTF-8 text, refused when longer than [`MAX_FILE_BYTES`] (a file that grew
 /// after its size was read, or standard input).
 pub fn read_bounded(reader: impl Read) -> std::io::Result<String> {
+    utf8(read_bounded_bytes(reader)?)
+}
+
+/// All of `reader`'s bytes, with the bound of [`read_bounded`].
+pub fn read_bounded_bytes(reader: impl Read) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
+    Ok(bytes)
+}
+
+fn utf8(bytes: Vec<u8>) -> std::io::Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}"))
     })

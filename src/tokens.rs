@@ -145,6 +145,12 @@ pub(crate) enum TokenRejection {
     WrongIssuer { found: String, expected: String },
 }
 
+/// Whether a refusal's text (a [`TokenRejection`] as the pool puts it on the exchange) says the
+/// token came from another tenant than the one the pool trusts.
+pub(crate) fn refused_for_tenant(refusal: &str) -> bool {
+    refusal.contains("', not by tenant '")
+}
+
 /// The latest time claim a token can carry: 9999-12-31T23:59:59Z, the end of the calendar the
 /// Microsoft identity libraries compute with (assumed: a larger `exp` or `nbf` is refused as
 /// malformed rather than taken as "valid for ever" or wrapped into the past).
@@ -277,6 +283,15 @@ pub fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_wrong_issuer_refusal_reads_as_another_tenant() {
+        let issuer = TokenRejection::WrongIssuer { found: "a".into(), expected: "b".into() };
+        let expired = TokenRejection::Expired { exp: 1 };
+
+        assert!(refused_for_tenant(&format!("the pool refused the token: {issuer}")));
+        assert!(!refused_for_tenant(&expired.to_string()));
+    }
 
     fn subject() -> TokenSubject<'static> {
         TokenSubject {

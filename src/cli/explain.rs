@@ -51,12 +51,23 @@ pub struct ExplainArgs {
 }
 
 pub fn explain_command(args: ExplainArgs) -> ExitCode {
-    let pasted = args.text.is_some();
+    if args.text.as_deref() == Some("-") && args.token_file.as_deref() == Some("-") {
+        eprintln!("error: {}", explain::ExplainError::StdinTwice);
+        return ExitCode::from(2);
+    }
+    // A pasted text is read as bytes (any encoding is decoded later); the token as before.
+    let text = args.text.as_deref().map(|path| explain::read_pasted(path, std::io::stdin().lock()));
+    let text = match text.transpose() {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let request = explain::Request {
         hop: args.hop,
         status: args.status,
-        // A pasted text is read exactly as a body file is (a file, or - for standard input).
-        body: args.text.or(args.body),
+        body: args.body,
         headers: args.headers,
         token: args.token,
         token_file: args.token_file,
@@ -83,14 +94,9 @@ pub fn explain_command(args: ExplainArgs) -> ExitCode {
         None => None,
     };
     let now = tokens::now_secs();
-    let output = if pasted {
-        let report = explain::explain_text(
-            &captured.body,
-            captured.claims,
-            captured.hop,
-            now,
-            user.as_ref(),
-        );
+    let output = if let Some(text) = text {
+        let report =
+            explain::explain_text(&text, captured.claims, captured.hop, now, user.as_ref());
         match args.format {
             Format::Text => report.to_string(),
             Format::Json => {

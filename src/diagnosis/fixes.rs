@@ -326,6 +326,11 @@ pub fn explanation(
             )
         }
         Diagnosis::WrongAudience => wrong_audience_text(&status, claims),
+        Diagnosis::WrongTenant => format!(
+            "the pool answered {status} to a token of tenant {} (its reason: {}): it accepts only tokens of its own tenant",
+            claims.and_then(|c| c["tid"].as_str()).unwrap_or("?"),
+            exchange.note.as_deref().unwrap_or("another issuer")
+        ),
         Diagnosis::TokenExpired => {
             token_expired_text(&status, claims, "the pool's clock", exchange.clock)
         }
@@ -352,6 +357,8 @@ pub fn explanation(
                 "the client assertion (the federated token) is outside its valid time range: the token file is stale"
             } else if text.contains("AADSTS7000215") {
                 "the client secret is not valid for this app (wrong, rotated or expired)"
+            } else if text.contains("AADSTS50027") {
+                "the client assertion is not a valid JWT for Entra, or has expired (Invalid JWT token)"
             } else if text.contains("AADSTS700016") {
                 "no application with this client id exists in the tenant"
             } else {

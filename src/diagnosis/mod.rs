@@ -237,6 +237,7 @@ mod tests {
             had_authorization: true,
             via_imds: false,
             now: Some(1000),
+            refusal: None,
         };
         assert_eq!(classify(Hop::Pool, Some(401), "", fresh), Some(Diagnosis::Unexplained));
         let expired = Evidence { now: Some(1000 + crate::azure::CLOCK_SKEW_SECS), ..fresh };
@@ -256,6 +257,7 @@ mod tests {
                 had_authorization: true,
                 via_imds: false,
                 now: Some(u64::MAX),
+                refusal: None,
             };
             assert_eq!(
                 classify(Hop::Pool, Some(401), "", evidence),

@@ -21,6 +21,9 @@ pub struct Evidence<'a> {
     pub via_imds: bool,
     /// The answering service's clock (epoch seconds), to judge `exp`.
     pub now: Option<u64>,
+    /// The reason the answering stand-in gave for a refusal (the pool's 401: issuer or tenant,
+    /// signature, expiry, audience, not yet valid), never sent on the wire.
+    pub refusal: Option<&'a str>,
 }
 
 /// Name the cause of one answer of `hop`. `status` `None` means no HTTP answer came.
@@ -84,6 +87,8 @@ fn classify_identity(status: u16, body: &str, evidence: Evidence<'_>) -> Option<
             Diagnosis::IdentityNotSpecified
         }
         400 if body.contains("AADSTS500011") => Diagnosis::EntraUnknownResource,
+        // assumed: IMDS's 400s all concern the identity; Java azure-identity prints no body for them.
+        400 if body.trim().is_empty() && evidence.via_imds => Diagnosis::IdentityNotEnabled,
         // REP (spelling as observed): the platform's identity service could not reach Entra.
         500 if body.contains("An unexpected error occured while fetching the AAD Token") => {
             Diagnosis::IdentityEgressBlocked
@@ -100,19 +105,32 @@ fn classify_entra(status: u16, body: &str) -> Option<Diagnosis> {
     Some(classify_aadsts(body).unwrap_or(Diagnosis::Unexplained))
 }
 
-/// Name an Entra error from its text: the `error` field or the AADSTS code (FIDELITY §3, DOC). Works
-/// on a body and on an SDK message that quotes one.
+/// Name an Entra error from its text: the AADSTS code first, else the `error` field (FIDELITY §3,
+/// DOC; 90002, 70021 and 50027 as the Entra stand-in sends them; 500571 and 53003 REP: `az login`
+/// refused). Works on a body and on an SDK message that quotes one.
 pub fn classify_aadsts(text: &str) -> Option<Diagnosis> {
-    const INVALID_CLIENT: &[&str] = &[
-        "invalid_client",
-        "unauthorized_client",
-        "AADSTS7000215",
-        "AADSTS700016",
-        "AADSTS700024",
-        "AADSTS7000222",
+    const BY_CODE: &[(u32, Diagnosis)] = &[
+        (7000215, Diagnosis::EntraInvalidClient),
+        (7000216, Diagnosis::EntraInvalidClient),
+        (700016, Diagnosis::EntraInvalidClient),
+        (700024, Diagnosis::EntraInvalidClient),
+        (7000222, Diagnosis::EntraInvalidClient),
+        // The client assertion is not a valid JWT, or has expired ("Invalid JWT token").
+        (50027, Diagnosis::EntraInvalidClient),
+        (50013, Diagnosis::EntraInvalidClient),
+        (500011, Diagnosis::EntraUnknownResource),
+        (1002012, Diagnosis::EntraUnknownResource),
+        (90002, Diagnosis::EntraTenantNotFound),
+        (70021, Diagnosis::FederatedCredentialMismatch),
+        (500571, Diagnosis::DeveloperLoginBlocked),
+        (53003, Diagnosis::DeveloperLoginBlocked),
     ];
-    const UNKNOWN_RESOURCE: &[&str] =
-        &["invalid_resource", "invalid_scope", "AADSTS500011", "AADSTS1002012"];
+    let codes = crate::evidence::pasted::aadsts_codes(text);
+    if let Some((_, id)) = BY_CODE.iter().find(|(code, _)| codes.contains(code)) {
+        return Some(*id);
+    }
+    const INVALID_CLIENT: &[&str] = &["invalid_client", "unauthorized_client"];
+    const UNKNOWN_RESOURCE: &[&str] = &["invalid_resource", "invalid_scope"];
     if INVALID_CLIENT.iter().any(|marker| text.contains(marker)) {
         Some(Diagnosis::EntraInvalidClient)
     } else if UNKNOWN_RESOURCE.iter().any(|marker| text.contains(marker)) {
@@ -126,14 +144,24 @@ fn classify_pool(status: u16, body: &str, evidence: Evidence<'_>) -> Option<Diag
     Some(match status {
         s if is_success(s) => return None,
         401 => classify_unauthorized(evidence),
+        400 | 403 | 404 if body.contains("SessionMCPServerNotEnabled") => Diagnosis::McpNotEnabled,
         403 => Diagnosis::MissingRole,
         400 if body.contains("DynamicApisNotAllowed") => Diagnosis::WrongEndpointShape,
-        400 if body.contains("SessionPropertiesMissing") => Diagnosis::ContractMismatch,
+        // REP: the envelope of one api-version sent to the other, both ways; a refused api-version.
+        400 if body.contains("SessionPropertiesMissing") || body.contains("InvalidApiVersion") => {
+            Diagnosis::ApiVersionMismatch
+        }
+        400 if body.contains("SessionTypeNotSupportedInRegion") => {
+            Diagnosis::SessionTypeNotInRegion
+        }
+
         // REP (weak) for the wording; the allocation message names the identifier too.
         400 if body.contains("identifier") && !body.contains("allocating pod") => {
             Diagnosis::MissingIdentifier
         }
-        404 if body.trim() == "Not Found" => Diagnosis::NoTargetPort,
+        404 if body.trim().trim_matches(['"', '\'']).eq_ignore_ascii_case("Not Found") => {
+            Diagnosis::NoTargetPort
+        }
         429 if body.contains("allocating pod") => Diagnosis::PoolFull,
         500 | 502 | 503 if body.contains("allocating pod") => Diagnosis::ContainerNotReady,
         // Anything else came from the container; its own hop says why.
@@ -157,6 +185,9 @@ fn classify_unauthorized(evidence: Evidence<'_>) -> Diagnosis {
     match evidence.now {
         Some(now) if crate::tokens::is_expired(claims, now, CLOCK_SKEW_SECS) => {
             Diagnosis::TokenExpired
+        }
+        _ if evidence.refusal.is_some_and(crate::tokens::refused_for_tenant) => {
+            Diagnosis::WrongTenant
         }
         _ => Diagnosis::Unexplained,
     }
@@ -187,8 +218,16 @@ pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
     for exchange in
         exchanges.iter().filter(|e| e.from != Hop::Client && !is_imds_probe(exchanges, e))
     {
+        let named = || {
+            classify(exchange.to, exchange.status, &exchange.response_text(), evidence_of(exchange))
+        };
         let diagnosis = if !exchange.contract_violations.is_empty() {
-            Some(Diagnosis::ContractMismatch)
+            // A pool that names the api-version drift itself says more than the broken contract.
+            Some(
+                named()
+                    .filter(|d| *d == Diagnosis::ApiVersionMismatch)
+                    .unwrap_or(Diagnosis::ContractMismatch),
+            )
         } else if forwarded_from_below(exchanges, exchange) {
             // The pool (or container) passed on the answer of the hop below it: that hop speaks.
             None
@@ -198,7 +237,7 @@ pub fn find(exchanges: &[Exchange]) -> Vec<Hit<'_>> {
             // A refusal of the container's own: nothing Azure or Piston defines names it.
             Some(Diagnosis::Unexplained)
         } else {
-            classify(exchange.to, exchange.status, &exchange.response_text(), evidence_of(exchange))
+            named()
         };
         let Some(mut diagnosis) = diagnosis else { continue };
         if diagnosis == Diagnosis::MissingRole
@@ -249,6 +288,7 @@ pub fn evidence_of(exchange: &Exchange) -> Evidence<'_> {
             && crate::world::Selector::from_query(|k| exchange.query_param(k))
                 == crate::world::Selector::None,
         now: exchange.clock,
+        refusal: exchange.note.as_deref(),
     }
 }
 

@@ -56,6 +56,11 @@ pub struct Captured {
     pub claims: Option<Value>,
     /// The request got no HTTP answer at all (a connection error), as opposed to a status not given.
     pub no_answer: bool,
+    /// What the evidence shows of the token request: `Some(true)` when it named an identity
+    /// (`client_id=`, …), `Some(false)` when its URL shows it named none, `None` when not shown.
+    pub named_identity: Option<bool>,
+    /// The text shows the request went to IMDS (its address, or an SDK naming it).
+    pub imds: bool,
 }
 
 impl Captured {
@@ -81,12 +86,25 @@ impl Captured {
             headers: request.headers.iter().map(|h| parse_header(h)).collect::<Result<_, _>>()?,
             claims: token.as_deref().map(decode_token).transpose()?,
             no_answer: false,
+            named_identity: None,
+            imds: false,
         })
     }
 
     pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+}
+
+/// The bytes of a pasted text (`--text`): a file, or `-` for standard input; decoded by the
+/// normalisation pass, so no encoding is refused here.
+pub fn read_pasted(path: &str, stdin: impl Read) -> Result<Vec<u8>, ExplainError> {
+    let unreadable =
+        |source| ExplainError::Unreadable { what: "text", path: path.to_owned(), source };
+    if path == "-" {
+        return crate::files::read_bounded_bytes(stdin).map_err(unreadable);
+    }
+    crate::files::read_bytes(std::path::Path::new(path)).map_err(unreadable)
 }
 
 fn read_source(

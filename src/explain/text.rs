@@ -12,7 +12,9 @@ use super::{Captured, explain_with, fix};
 use crate::diagnosis::Diagnosis;
 use crate::diagnosis::fixes::FixContext;
 use crate::evidence::import::Parts;
-use crate::evidence::pasted::{self, Attempt, CredentialKind, Pasted, PastedFormat, location};
+use crate::evidence::pasted::{
+    self, Attempt, Clean, CredentialKind, Encoding, Normalization, Pasted, PastedFormat, location,
+};
 use crate::transcript::Hop;
 
 /// What one error of the text said, as read.
@@ -29,6 +31,9 @@ pub struct Extracted {
     pub error_code: Option<String>,
     pub hop: Hop,
     pub hop_reason: String,
+    /// What was done to its lines before they were read (log prefixes, JSON records, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub normalized: Vec<Normalization>,
 }
 
 /// A credential of a chain and what its line means.
@@ -47,27 +52,32 @@ pub struct TextError {
     pub diagnoses: Vec<Candidate>,
 }
 
-/// `{"errors":[…],"token":…}`.
+/// `{"errors":[…],"token":…,"encoding":…}`; no error found is an empty `errors`, never `ok`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TextReport {
     pub errors: Vec<TextError>,
     pub token: Option<TokenSummary>,
+    /// How the bytes were decoded.
+    pub encoding: Encoding,
 }
 
-/// Diagnose every error in `text`; `claims` of the token the user says was sent; `hop` for errors
-/// whose text does not say which hop answered (`--hop`).
+/// Diagnose every error in `text` (bytes as pasted: UTF-8, UTF-16 with its BOM, or Latin-1);
+/// `claims` of the token the user says was sent; `hop` for errors whose text does not say which
+/// hop answered (`--hop`).
 pub fn explain_text(
-    text: &str,
+    text: &[u8],
     claims: Option<Value>,
     hop: Option<Hop>,
     now: u64,
     user: Option<&Parts>,
 ) -> TextReport {
-    let errors = pasted::read(text)
+    let (decoded, encoding) = pasted::clean::decode(text);
+    let errors = pasted::read_clean(&Clean::new(&decoded))
         .iter()
         .map(|p| explain_one(p, claims.as_ref(), hop, now, user))
+        .filter(|e| !e.diagnoses.is_empty())
         .collect();
-    TextReport { errors, token: claims.as_ref().map(|c| TokenSummary::of(c, now)) }
+    TextReport { errors, token: claims.as_ref().map(|c| TokenSummary::of(c, now)), encoding }
 }
 
 fn explain_one(
@@ -80,14 +90,18 @@ fn explain_one(
     let located = pasted.url.as_deref().and_then(location::locate);
     let mi = pasted.attempts.iter().find(|a| a.got_an_answer());
     let hop = located.as_ref().map(|l| l.hop).or(mi.map(|_| Hop::Identity)).or(given);
-    let captured = match mi {
+    let identity_url =
+        pasted.url.as_deref().filter(|_| located.as_ref().is_some_and(|l| l.hop == Hop::Identity));
+    let imds = identity_url.is_some_and(location::is_imds)
+        || pasted.attempts.iter().any(|a| a.message.contains("IMDS"))
+        || pasted.body.contains("IMDS");
+    let mut captured = match mi {
         Some(attempt) => Captured {
             hop,
             status: attempt.status,
             body: attempt.body.clone(),
-            headers: Vec::new(),
             claims: claims.cloned(),
-            no_answer: false,
+            ..Captured::default()
         },
         None => Captured {
             hop,
@@ -96,16 +110,35 @@ fn explain_one(
             headers: pasted.headers.clone(),
             claims: claims.cloned(),
             no_answer: pasted.format == PastedFormat::NoAnswer,
+            ..Captured::default()
         },
     };
+    captured.named_identity = identity_url.map(location::names_identity);
+    captured.imds = imds;
     let report = explain_with(&captured, now, user);
+    let hop_reason_from_body = report.hop_reason.clone();
     let hop_reason = match (&located, mi) {
         (Some(l), _) => format!("from the URL: {}", l.reason),
         (None, Some(a)) => format!("{} quotes the identity endpoint's answer", a.credential),
-        (None, None) => report.hop_reason.clone(),
+        (None, None) => hop_reason_from_body,
     };
     let mut diagnoses =
         if pasted.attempts.is_empty() || mi.is_some() { report.diagnoses } else { Vec::new() };
+    // A success is not a diagnosis of a pasted error (the answer was read as one by mistake).
+    diagnoses.retain(|d| d.id != Diagnosis::Ok);
+    if diagnoses.is_empty() && pasted.attempts.is_empty() {
+        return TextError {
+            extracted: extracted(
+                pasted,
+                pasted.status,
+                pasted.status_implied_by.clone(),
+                report.hop,
+                hop_reason,
+            ),
+            credentials: Vec::new(),
+            diagnoses,
+        };
+    }
     add_credential_findings(&mut diagnoses, &pasted.attempts, mi.is_some(), user);
     if diagnoses.is_empty() {
         diagnoses.push(Candidate {
@@ -116,28 +149,41 @@ fn explain_one(
         });
     }
     let status = if mi.is_some() { captured.status } else { pasted.status };
+    let implied_by = if mi.is_some() && status.is_some() && pasted.status.is_none() {
+        Some(format!("the {} message", mi.map_or("", |a| a.credential.as_str())))
+    } else {
+        pasted.status_implied_by.clone()
+    };
     TextError {
-        extracted: Extracted {
-            format: pasted.format,
-            first_line: pasted.lines.start + 1,
-            last_line: pasted.lines.end.max(pasted.lines.start + 1),
-            status,
-            status_implied_by: if mi.is_some() && status.is_some() && pasted.status.is_none() {
-                Some(format!("the {} message", mi.map_or("", |a| a.credential.as_str())))
-            } else {
-                pasted.status_implied_by.clone()
-            },
-            url: pasted.url.clone(),
-            error_code: pasted.error_code.clone(),
-            hop: report.hop,
-            hop_reason,
-        },
+        extracted: extracted(pasted, status, implied_by, report.hop, hop_reason),
         credentials: pasted
             .attempts
             .iter()
             .map(|a| CredentialLine { credential: a.credential.clone(), meaning: meaning(a) })
             .collect(),
         diagnoses,
+    }
+}
+
+/// What the report says was read for one error.
+fn extracted(
+    pasted: &Pasted,
+    status: Option<u16>,
+    status_implied_by: Option<String>,
+    hop: Hop,
+    hop_reason: String,
+) -> Extracted {
+    Extracted {
+        format: pasted.format,
+        first_line: pasted.lines.start + 1,
+        last_line: pasted.lines.end.max(pasted.lines.start + 1),
+        status,
+        status_implied_by,
+        url: pasted.url.clone(),
+        error_code: pasted.error_code.clone(),
+        hop,
+        hop_reason,
+        normalized: pasted.normalized.clone(),
     }
 }
 
@@ -207,6 +253,9 @@ fn meaning(attempt: &Attempt) -> String {
 
 impl fmt::Display for TextReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.encoding != Encoding::Utf8 {
+            writeln!(f, "read as {}", self.encoding.describe())?;
+        }
         if self.errors.is_empty() {
             return writeln!(
                 f,
@@ -231,9 +280,15 @@ impl fmt::Display for TextReport {
             };
             let numbering =
                 if count > 1 { format!("error {} of {count}: ", n + 1) } else { String::new() };
+            let read_after = if x.normalized.is_empty() {
+                String::new()
+            } else {
+                let done: Vec<&str> = x.normalized.iter().map(|n| n.describe()).collect();
+                format!("; read after: {}", done.join(", "))
+            };
             writeln!(
                 f,
-                "{numbering}{status} from {} ({lines}); hop {} ({})",
+                "{numbering}{status} from {} ({lines}{read_after}); hop {} ({})",
                 x.format.describe(),
                 x.hop,
                 x.hop_reason

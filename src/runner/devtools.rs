@@ -68,6 +68,7 @@ impl FakeTools {
         let (issuer, subject) = app
             .and_then(|a| a.federated.as_ref())
             .map_or(("https://oidc.invalid/", "none"), |f| (f.issuer.as_str(), f.subject.as_str()));
+        let subject = settings.federated_token_subject.as_deref().unwrap_or(subject);
         let now = tokens::now_secs();
         // An expired projected token: issued two hours ago, valid for one.
         let issued = if settings.federated_token_expired { now - 7200 } else { now };

@@ -345,6 +345,14 @@ pub struct PoolFile {
     /// Run this program as the session container instead of the reference adapter (any language).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<ProcessFile>,
+    /// The tenant whose tokens the pool accepts (default: the world's). Another tenant than the
+    /// app's makes every token the app gets foreign to the pool (a cross-tenant setup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// The code-interpreter api-versions the pool's region offers (default: every one the stand-in
+    /// knows). Leaving the newer one out reproduces a documented path refused before the region had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_versions: Option<Vec<String>>,
 }
 
 fn is_zero<T: Default + PartialEq>(value: &T) -> bool {
@@ -579,6 +587,13 @@ pub struct BackendFile {
     /// already expired (a pod whose projected token stopped refreshing).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub federated_token_expired: bool,
+    /// For `credential = "workload-identity"`: the subject of the pod's federated token (default:
+    /// the federated credential's own), e.g. another namespace or service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_token_subject: Option<String>,
+    /// `AZURE_TENANT_ID` for a service principal (default: the world's tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     /// Run this program as the backend instead of the reference backend (any language).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessFile>,

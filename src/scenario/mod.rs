@@ -76,6 +76,8 @@ pub struct BackendSettings {
     /// The team's backend image, when the backend is run from one.
     pub image: Option<ImageSpec>,
     pub federated_token_expired: bool,
+    pub federated_token_subject: Option<String>,
+    pub tenant_id: Option<String>,
 }
 
 /// A scenario that cannot be used, located in its file.
@@ -352,6 +354,8 @@ fn backend_settings(file: BackendFile, custom: bool) -> Result<BackendSettings, 
             (image, _) => image.map(validate::backend_image),
         },
         federated_token_expired: file.federated_token_expired,
+        federated_token_subject: file.federated_token_subject,
+        tenant_id: file.tenant_id,
         pool_api: file.pool_api.unwrap_or(if custom {
             PoolApiChoice::Custom
         } else {

@@ -180,6 +180,8 @@ fn pool(file: PoolFile) -> Result<Pool, WorldProblem> {
         token_clock_skew_secs: file.token_clock_skew_secs.unwrap_or(crate::azure::CLOCK_SKEW_SECS),
         container_starts: file.container_starts,
         container: file.container.map(session_container).transpose()?,
+        tenant_id: file.tenant_id,
+        api_versions: file.api_versions,
         ..Pool::new(resource_id, file.target_port)
     })
 }

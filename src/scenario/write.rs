@@ -170,5 +170,7 @@ fn pool_file(pool: &world::Pool) -> PoolFile {
         token_clock_skew_secs: None,
         container_starts: true,
         container: None,
+        tenant_id: pool.tenant_id.clone(),
+        api_versions: pool.api_versions.clone(),
     }
 }

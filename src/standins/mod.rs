@@ -560,7 +560,8 @@ impl StandIns {
                 .map(|(_, v)| v.clone());
             let client_id =
                 client_id.or_else(|| app.map(|a| a.client_id.clone())).unwrap_or_default();
-            env.push(("AZURE_TENANT_ID".into(), self.world.tenant_id.clone()));
+            let tenant = settings.tenant_id.clone().unwrap_or_else(|| self.world.tenant_id.clone());
+            env.push(("AZURE_TENANT_ID".into(), tenant));
             env.push(("AZURE_CLIENT_ID".into(), client_id));
             if settings.credential == CredentialChoice::ClientSecret {
                 let secret = settings

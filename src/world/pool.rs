@@ -39,6 +39,10 @@ pub struct Pool {
     pub container_starts: bool,
     /// The session container's program or image, when it is not the reference adapter.
     pub container: Option<SessionContainer>,
+    /// The tenant whose tokens the pool accepts; `None`: the world's.
+    pub tenant_id: Option<String>,
+    /// The code-interpreter api-versions the region offers; `None`: every one modelled.
+    pub api_versions: Option<Vec<String>>,
 }
 
 impl Pool {
@@ -60,6 +64,8 @@ impl Pool {
             token_clock_skew_secs: crate::azure::CLOCK_SKEW_SECS,
             container_starts: true,
             container: None,
+            tenant_id: None,
+            api_versions: None,
         }
     }
 

@@ -45,10 +45,10 @@ async fn produce(world: &str, client: &str, extra_env: &[(&str, &str)]) -> Strin
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// `explain --text -` on `text` (with `args`): every error's diagnosis ids, in rank order.
-fn explain(text: &str, args: &[&str]) -> Vec<Vec<String>> {
+/// `explain --text -` on `bytes` with `args` (exit code 0 asserted): its standard output.
+fn explain_output(bytes: &[u8], args: &[&str]) -> String {
     let mut child = Command::new(BIN)
-        .args(["explain", "--text", "-", "--format", "json"])
+        .args(["explain", "--text", "-"])
         .args(args)
         .current_dir(root(""))
         .stdin(Stdio::piped())
@@ -56,10 +56,25 @@ fn explain(text: &str, args: &[&str]) -> Vec<Vec<String>> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let bytes = bytes.to_vec();
+    // Written from a thread: a 5 MB text does not fit a pipe while the child writes its answer.
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
     let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The JSON report of `explain --text -` on `bytes`.
+fn explain_json(bytes: &[u8], args: &[&str]) -> Value {
+    let output = explain_output(bytes, &[args, &["--format", "json"]].concat());
+    serde_json::from_str(&output).unwrap()
+}
+
+/// `explain --text -` on `text` (with `args`): every error's diagnosis ids, in rank order.
+fn explain(text: &str, args: &[&str]) -> Vec<Vec<String>> {
+    let report = explain_json(text.as_bytes(), args);
     report["errors"]
         .as_array()
         .unwrap()
@@ -141,26 +156,57 @@ async fn a_connection_error_names_a_cause_only_once_the_hop_is_given() {
     assert_eq!(first(&text, &["--hop", "identity"]), "identity-endpoint-unavailable");
 }
 
-#[rstest]
-#[case::dotnet_pool_403("dotnet-requestfailed-pool-403.txt", "missing-role")]
-#[case::dotnet_identity_400("dotnet-managed-identity-400.txt", "identity-not-found")]
-#[case::dotnet_msal_400("dotnet-managed-identity-400-msal.txt", "identity-not-found")]
-#[case::go_pool_403("go-azcore-pool-403.txt", "missing-role")]
-#[case::go_pool_404("go-azcore-pool-404.txt", "no-target-port")]
-#[case::axios_pool_403("axios-pool-403.txt", "missing-role")]
-#[case::js_chain_400("azure-identity-js-chain-400.txt", "identity-not-found")]
-#[case::js_chain_403_empty("azure-identity-js-chain-403-empty.txt", "identity-header-mismatch")]
-#[case::python_log_403("python-log-requests-403-identifier.txt", "missing-role")]
-#[case::axios_pool_429("axios-pool-429.txt", "pool-full")]
-#[case::identity_500_egress("identity-500-egress.txt", "identity-egress-blocked")]
-#[case::raw_404("raw-http-404.txt", "no-target-port")]
-fn a_text_of_a_client_that_cannot_run_here_names_its_cause(
-    #[case] file: &str,
-    #[case] expected: &str,
-) {
-    let text = std::fs::read_to_string(root(&format!("fixtures/pasted/{file}"))).unwrap();
+/// Each text of `fixtures/pasted/` and the cause `explain --text` must name first (the README there
+/// says where each text comes from).
+pub const EXPECTED_FIRST: &[(&str, &str)] = &[
+    ("dotnet-requestfailed-pool-403.txt", "missing-role"),
+    ("dotnet-managed-identity-400.txt", "identity-not-found"),
+    ("dotnet-managed-identity-400-msal.txt", "identity-not-found"),
+    ("go-azcore-pool-403.txt", "missing-role"),
+    ("go-azcore-pool-404.txt", "no-target-port"),
+    ("axios-pool-403.txt", "missing-role"),
+    ("azure-identity-js-chain-400.txt", "identity-not-found"),
+    ("azure-identity-js-chain-403-empty.txt", "identity-header-mismatch"),
+    ("python-log-requests-403-identifier.txt", "missing-role"),
+    ("axios-pool-429.txt", "pool-full"),
+    ("identity-500-egress.txt", "identity-egress-blocked"),
+    ("raw-http-404.txt", "no-target-port"),
+    ("aspnet-core-log-pool-403.txt", "missing-role"),
+    ("httpx-pool-403.txt", "missing-role"),
+    ("openai-mcp-not-enabled.txt", "mcp-not-enabled"),
+    ("msal-aadsts90002.txt", "entra-tenant-not-found"),
+    ("az-login-guest-disabled.txt", "developer-login-blocked"),
+    ("az-login-conditional-access.txt", "developer-login-blocked"),
+    ("az-sessionpool-create-region.txt", "session-type-not-in-region"),
+    ("java-httpurlconnection-pool-403.txt", "missing-role"),
+    ("java-azure-identity-imds-400.txt", "identity-not-enabled"),
+    ("go-azidentity-chain-400.txt", "identity-not-found"),
+    ("pino-json-pool-403.txt", "missing-role"),
+    ("az-containerapp-logs-egress.txt", "identity-egress-blocked"),
+    ("structlog-json-identity-400.txt", "identity-not-enabled"),
+    ("rich-wrapped-requests-403.txt", "missing-role"),
+    ("requests-imds-timeout.txt", "identity-endpoint-unavailable"),
+    ("identity-500-body-only.txt", "identity-egress-blocked"),
+    ("go-workload-identity-70021.txt", "federated-credential-mismatch"),
+];
 
-    assert_eq!(first(&text, &[]), expected, "{file}");
+fn pasted_fixture(file: &str) -> String {
+    std::fs::read_to_string(root(&format!("fixtures/pasted/{file}"))).unwrap()
+}
+
+#[test]
+fn a_text_of_a_client_that_cannot_run_here_names_its_cause() {
+    let mut wrong = Vec::new();
+
+    for (file, expected) in EXPECTED_FIRST {
+        let errors = explain(&pasted_fixture(file), &[]);
+        let firsts: Vec<&str> = errors.iter().map(|e| e[0].as_str()).collect();
+        if firsts != [*expected] {
+            wrong.push(format!("{file}: expected [{expected}], got {errors:?}"));
+        }
+    }
+
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
@@ -262,4 +308,127 @@ async fn several_errors_in_one_text_are_diagnosed_each_and_the_report_says_what_
         "{human}"
     );
     assert!(human.contains("error 2 of 2: status 400"), "{human}");
+}
+
+#[test]
+fn a_utf16_file_with_its_bom_and_a_latin1_byte_are_read_not_refused() {
+    let text = pasted_fixture("python-log-requests-403-identifier.txt");
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.replace('\n', "\r\n").encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let latin1 = [b"caf\xe9: ".as_slice(), text.as_bytes()].concat();
+
+    let from_utf16 = explain_json(&utf16, &[]);
+    let from_latin1 = explain_json(&latin1, &[]);
+    let human = explain_output(&utf16, &[]);
+
+    assert_eq!(from_utf16["encoding"], "utf16-le");
+    assert_eq!(from_utf16["errors"][0]["diagnoses"][0]["id"], "missing-role");
+    assert_eq!(from_latin1["encoding"], "latin1");
+    assert_eq!(from_latin1["errors"][0]["diagnoses"][0]["id"], "missing-role");
+    assert!(human.starts_with("read as UTF-16LE (byte-order mark)\n"), "{human}");
+    assert!(human.contains("read after: CRLF line ends"), "{human}");
+}
+
+#[test]
+fn a_text_without_an_error_says_no_error_found_and_never_ok() {
+    let healthy = "2025-01-14 10:22:31,482 INFO uvicorn.access: 10.0.0.1:5000 - \"GET /health HTTP/1.1\" 200 OK\nstatus 200, all good\nHTTP/1.1 200 OK\n\nok";
+
+    let report = explain_json(healthy.as_bytes(), &[]);
+    let human = explain_output(healthy.as_bytes(), &[]);
+
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    assert!(human.starts_with("no error found"), "{human}");
+}
+
+#[test]
+fn a_5_mb_log_with_one_error_among_a_thousand_200_lines_reports_exactly_that_error() {
+    let mut log = String::new();
+    for n in 0..1000 {
+        log.push_str(&format!("2025-01-14 10:22:{:02},482 INFO uvicorn.access: 10.0.0.1:5000 - \"POST /execute HTTP/1.1\" 200 OK\n", n % 60));
+        if n == 617 {
+            log.push_str(&pasted_fixture("python-log-requests-403-identifier.txt"));
+        }
+        while log.len() < (n + 1) * 5_000 {
+            log.push_str("2025-01-14 10:22:31,482 DEBUG coding_engine.pool: session kept warm, nothing to report here\n");
+        }
+    }
+    assert!(log.len() >= 5_000_000, "{} bytes", log.len());
+
+    let report = explain_json(log.as_bytes(), &[]);
+
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(errors[0]["diagnoses"][0]["id"], "missing-role");
+    let x = &errors[0]["extracted"];
+    assert_eq!(x["first_line"], x["last_line"], "the next log records are not its body: {x}");
+}
+
+#[tokio::test]
+async fn a_pool_403_line_and_a_credential_chain_are_both_reported_in_either_order() {
+    let pool = "2025-01-14 10:22:31,482 ERROR coding_engine.pool: 403 Client Error: Forbidden for url: https://coding-pool.kindmeadow-7c1e2f3a.westeurope.azurecontainerapps.io/python/execute?identifier=abcd";
+    let chain = produce("identity-not-enabled", "python:default-credential", &[]).await;
+
+    let pool_first = explain(&format!("{pool}\n{chain}"), &[]);
+    let chain_first = explain(&format!("{chain}{pool}\n"), &[]);
+
+    let firsts = |errors: &[Vec<String>]| errors.iter().map(|e| e[0].clone()).collect::<Vec<_>>();
+    assert_eq!(firsts(&pool_first), ["missing-role", "identity-not-enabled"]);
+    assert_eq!(firsts(&chain_first), ["identity-not-enabled", "missing-role"]);
+}
+
+#[test]
+fn explain_says_for_each_error_its_format_lines_and_the_normalisations_applied() {
+    let text = pasted_fixture("pino-json-pool-403.txt");
+
+    let human = explain_output(text.as_bytes(), &[]);
+    let report = explain_json(text.as_bytes(), &[]);
+
+    assert!(
+        human.contains("status 403 from a status and reason in the text (line 3; read after: JSON log record's message unescaped)"),
+        "{human}"
+    );
+    let extracted = &report["errors"][0]["extracted"];
+    assert_eq!(
+        (extracted["first_line"].as_u64(), extracted["last_line"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(extracted["normalized"], serde_json::json!(["json-log-line"]));
+}
+
+#[test]
+fn the_hop_comes_from_the_body_when_the_text_has_no_url() {
+    let report = explain_json(
+        &std::fs::read(root("fixtures/pasted/identity-500-body-only.txt")).unwrap(),
+        &[],
+    );
+    let imds = explain_json(
+        &std::fs::read(root("fixtures/pasted/requests-imds-timeout.txt")).unwrap(),
+        &[],
+    );
+
+    assert_eq!(report["errors"][0]["extracted"]["hop"], "identity", "{report}");
+    assert_eq!(imds["errors"][0]["extracted"]["hop"], "identity", "{imds}");
+}
+
+#[test]
+fn a_pool_404_is_the_missing_target_port_only_while_the_pool_has_none() {
+    let text = "POST https://coding-pool.kindmeadow-7c1e2f3a.westeurope.azurecontainerapps.io/python/execute?identifier=abcd failed: 404 Not Found";
+    let with_port =
+        ["--app", "fixtures/az/clean/app.json", "--pool", "fixtures/az/clean/pool.json"];
+    let without = [
+        "--app",
+        "fixtures/az/user-assigned-only-no-port/app.json",
+        "--pool",
+        "fixtures/az/user-assigned-only-no-port/pool.json",
+    ];
+
+    let bare = explain(text, &[]);
+    let ported = explain(text, &with_port);
+    let portless = explain(text, &without);
+
+    assert_eq!(bare, [["no-target-port", "container-path-not-found"]], "both at medium");
+    assert!(!ported[0].contains(&"no-target-port".to_owned()), "{ported:?}");
+    assert_eq!(portless, [["no-target-port"]]);
 }

@@ -106,6 +106,17 @@ impl Attempt {
 /// - an answer without a body, which Python reports as a JSON error and JavaScript as a missing
 ///   `expires_on`: only the 403 of a wrong `X-IDENTITY-HEADER` has an empty body (§1, REP).
 fn quoted_answer(message: &str) -> (Option<u16>, String) {
+    if let Some(answer) = go_response(message) {
+        return answer;
+    }
+    if let Some((_, body)) = message.split_once("The endpoint responded with ") {
+        // SDK: azidentity quotes the identity endpoint's body after these words.
+        return (None, body.trim().to_owned());
+    }
+    if message.contains("Connection to IMDS endpoint cannot be established.") {
+        // SDK: Java azure-identity (`IdentityClient.java`) says this for IMDS's 400 and prints no body.
+        return (Some(400), String::new());
+    }
     if message.contains("Expecting value: line 1 column 1 (char 0)")
         || message.contains("(reading 'expires_on')")
     {
@@ -147,6 +158,18 @@ fn quoted_answer(message: &str) -> (Option<u16>, String) {
     (None, String::new())
 }
 
+/// Go azidentity quotes the answer as azcore prints it (`RESPONSE 400: 400 Bad Request`, a rule of
+/// dashes, the body, a rule), here joined onto one line.
+fn go_response(message: &str) -> Option<(Option<u16>, String)> {
+    static RESPONSE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"RESPONSE ([1-5]\d\d): [^-]*-{10,}(.*?)(?:-{10,}|$)").expect("a regex")
+    });
+    let caps = RESPONSE.captures(message)?;
+    let body = caps[2].trim();
+    let body = if body == "Response contained no body" { "" } else { body };
+    Some((caps[1].parse().ok(), body.to_owned()))
+}
+
 /// Whether a line is a credential's own error, outside a chain.
 fn is_credential_error(line: &str) -> bool {
     const MARKERS: &[&str] = &[
@@ -155,6 +178,7 @@ fn is_credential_error(line: &str) -> bool {
         "[Managed Identity] Error Message",
         "Expecting value: line 1 column 1 (char 0)",
         "managed identity configuration not found",
+        "Connection to IMDS endpoint cannot be established",
     ];
     let trimmed = line.trim_start();
     let stack_frame = trimmed.starts_with("at ")
@@ -163,14 +187,34 @@ fn is_credential_error(line: &str) -> bool {
     !stack_frame && MARKERS.iter().chain(CLI_MISSING).any(|m| line.contains(m))
 }
 
-/// `DefaultAzureCredential` / `ChainedTokenCredential` chains, Python and JavaScript.
+/// The first line of a credential chain: Python's and .NET's "failed to retrieve a token from the
+/// included credentials", Go's "failed to acquire a token." (SDK: azidentity `chained_token_credential.go`),
+/// JavaScript's `AggregateAuthenticationError`.
+pub fn starts_a_chain(line: &str) -> bool {
+    line.contains("failed to retrieve a token from the included credentials")
+        || line.contains("failed to acquire a token.")
+        || line.contains("AggregateAuthenticationError")
+}
+
+/// `Name: message` or `Name authentication failed…` where the name is one credential's type.
+fn credential_line(trimmed: &str) -> Option<(&str, &str)> {
+    let end = trimmed.find([':', ' '])?;
+    let name = &trimmed[..end];
+    let is_name = name.ends_with("Credential")
+        && name.len() > "Credential".len()
+        && name.chars().all(|c| c.is_ascii_alphanumeric());
+    is_name.then(|| (name, trimmed[end..].trim_start_matches(':').trim()))
+}
+
+/// `DefaultAzureCredential` / `ChainedTokenCredential` chains: Python, .NET and Go (one line per
+/// credential, tab-indented or not), and JavaScript.
 pub fn chains(lines: &[&str]) -> Vec<Pasted> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
-        let python = line.contains("failed to retrieve a token from the included credentials");
         let javascript = line.contains("AggregateAuthenticationError");
+        let python = !javascript && starts_a_chain(line);
         if !python && !javascript {
             i += 1;
             continue;
@@ -181,11 +225,7 @@ pub fn chains(lines: &[&str]) -> Vec<Pasted> {
         while i < lines.len() {
             let current = lines[i];
             let trimmed = current.trim();
-            if python
-                && current.starts_with([' ', '\t'])
-                && let Some((name, message)) =
-                    trimmed.split_once(": ").filter(|(n, _)| n.ends_with("Credential"))
-            {
+            if python && let Some((name, message)) = credential_line(trimmed) {
                 attempts.push((Some(name.to_owned()), message.to_owned()));
             } else if javascript
                 && let Some((_, message)) = trimmed.split_once("Error: ").filter(|(kind, _)| {
@@ -204,6 +244,9 @@ pub fn chains(lines: &[&str]) -> Vec<Pasted> {
                     None => (None, message.to_owned()),
                 };
                 attempts.push((name, message));
+            } else if super::messages::starts_an_error(trimmed) {
+                // Another error printed right after the chain.
+                break;
             } else if trimmed == "Attempted credentials:" || trimmed.starts_with("at ") {
             } else if trimmed.is_empty() || trimmed.starts_with("To mitigate") {
                 i += usize::from(trimmed.starts_with("To mitigate"));

@@ -44,6 +44,23 @@ pub fn locate(url: &str) -> Option<Located> {
     None
 }
 
+/// Whether `url` is IMDS's (its link-local address or its token path; FIDELITY §2, DOC).
+pub fn is_imds(url: &str) -> bool {
+    url::Url::parse(url).ok().is_some_and(|u| {
+        u.host_str() == Some("169.254.169.254") || u.path().starts_with("/metadata/identity/")
+    })
+}
+
+/// Whether a token request's URL names an identity: a non-empty `client_id`, `principal_id`,
+/// `object_id`, `mi_res_id` or `msi_res_id` (FIDELITY §1, §2, DOC; `clientid` of the legacy API).
+pub fn names_identity(url: &str) -> bool {
+    const SELECTORS: &[&str] =
+        &["client_id", "clientid", "principal_id", "object_id", "mi_res_id", "msi_res_id"];
+    url::Url::parse(url).ok().is_some_and(|u| {
+        u.query_pairs().any(|(k, v)| SELECTORS.contains(&k.as_ref()) && !v.is_empty())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

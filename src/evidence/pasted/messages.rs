@@ -21,6 +21,20 @@ static AXIOS: LazyLock<Regex> =
 static STATUS_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:status(?: code)?|HTTP)[ :=]+([1-5]\d\d)\b").expect("a regex")
 });
+static HTTPX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:Client|Server) error '([1-5]\d\d) ([^']*)' for url '([^']+)'")
+        .expect("a regex")
+});
+static OPENAI: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bError code: ([1-5]\d\d) - (.*)$").expect("a regex"));
+static JAVA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"Server returned HTTP response code: ([1-5]\d\d) for URL: (\S+)").expect("a regex")
+});
+/// urllib3's `HTTPConnectionPool(host='169.254.169.254', port=80): … url: /metadata/…`.
+static URLLIB3_POOL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(HTTPS?)ConnectionPool\(host='([^']+)', port=(\d+)\): Max retries exceeded with url: (\S+)")
+        .expect("a regex")
+});
 static URL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"https?://[^\s"'<>)\]]+"#).expect("a regex"));
 
@@ -59,6 +73,8 @@ pub fn implied_status(error_code: Option<&str>, body: &str) -> Option<(u16, Stri
         ("SessionPropertiesMissing", 400),
         ("SessionWithIdentifierNotFound", 400),
         ("SessionRequestValidationFailed", 400),
+        ("SessionTypeNotSupportedInRegion", 400),
+        ("SessionMCPServerNotEnabled", 400),
     ];
     const MESSAGES: &[(&str, u16)] = &[
         ("Unable to load the proper Managed Identity", 400),
@@ -66,17 +82,33 @@ pub fn implied_status(error_code: Option<&str>, body: &str) -> Option<(u16, Stri
         ("Multiple user assigned identities exist", 400),
         ("The requested identity has not been assigned to this resource", 400),
         ("Missing required parameter 'identifier'", 400),
-        ("AADSTS500011", 400),
-        ("AADSTS1002012", 400),
-        ("AADSTS700016", 400),
-        ("AADSTS7000215", 401),
-        ("AADSTS700024", 401),
+    ];
+    /// Entra's statuses by AADSTS code (FIDELITY §3, DOC; 90002, 70021 and 50027 as the stand-in
+    /// sends them, 500571 and 53003 REP).
+    const AADSTS: &[(u32, u16)] = &[
+        (500011, 400),
+        (1002012, 400),
+        (700016, 400),
+        (7000215, 401),
+        (700024, 401),
+        (90002, 400),
+        (70021, 400),
+        (50027, 400),
+        (500571, 400),
+        (53003, 400),
     ];
     let code = error_code.or_else(|| pool_error_code(body));
     if let Some((code, status)) =
         code.and_then(|c| CODES.iter().find(|(known, _)| known.eq_ignore_ascii_case(c)))
     {
         return Some((*status, format!("error code {code}")));
+    }
+    let codes = super::aadsts_codes(body);
+    if let Some((code, status)) = AADSTS.iter().find(|(code, _)| codes.contains(code)) {
+        return Some((
+            *status,
+            format!("the Entra code AADSTS{code}, which comes only with {status}"),
+        ));
     }
     MESSAGES.iter().find(|(message, _)| body.contains(message)).map(|(message, status)| {
         (*status, format!("the message \"{message}\", which comes only with {status}"))
@@ -90,14 +122,19 @@ fn pool_error_code(body: &str) -> Option<&str> {
     rest.split('"').next()
 }
 
-/// Whether a line begins an error another recogniser reads (so a body stops before it).
+/// Whether a line begins an error another recogniser reads (so a body stops before it): a
+/// credential chain printed right after a pool's error line is an error of its own.
 pub fn starts_an_error(line: &str) -> bool {
     REQUESTS.is_match(line)
         || AXIOS.is_match(line)
         || AZURE_CORE_STATUS.is_match(line)
+        || HTTPX.is_match(line)
+        || JAVA.is_match(line)
         || line.starts_with("HTTP/")
         || line.starts_with("< HTTP/")
+        || line.starts_with("ERROR: ")
         || line.contains("Traceback (most recent call last)")
+        || super::credentials::starts_a_chain(line)
 }
 
 fn first_url(text: &str) -> Option<String> {
@@ -182,6 +219,74 @@ pub fn axios(lines: &[&str]) -> Vec<Pasted> {
         .collect()
 }
 
+/// One line naming status and URL (`caps` 1 and `url_group`), the body on the lines after it.
+fn status_and_url(
+    lines: &[&str],
+    format: PastedFormat,
+    pattern: &Regex,
+    url_group: usize,
+    skip: fn(&str) -> bool,
+) -> Vec<Pasted> {
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let caps = pattern.captures(line)?;
+            let mut body_start = i + 1;
+            while lines.get(body_start).is_some_and(|l| skip(l)) {
+                body_start += 1;
+            }
+            let (body, end) = body_after(lines, body_start);
+            let mut pasted = Pasted::new(format, i..end.max(body_start).max(i + 1));
+            pasted.status = caps[1].parse().ok();
+            pasted.url = Some(caps[url_group].trim_end_matches(['.', ',', ';']).to_owned());
+            pasted.body = body;
+            Some(pasted)
+        })
+        .collect()
+}
+
+/// httpx `raise_for_status()`: `Client error '403 Forbidden' for url '…'`, then `For more
+/// information check: https://developer.mozilla.org/…` (SDK: httpx `_models.py`).
+pub fn httpx(lines: &[&str]) -> Vec<Pasted> {
+    status_and_url(lines, PastedFormat::HttpxError, &HTTPX, 3, |l| {
+        l.starts_with("For more information check:")
+    })
+}
+
+/// The OpenAI SDK (over httpx): `openai.PermissionDeniedError: Error code: 403 - {'error': …}`,
+/// the body as the SDK's Python repr (SDK: openai `_exceptions.py`).
+pub fn openai(lines: &[&str]) -> Vec<Pasted> {
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let caps = OPENAI.captures(line)?;
+            let mut pasted = Pasted::new(PastedFormat::OpenAiError, i..i + 1);
+            pasted.status = caps[1].parse().ok();
+            pasted.body = caps[2].trim().to_owned();
+            pasted.url = first_url(&caps[2]);
+            Some(pasted)
+        })
+        .collect()
+}
+
+/// Java's `HttpURLConnection.getInputStream()` on an error status (SDK: the JDK's
+/// `sun.net.www.protocol.http.HttpURLConnection`): status and URL, never the body.
+pub fn java(lines: &[&str]) -> Vec<Pasted> {
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let caps = JAVA.captures(line)?;
+            let mut pasted = Pasted::new(PastedFormat::JavaHttpError, i..i + 1);
+            pasted.status = caps[1].parse().ok();
+            pasted.url = Some(caps[2].trim_end_matches(['.', ',']).to_owned());
+            Some(pasted)
+        })
+        .collect()
+}
+
 /// A status with its reason phrase (`403 Forbidden`) or after a word that says it is one (`status
 /// 403`, `HTTP 503`), in a log line or a fetch message; the body is what follows on the line.
 pub fn status_line(lines: &[&str]) -> Vec<Pasted> {
@@ -227,6 +332,13 @@ const NO_ANSWER: &[&str] = &[
     "Connection reset by peer",
     "timed out",
     "Failed to establish a new connection",
+    "Max retries exceeded with url",
+    "cannot be established,",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "i/o timeout",
+    "no route to host",
+    "Connection timed out",
 ];
 
 /// A connection error: no status, a URL when the text names one.
@@ -237,11 +349,19 @@ pub fn no_answer(lines: &[&str]) -> Vec<Pasted> {
         .filter(|(_, line)| NO_ANSWER.iter().any(|m| line.contains(m)))
         .map(|(i, line)| {
             let mut pasted = Pasted::new(PastedFormat::NoAnswer, i..i + 1);
-            pasted.url = first_url(line);
+            pasted.url = first_url(line).or_else(|| urllib3_url(line));
             pasted.body = line.trim().to_owned();
             pasted
         })
         .collect()
+}
+
+/// The URL urllib3 names in a connection error without writing it as one (requests' `Max
+/// retries exceeded` texts): where IMDS time-outs say which host did not answer.
+fn urllib3_url(line: &str) -> Option<String> {
+    let caps = URLLIB3_POOL.captures(line)?;
+    let scheme = caps[1].to_ascii_lowercase();
+    Some(format!("{scheme}://{}:{}{}", &caps[2], &caps[3], &caps[4]))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! Extraction only: nothing here names a cause. Words inside a URL (`identifier=`, `/token`) are
 //! locations, kept as the URL; [`location`] turns a URL into the hop that answered.
 
+mod aad;
+pub mod clean;
 mod credentials;
 mod http;
 pub mod location;
@@ -12,6 +14,8 @@ mod messages;
 
 use std::ops::Range;
 
+pub use aad::aadsts_codes;
+pub use clean::{Clean, Encoding, Normalization};
 pub use credentials::{Attempt, CredentialKind};
 
 /// The kind of text an error was found in, for the report ("from a requests error line").
@@ -40,6 +44,17 @@ pub enum PastedFormat {
     StatusLine,
     /// A connection that got no HTTP answer (`Connection aborted`, `fetch failed`, `ECONNREFUSED`).
     NoAnswer,
+    /// Python httpx `HTTPStatusError` (the client of the OpenAI SDK, Semantic Kernel, LangChain):
+    /// `Client error '403 Forbidden' for url '…'`.
+    HttpxError,
+    /// The OpenAI SDK's `APIStatusError`: `Error code: 403 - {…}`.
+    OpenAiError,
+    /// Java's `HttpURLConnection`: `Server returned HTTP response code: 403 for URL: …`.
+    JavaHttpError,
+    /// The `az` CLI's `ERROR:` lines (an ARM error `(Code) message`, or an AADSTS sign-in error).
+    AzCliError,
+    /// An Entra `AADSTS…` message on its own (MSAL, azure-identity, a log line).
+    AadstsMessage,
 }
 
 impl PastedFormat {
@@ -57,6 +72,11 @@ impl PastedFormat {
             Self::AxiosError => "an axios error",
             Self::StatusLine => "a status and reason in the text",
             Self::NoAnswer => "a connection error",
+            Self::HttpxError => "an httpx HTTPStatusError",
+            Self::OpenAiError => "an OpenAI SDK APIStatusError",
+            Self::JavaHttpError => "a Java HttpURLConnection error",
+            Self::AzCliError => "an az CLI ERROR line",
+            Self::AadstsMessage => "an Entra AADSTS message",
         }
     }
 }
@@ -79,6 +99,8 @@ pub struct Pasted {
     pub error_code: Option<String>,
     /// For credential errors: every credential the text names, in order.
     pub attempts: Vec<Attempt>,
+    /// The normalisations applied to its lines before they were read.
+    pub normalized: Vec<Normalization>,
 }
 
 impl Pasted {
@@ -94,6 +116,7 @@ impl Pasted {
             body: String::new(),
             error_code: None,
             attempts: Vec::new(),
+            normalized: Vec::new(),
         }
     }
 
@@ -123,18 +146,39 @@ const RECOGNISERS: &[Recogniser] = &[
     messages::requests,
     messages::azure_core,
     messages::axios,
+    messages::httpx,
+    messages::openai,
+    messages::java,
+    aad::az_cli,
     credentials::single,
+    aad::aadsts,
     messages::no_answer,
     messages::status_line,
 ];
 
-/// Every error in `text`, in the order they appear. Identical repeats (an inner exception that
-/// prints the same answer again) are kept once.
+/// Every error in `text`, in the order they appear (see [`read_clean`]).
 pub fn read(text: &str) -> Vec<Pasted> {
-    let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    read_clean(&Clean::new(text))
+}
+
+/// Every error in a normalised text, in the order they appear, with the original lines it was
+/// read from. Identical repeats (an inner exception that prints the same answer again) are kept
+/// once; an answer that succeeded (1xx-3xx) is not an error.
+pub fn read_clean(clean: &Clean) -> Vec<Pasted> {
+    let lines: Vec<&str> = clean.lines.iter().map(String::as_str).collect();
+    let mut found = recognise(&lines);
+    found.retain(|p| p.status.is_none_or(|s| s >= 400));
+    for pasted in &mut found {
+        pasted.normalized = clean.applied_in(&pasted.lines);
+        pasted.lines = clean.original(&pasted.lines);
+    }
+    found
+}
+
+fn recognise(lines: &[&str]) -> Vec<Pasted> {
     let mut found: Vec<Pasted> = Vec::new();
-    for recognise in RECOGNISERS {
-        for pasted in recognise(&lines) {
+    for recogniser in RECOGNISERS {
+        for pasted in recogniser(lines) {
             let overlaps = found
                 .iter()
                 .any(|f| f.lines.start < pasted.lines.end && pasted.lines.start < f.lines.end);

@@ -20,12 +20,18 @@ use crate::azure::{
 pub fn handle(
     rest: &str,
     api_version: Option<&str>,
+    offered: Option<&[String]>,
     identifier: &str,
     body: &[u8],
     script: &Piston,
 ) -> Response {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let version = api_version.unwrap_or_default();
+    if let Some(offered) = offered.filter(|o| !o.iter().any(|v| v == version)) {
+        // REP: a documented api-version refused before the region had it (status 400 reported,
+        // code and text assumed).
+        return not_in_region(version, offered);
+    }
     match rest.trim_end_matches('/') {
         "/code/execute" => {
             if version != CODE_EXECUTE_API_VERSION {
@@ -104,6 +110,18 @@ fn properties_missing() -> Response {
     )
 }
 
+/// assumed: the code and text for an api-version the region does not offer yet.
+fn not_in_region(found: &str, offered: &[String]) -> Response {
+    pool_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidApiVersion",
+        format!(
+            "The api-version '{found}' is not available in this region yet; available: {}.",
+            offered.join(", ")
+        ),
+    )
+}
+
 /// assumed: the code and text for an api-version the operation does not support.
 fn unsupported_version(found: &str, wanted: &str) -> Response {
     pool_error(
@@ -141,6 +159,7 @@ mod tests {
         let (status, value) = answer(handle(
             "/code/execute",
             Some(CODE_EXECUTE_API_VERSION),
+            None,
             "abcd",
             body,
             &script(),
@@ -153,17 +172,29 @@ mod tests {
     #[tokio::test]
     async fn executions_take_a_flat_body_and_refuse_the_old_envelope() {
         let flat = br#"{"codeInputType":"Inline","executionType":"Synchronous","code":"print('x' * 5000)","timeoutInSeconds":60}"#;
-        let (status, value) =
-            answer(handle("/executions", Some("2025-02-02-preview"), "abcd", flat, &script()))
-                .await;
+        let (status, value) = answer(handle(
+            "/executions",
+            Some("2025-02-02-preview"),
+            None,
+            "abcd",
+            flat,
+            &script(),
+        ))
+        .await;
         assert_eq!(
             (status, value["status"].as_str(), value["identifier"].as_str()),
             (200, Some("Succeeded"), Some("abcd"))
         );
         let wrapped = br#"{"properties":{"code":"print(1)"}}"#;
-        let (status, value) =
-            answer(handle("/executions", Some(EXECUTIONS_API_VERSION), "abcd", wrapped, &script()))
-                .await;
+        let (status, value) = answer(handle(
+            "/executions",
+            Some(EXECUTIONS_API_VERSION),
+            None,
+            "abcd",
+            wrapped,
+            &script(),
+        ))
+        .await;
         assert_eq!(
             (status, value["error"]["code"].as_str()),
             (400, Some("SessionPropertiesMissing"))
@@ -172,9 +203,15 @@ mod tests {
 
     #[tokio::test]
     async fn each_operation_checks_its_api_version() {
-        let (status, value) =
-            answer(handle("/executions", Some(CODE_EXECUTE_API_VERSION), "abcd", b"{}", &script()))
-                .await;
+        let (status, value) = answer(handle(
+            "/executions",
+            Some(CODE_EXECUTE_API_VERSION),
+            None,
+            "abcd",
+            b"{}",
+            &script(),
+        ))
+        .await;
         assert_eq!((status, value["error"]["code"].as_str()), (400, Some("InvalidApiVersion")));
     }
 }

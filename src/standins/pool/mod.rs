@@ -153,7 +153,7 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
         token.trim(),
         &state.jwks,
         DYNAMIC_SESSIONS_AUDIENCE,
-        &world.tenant_id,
+        world.pool.tenant_id.as_deref().unwrap_or(&world.tenant_id),
         now,
         world.pool.token_clock_skew_secs,
     ) {
@@ -215,6 +215,7 @@ async fn handle(State(state): State<Arc<PoolState>>, request: Request) -> Respon
         return code_interpreter::handle(
             &rest,
             api_version.as_deref(),
+            world.pool.api_versions.as_deref(),
             &identifier,
             &body,
             &world.piston,
