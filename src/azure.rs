@@ -1,6 +1,6 @@
 //! Azure's constants, in one leaf module (it depends on nothing): the audiences, the role, API
 //! versions, paths and limits that the stand-ins answer with, the reference system sends and
-//! diagnosis names. Each carries its FIDELITY.md source tag.
+//! diagnosis names. Each carries its docs/fidelity.md source tag.
 
 /// The audience session pools accept (§5, DOC).
 pub const DYNAMIC_SESSIONS_AUDIENCE: &str = "https://dynamicsessions.io";

@@ -1,7 +1,7 @@
 //! The benchmark behind `session-pool-harness bench`: scenario speed, harness overhead, and the
 //! reference backend under load through the whole chain, measured in one run on one machine.
 //!
-//! Targets live here and in the README, never in tests: timings depend on the machine.
+//! Targets live here and in docs/performance.md, never in tests: timings depend on the machine.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub struct BenchOptions {
     pub concurrency: usize,
 }
 
-/// The figures (keys as the README and the issue name them).
+/// The figures (keys as docs/performance.md names them).
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub scenario_count: usize,

@@ -1,8 +1,8 @@
 //! The catalogue: every diagnosis id with its symptom, cause, source tag and generic fix.
 //!
 //! This is the one place ids are defined: each entry below is written once, and the enum, its
-//! list ([`Diagnosis::ALL`]) and its descriptions are generated from it. The README table and
-//! `docs/failure-modes.md` are generated in turn ([`markdown_table`]) and tests keep them equal.
+//! list ([`Diagnosis::ALL`]) and its descriptions are generated from it. The failure-mode table in
+//! `docs/failure-modes.md` is generated in turn ([`markdown_table`]) and a test keeps it equal.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ pub struct Description {
     pub symptom: &'static str,
     /// Why it happens.
     pub cause: &'static str,
-    /// FIDELITY.md source kind of the modelled behaviour (DOC, SDK, REP, assumed).
+    /// Source kind (docs/fidelity.md) of the modelled behaviour (DOC, SDK, REP, assumed).
     pub source: &'static str,
     /// The fix with placeholders; a [`super::Finding`] fills them with the scenario's ids.
     pub fix: &'static str,
@@ -363,7 +363,7 @@ impl std::fmt::Display for Diagnosis {
 }
 
 impl Diagnosis {
-    /// The failure-mode table (Markdown) of the README and `docs/failure-modes.md`, generated from
+    /// The failure-mode table (Markdown) of `docs/failure-modes.md`, generated from
     /// [`Diagnosis::ALL`].
     ///
     /// ```

@@ -81,7 +81,7 @@ pub fn explain_with(captured: &Captured, now: u64, user: Option<&Parts>) -> Repo
 /// user with a pasted answer does not have.
 fn fix(id: Diagnosis, ctx: &FixContext) -> String {
     match id {
-        Diagnosis::Unexplained => "compare the answer with the failure-mode table in the README, or reproduce it locally with a scenario (session-pool-harness run)".into(),
+        Diagnosis::Unexplained => "compare the answer with the failure-mode table in docs/failure-modes.md, or reproduce it locally with a scenario (session-pool-harness run)".into(),
         other => fixes::fix(other, ctx),
     }
 }

@@ -53,7 +53,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The crate's layout and its module graph are in the README (a test keeps them equal to the code).
+//! The crate's layout and its module graph are in docs/architecture.md (a test keeps them equal to the code).
 
 #![warn(unnameable_types, missing_docs)]
 

@@ -55,7 +55,7 @@ async fn execute(State(script): State<Arc<Piston>>, headers: HeaderMap, body: By
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        // assumed: Piston's body parser error text is not in FIDELITY.md.
+        // assumed: Piston's body parser error text is not in docs/fidelity.md.
         Err(e) => return message(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
     };
     match validate(&request, &script.runtimes) {

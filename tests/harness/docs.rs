@@ -32,11 +32,6 @@ fn check_block(file: &str, start: &str, end: &str, expected: &str) {
 }
 
 #[test]
-fn the_readme_failure_mode_table_lists_every_diagnosis_the_code_defines() {
-    check_generated_block("README.md", &session_pool_harness::Diagnosis::markdown_table());
-}
-
-#[test]
 fn docs_failure_modes_lists_every_diagnosis_the_code_defines() {
     check_generated_block(
         "docs/failure-modes.md",
@@ -67,8 +62,8 @@ fn scenario_table() -> String {
 }
 
 #[test]
-fn the_readme_scenario_table_lists_every_scenario_file() {
-    check_block("README.md", SCENARIOS_START, SCENARIOS_END, &scenario_table());
+fn the_scenario_guide_lists_every_scenario_file() {
+    check_block("docs/scenarios.md", SCENARIOS_START, SCENARIOS_END, &scenario_table());
 }
 
 #[test]
@@ -144,7 +139,7 @@ fn module_graph() -> Vec<(String, std::collections::BTreeSet<String>)> {
 }
 
 #[test]
-fn the_module_graph_has_no_cycle_and_the_readme_shows_it() {
+fn the_module_graph_has_no_cycle_and_the_architecture_guide_shows_it() {
     let graph = module_graph();
     // Kahn: repeatedly remove modules that use nothing left; what remains is on a cycle.
     let mut left: Vec<(String, std::collections::BTreeSet<String>)> = graph.clone();
@@ -171,16 +166,79 @@ fn the_module_graph_has_no_cycle_and_the_readme_shows_it() {
         block.push_str(&format!("{module:<width$}  {uses}\n"));
     }
     block.push_str("```\n");
-    check_block("README.md", MODULES_START, MODULES_END, &block);
+    check_block("docs/architecture.md", MODULES_START, MODULES_END, &block);
 }
 
 #[test]
-fn the_readmes_rust_example_is_the_user_crates_test() {
+fn the_rust_guides_example_is_the_user_crates_test() {
     let file = std::fs::read_to_string(root("examples/user-crate/tests/full_pool.rs")).unwrap();
     check_block(
-        "README.md",
+        "docs/rust.md",
         "<!-- user-crate:start (examples/user-crate/tests/full_pool.rs; a test keeps it current) -->\n",
         "<!-- user-crate:end -->",
         &format!("```rust\n{file}```\n"),
     );
+}
+
+#[test]
+fn the_readme_is_short_and_links_every_guide() {
+    let readme = std::fs::read_to_string(root("README.md")).unwrap();
+    assert!(readme.lines().count() <= 200, "README.md has {} lines", readme.lines().count());
+    for entry in std::fs::read_dir(root("docs")).unwrap().filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            assert!(
+                readme.contains(&format!("](docs/{name})")),
+                "README.md does not link docs/{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn nothing_in_the_repository_points_outside_it() {
+    let files = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root(""))
+        .output()
+        .expect("git lists the repository's files");
+    // Spelled in pieces so that this file does not match itself.
+    let outside =
+        [["../", "shared"].concat(), ["/work/", "shared"].concat(), ["FIDELITY", ".md"].concat()];
+    for file in String::from_utf8_lossy(&files.stdout).split('\0').filter(|f| !f.is_empty()) {
+        if file.starts_with(".ci/") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(root(file)) else { continue };
+        for pattern in &outside {
+            assert!(
+                !text.contains(pattern.as_str()),
+                "{file} points outside the repository ({pattern})"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_relative_link_of_the_guides_names_a_file_that_exists() {
+    let link = regex::Regex::new(r"\]\(([^)#:]+)(#[^)]*)?\)").unwrap();
+    let mut pages = vec![root("README.md")];
+    pages.extend(
+        std::fs::read_dir(root("docs"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "md")),
+    );
+    for page in pages {
+        let text = std::fs::read_to_string(&page).unwrap();
+        let dir = page.parent().unwrap();
+        for target in link.captures_iter(&text).map(|c| c[1].to_owned()) {
+            assert!(
+                dir.join(&target).exists(),
+                "{}: link to {target}, which does not exist",
+                page.display()
+            );
+        }
+    }
 }

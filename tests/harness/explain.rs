@@ -1,5 +1,5 @@
 //! `explain` as a user runs it on evidence captured from real Azure: the bodies quoted in
-//! FIDELITY.md, tokens minted here (never a committed JWT), text and JSON output, exit codes.
+//! docs/fidelity.md, tokens minted here (never a committed JWT), text and JSON output, exit codes.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

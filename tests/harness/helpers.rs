@@ -71,3 +71,23 @@ pub fn diagnosis_ids(report: &serde_json::Value) -> Vec<String> {
         .map(|d| d["id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The scenarios of the reports guide's screenshot: a refused pool, an identity failure, the happy path.
+pub const REPORTED: [&str; 3] = [
+    "scenarios/missing-role.toml",
+    "scenarios/identity-not-specified.toml",
+    "scenarios/happy-path.toml",
+];
+
+/// `run <files> --format <format>`: its standard output.
+pub fn report(format: &str, files: &[&str]) -> String {
+    let output = std::process::Command::new(BIN)
+        .current_dir(root(""))
+        .arg("run")
+        .args(files)
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}

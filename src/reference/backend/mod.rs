@@ -7,7 +7,7 @@
 //! and the SDK's text, with 502 (or 504 on timeout): never a 200 with empty output. It names no
 //! cause: it is a system under test, not a judge.
 //!
-//! Environment (all but the first optional; the README has the full table):
+//! Environment (all but the first optional; docs/architecture.md has the full table):
 //! - `SESSION_POOL_ENDPOINT`: the pool management endpoint.
 //! - `SESSION_POOL_TOKEN_SCOPE`: default `https://dynamicsessions.io/.default`.
 //! - `SESSION_POOL_IDENTIFIER`: the session identifier, default `coding-engine`; empty: not sent.
