@@ -56,6 +56,12 @@ pub struct BenchReport {
     pub report_mb: f64,
     /// Chromium's time to load and lay out that report, beyond an empty page; `None` without Chromium.
     pub report_render_ms: Option<f64>,
+    /// Median time to start and stop the stand-ins of the load world (in code, as a Rust test does).
+    pub standins_start_stop_ms: f64,
+    /// Median time to start and drop a `wiremock::MockServer`, measured in the same run.
+    pub wiremock_start_drop_ms: f64,
+    /// What a Rust test pays for `StandIns::start` next to the `MockServer::start` it already uses.
+    pub standins_vs_wiremock_ratio: f64,
 }
 
 /// A benchmark that could not run.
@@ -92,6 +98,7 @@ pub async fn run(runner: &Runner, options: &BenchOptions) -> Result<BenchReport,
     let load_world = Scenario::load(&options.load_scenario)?;
     let (scenario_ms, direct_ms) = overhead(runner, &load_world).await?;
     let load = load(runner, &load_world, options).await?;
+    let (standins_ms, wiremock_ms) = start_stop(&load_world).await?;
     let values: Vec<f64> = times.iter().map(|(t, _)| *t).collect();
     Ok(BenchReport {
         scenario_count: times.len(),
@@ -117,7 +124,35 @@ pub async fn run(runner: &Runner, options: &BenchOptions) -> Result<BenchReport,
         report_scenarios: REPORT_SCENARIOS,
         report_mb: report.len() as f64 / 1e6,
         report_render_ms: render_in_chromium(&report),
+        standins_start_stop_ms: standins_ms,
+        wiremock_start_drop_ms: wiremock_ms,
+        standins_vs_wiremock_ratio: ratio(standins_ms, wiremock_ms),
     })
+}
+
+/// Median times, over 30 rounds each after one warm-up, of `StandIns::start` + `stop` on the load
+/// world and of `wiremock::MockServer::start` + drop, alternating so that both see the same machine.
+async fn start_stop(scenario: &Scenario) -> Result<(f64, f64), BenchError> {
+    const ROUNDS: usize = 30;
+    let (mut standins, mut wiremock) = (Vec::new(), Vec::new());
+    for round in 0..=ROUNDS {
+        let started = Instant::now();
+        let stand_ins = crate::standins::StandIns::start(&scenario.world).await.map_err(|source| {
+            RunError::StandIns { scenario: scenario.file.display().to_string(), source }
+        })?;
+        stand_ins.stop().await;
+        let standins_ms = millis(started.elapsed());
+        let started = Instant::now();
+        drop(wiremock::MockServer::start().await);
+        let wiremock_ms = millis(started.elapsed());
+        if round > 0 {
+            standins.push(standins_ms);
+            wiremock.push(wiremock_ms);
+        }
+    }
+    standins.sort_by(f64::total_cmp);
+    wiremock.sort_by(f64::total_cmp);
+    Ok((percentile(&standins, 50.0), percentile(&wiremock, 50.0)))
 }
 
 /// Scenarios in the large report the bench renders.
@@ -357,6 +392,7 @@ pub fn text(r: &BenchReport) -> String {
          backend through the whole chain ({} requests, {} connections): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {:.1} MB, {} token request(s)\n\
          Piston stand-in alone: {:.0} req/s; backend / direct = {:.2}\n\
          HTML report of {} scenarios: {:.1} MB, loaded and laid out by Chromium in {}\n\
+         StandIns::start + stop {:.2} ms, wiremock::MockServer::start + drop {:.2} ms: ratio {:.2}\n\
          {} cores; bench took {:.1} s\n",
         r.scenario_count,
         r.scenario_median_ms,
@@ -382,6 +418,9 @@ pub fn text(r: &BenchReport) -> String {
             || "(not measured: no Chromium on PATH)".to_owned(),
             |ms| format!("{ms:.0} ms")
         ),
+        r.standins_start_stop_ms,
+        r.wiremock_start_drop_ms,
+        r.standins_vs_wiremock_ratio,
         r.cores,
         r.bench_total_ms / 1000.0
     )
