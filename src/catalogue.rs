@@ -77,6 +77,15 @@ catalogue! {
         source: "DOC, REP",
         fix: "wait for propagation after assigning the role; retry 403 with backoff for about a minute after deployment",
     },
+    // --- issue 19: RBAC as Azure evaluates it (begin) ---
+    RoleLacksDataAction {
+        id: "role-lacks-data-action",
+        symptom: "pool answers 403 although a role assignment on the pool (or above it) exists",
+        cause: "the assigned role grants no Microsoft.App/sessionPools/interpreters/execute/action data action: Owner, Contributor and Reader grant control-plane actions only, and a custom role may lack the data action or exclude it in notDataActions",
+        source: "DOC",
+        fix: "assign \"Azure ContainerApps Session Executor\" to the identity in use, or add Microsoft.App/sessionPools/interpreters/execute/action to the custom role's dataActions",
+    },
+    // --- issue 19 (end) ---
     WrongAudience {
         id: "wrong-audience",
         symptom: "pool answers 401 with an empty body and WWW-Authenticate",

@@ -23,11 +23,21 @@ pub struct AzArgs {
     /// `az role assignment list --all -o json` (or the ARM REST form `{"value":[…]}`)
     #[arg(long, value_name = "FILE")]
     pub roles: PathBuf,
+    /// Your custom roles: `az role definition list --custom-role-only -o json` (the built-in
+    /// Session Executor, Owner, Contributor and Reader are known without it)
+    #[arg(long, value_name = "FILE")]
+    pub role_definitions: Option<PathBuf>,
+    /// A group's members, `az ad group member list --group <id> -o json`, as `[GROUP_ID=]FILE`
+    /// (the id may be left out when one group holds assignments); repeat for several groups
+    #[arg(long, value_name = "[GROUP_ID=]FILE")]
+    pub group_members: Vec<String>,
 }
 
 impl AzArgs {
     fn read(&self) -> Result<AzFiles, crate::evidence::AzError> {
-        AzFiles::read(&self.app, Some(&self.pool), Some(&self.roles))
+        AzFiles::read(&self.app, Some(&self.pool), Some(&self.roles))?
+            .with_definitions(self.role_definitions.as_deref())?
+            .with_group_members(&self.group_members)
     }
 }
 
@@ -164,6 +174,9 @@ pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
         }
     }
     if format == Format::Text {
+        for note in crate::diagnosis::check::notes(&imported.world) {
+            println!("note: {note}");
+        }
         for part in parts.iter().filter(|p| p.is_substitute()) {
             println!(
                 "note: a run of the imported world plays the {part} (`import --images` runs yours)"
