@@ -85,6 +85,13 @@ catalogue! {
         source: "DOC",
         fix: "assign \"Azure ContainerApps Session Executor\" to the identity in use, or add Microsoft.App/sessionPools/interpreters/execute/action to the custom role's dataActions",
     },
+    SdkIgnoresClientId {
+        id: "sdk-ignores-client-id",
+        symptom: "identity endpoint answers 400 \"Unable to load the proper Managed Identity.\" (or the pool 403) although AZURE_CLIENT_ID names the right identity",
+        cause: "the backend's SDK ignores AZURE_CLIENT_ID: C++ DefaultAzureCredential asks for the identity without a selector (the maintainers will not change it)",
+        source: "REP",
+        fix: "give the client id in code: the credential's client-id option (C++: Azure::Identity::ManagedIdentityCredential(\"<client id>\") in place of DefaultAzureCredential)",
+    },
     // --- issue 19 (end) ---
     WrongAudience {
         id: "wrong-audience",
@@ -295,7 +302,7 @@ impl Diagnosis {
     /// Found only by `check` in the user's configuration: no run shows them (Azure refuses the
     /// configuration before any request, or the backend calls somewhere the harness is not).
     pub const STATIC_ONLY: &'static [Diagnosis] =
-        &[Diagnosis::EndpointMismatch, Diagnosis::ImageTagUppercase];
+        &[Diagnosis::EndpointMismatch, Diagnosis::ImageTagUppercase, Diagnosis::SdkIgnoresClientId];
 
     /// The stable kebab-case id.
     pub fn id(self) -> &'static str {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::Format;
-use crate::diagnosis::check::check;
+use crate::diagnosis::check::check_for;
 use crate::evidence::{AzFiles, import};
 use crate::scenario::Scenario;
 use crate::scenario::write::{Images, scenario_text};
@@ -131,7 +131,7 @@ fn image_notes(world: &crate::world::World, images: Images) -> Vec<String> {
 }
 
 /// `check`: every misconfiguration at once. Exit 0 clean, 1 findings, 2 unusable input.
-pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
+pub fn check_command(files: &AzArgs, format: Format, sdks: &[crate::world::Sdk]) -> ExitCode {
     let imported = match files.read().and_then(|f| import(&f)) {
         Ok(imported) => imported,
         Err(error) => {
@@ -139,7 +139,8 @@ pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let findings = check(&imported.world);
+    let sdks = (!sdks.is_empty()).then_some(sdks);
+    let findings = check_for(&imported.world, sdks, std::time::SystemTime::now());
     // What a run of the imported world would check: the team's images, or reference parts in
     // their place (check itself runs nothing).
     let parts = imported.world.players(crate::world::BackendPlayer::Reference);
@@ -174,7 +175,8 @@ pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
         }
     }
     if format == Format::Text {
-        for note in crate::diagnosis::check::notes(&imported.world) {
+        let notes = crate::diagnosis::check::notes(&imported.world);
+        for note in notes.iter().filter(|n| sdks.is_none() || !n.starts_with("C++")) {
             println!("note: {note}");
         }
         for part in parts.iter().filter(|p| p.is_substitute()) {

@@ -8,22 +8,27 @@
 use std::time::SystemTime;
 
 use super::{Diagnosis, Finding, FixContext, fixes};
+use crate::azure::AZURE_CLIENT_ID;
 use crate::world::rbac::{self, EXECUTE_DATA_ACTION};
-use crate::world::{Access, ManagedIdentity, Selection, Selector, SettingValue, World};
+use crate::world::{Access, ManagedIdentity, Sdk, Selection, Selector, SettingValue, World};
 
 /// Every finding about `world`; empty when nothing is wrong.
+#[cfg(test)]
 pub fn check(world: &World) -> Vec<Finding> {
-    check_at(world, SystemTime::now())
+    check_for(world, None, SystemTime::now())
 }
 
-/// The same, with `now` for the age of role assignments.
-pub fn check_at(world: &World, now: SystemTime) -> Vec<Finding> {
+/// The same for the backend's SDKs (`None`: any; then what differs between SDKs is a note, see
+/// [`notes`]).
+pub fn check_for(world: &World, sdks: Option<&[Sdk]>, now: SystemTime) -> Vec<Finding> {
     let ctx = FixContext::from_world(world);
     let mut findings = Vec::new();
     let mut add = |id: Diagnosis, explanation: String, ctx: &FixContext| {
         findings.push(Finding { id, hop: None, seq: None, explanation, fix: fixes::fix(id, ctx) })
     };
-    identity_findings(world, &ctx, now, &mut add);
+    if sdk_findings(world, sdks, &ctx, &mut add) {
+        identity_findings(world, &ctx, now, &mut add);
+    }
     pool_findings(world, &ctx, &mut add);
     findings
 }
@@ -200,13 +205,43 @@ fn undetermined_text(access: &Access<'_>) -> String {
     text
 }
 
+/// What the SDKs that ignore `AZURE_CLIENT_ID` get; `false` when none of `sdks` honours it (the
+/// other identity findings concern those that do).
+fn sdk_findings(world: &World, sdks: Option<&[Sdk]>, ctx: &FixContext, add: &mut Add<'_>) -> bool {
+    let Some(sdks) = sdks else { return true };
+    let app = &world.app;
+    let ignoring: Vec<&str> =
+        sdks.iter().filter(|s| !s.honours_azure_client_id()).map(|s| s.name()).collect();
+    if let (false, Some(id)) = (ignoring.is_empty(), app.settings.plain(AZURE_CLIENT_ID))
+        && !id.is_empty()
+    {
+        let gets = match app.select(world.identity_endpoint.protocol, Selector::None) {
+            Selection::Identity(identity) => format!("{} instead", identity.short_name()),
+            _ => "400 \"Unable to load the proper Managed Identity.\" (the app has no system-assigned identity)".to_owned(),
+        };
+        add(
+            Diagnosis::SdkIgnoresClientId,
+            format!(
+                "affects {}: AZURE_CLIENT_ID={id} is set, but this SDK's DefaultAzureCredential ignores it and asks for no identity, which gets {gets}",
+                ignoring.join(", ")
+            ),
+            ctx,
+        );
+    }
+    sdks.iter().any(|s| s.honours_azure_client_id())
+}
+
 /// What `check` cannot decide and says beside its findings: conditions on the assignments that
 /// let the identity in use execute (ABAC conditions are not evaluated).
 pub fn notes(world: &World) -> Vec<String> {
+    let mut notes = Vec::new();
+    if world.app.settings.plain(AZURE_CLIENT_ID).is_some_and(|v| !v.is_empty()) {
+        notes.push("C++ DefaultAzureCredential ignores AZURE_CLIENT_ID: if the backend is C++, run `check --sdk cpp`".to_owned());
+    }
     let Some(used) = world.app.default_identity(world.identity_endpoint.protocol) else {
-        return Vec::new();
+        return notes;
     };
-    world
+    notes.extend(world
         .access(&used.principal_id)
         .conditions()
         .map(|a| {
@@ -216,8 +251,8 @@ pub fn notes(world: &World) -> Vec<String> {
                 used.short_name(),
                 a.scope
             )
-        })
-        .collect()
+        }));
+    notes
 }
 
 /// When the identity in use is unknown: a missing role is still worth saying if no identity has it.

@@ -198,6 +198,10 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
             assign(principal),
             crate::world::rbac::EXECUTE_DATA_ACTION
         ),
+        Diagnosis::SdkIgnoresClientId => format!(
+            "in code: {} (the setting AZURE_CLIENT_ID alone does not reach this SDK's request)",
+            crate::world::Sdk::Cpp.client_id_in_code(or(&ctx.client_id_setting, "<client id>"))
+        ),
         // --- issue 19 (end) ---
         Diagnosis::RolePropagationDelay => format!(
             "nothing is missing: the role of {principal} on {pool_id} became effective a little later; retry 403 with backoff for about a minute after a new assignment"

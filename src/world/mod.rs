@@ -8,6 +8,7 @@
 
 pub(crate) mod app;
 mod builder;
+pub(crate) mod credential;
 pub(crate) mod parts;
 mod players;
 pub(crate) mod pool;
@@ -19,6 +20,7 @@ pub(crate) use app::{
     Settings,
 };
 pub use builder::{BuildError, RoleScope, SYSTEM_ASSIGNED, WorldBuilder};
+pub(crate) use credential::Sdk;
 pub(crate) use parts::{
     Application, AzCli, DeveloperTools, Fault, Federated, ImageSpec, Piston, ProcessSpec, Program,
     Runtime, SessionContainer,

@@ -199,3 +199,40 @@ fn an_assignment_created_three_minutes_ago_is_role_propagation_delay_with_its_ag
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 }
+
+#[test]
+fn check_for_cpp_on_a_user_assigned_only_world_with_azure_client_id_is_sdk_ignores_client_id_and_python_is_clean()
+ {
+    // Arrange: clean/ has only a user-assigned identity and AZURE_CLIENT_ID set to its client id.
+    let cpp = command("check", files("clean", None), &["--sdk", "cpp", "--format", "json"]);
+    let python = command("check", files("clean", None), &["--sdk", "python"]);
+
+    // Act
+    let cpp = harness(&cpp);
+    let python = harness(&python);
+
+    // Assert
+    assert_eq!(cpp.status.code(), Some(1), "{}", text(&cpp.stderr));
+    let report: Value = serde_json::from_slice(&cpp.stdout).unwrap();
+    assert_eq!(report["findings"][0]["id"], "sdk-ignores-client-id", "{report}");
+    assert_eq!(report["findings"].as_array().map(Vec::len), Some(1), "{report}");
+    let fix = report["findings"][0]["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("ManagedIdentityCredential(\"4cc2e88f-78ab-4888-a824-50cf2ba71307\")"),
+        "{fix}"
+    );
+    assert!(report["findings"][0]["explanation"].as_str().unwrap().contains("affects C++"));
+    assert_eq!(python.status.code(), Some(0), "{}", text(&python.stdout));
+}
+
+#[test]
+fn check_without_sdk_notes_that_cpp_ignores_azure_client_id_without_a_finding() {
+    // Arrange / Act
+    let output = harness(&command("check", files("clean", None), &[]));
+
+    // Assert
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        text(&output.stdout).contains("note: C++ DefaultAzureCredential ignores AZURE_CLIENT_ID")
+    );
+}
