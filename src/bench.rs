@@ -137,9 +137,10 @@ async fn start_stop(scenario: &Scenario) -> Result<(f64, f64), BenchError> {
     let (mut standins, mut wiremock) = (Vec::new(), Vec::new());
     for round in 0..=ROUNDS {
         let started = Instant::now();
-        let stand_ins = crate::standins::StandIns::start(&scenario.world).await.map_err(|source| {
-            RunError::StandIns { scenario: scenario.file.display().to_string(), source }
-        })?;
+        let stand_ins =
+            crate::standins::StandIns::start(&scenario.world).await.map_err(|source| {
+                RunError::StandIns { scenario: scenario.file.display().to_string(), source }
+            })?;
         stand_ins.stop().await;
         let standins_ms = millis(started.elapsed());
         let started = Instant::now();

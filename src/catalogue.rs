@@ -77,6 +77,22 @@ catalogue! {
         source: "DOC, REP",
         fix: "wait for propagation after assigning the role; retry 403 with backoff for about a minute after deployment",
     },
+    // --- issue 19: RBAC as Azure evaluates it (begin) ---
+    RoleLacksDataAction {
+        id: "role-lacks-data-action",
+        symptom: "pool answers 403 although a role assignment on the pool (or above it) exists",
+        cause: "the assigned role grants no Microsoft.App/sessionPools/interpreters/execute/action data action: Owner, Contributor and Reader grant control-plane actions only, and a custom role may lack the data action or exclude it in notDataActions",
+        source: "DOC",
+        fix: "assign \"Azure ContainerApps Session Executor\" to the identity in use, or add Microsoft.App/sessionPools/interpreters/execute/action to the custom role's dataActions",
+    },
+    SdkIgnoresClientId {
+        id: "sdk-ignores-client-id",
+        symptom: "identity endpoint answers 400 \"Unable to load the proper Managed Identity.\" (or the pool 403) although AZURE_CLIENT_ID names the right identity",
+        cause: "the backend's SDK ignores AZURE_CLIENT_ID: C++ DefaultAzureCredential asks for the identity without a selector (the maintainers will not change it)",
+        source: "REP",
+        fix: "give the client id in code: the credential's client-id option (C++: Azure::Identity::ManagedIdentityCredential(\"<client id>\") in place of DefaultAzureCredential)",
+    },
+    // --- issue 19 (end) ---
     WrongAudience {
         id: "wrong-audience",
         symptom: "pool answers 401 with an empty body and WWW-Authenticate",
@@ -335,7 +351,7 @@ impl Diagnosis {
     /// Found only by `check` in the user's configuration: no run shows them (Azure refuses the
     /// configuration before any request, or the backend calls somewhere the harness is not).
     pub const STATIC_ONLY: &'static [Diagnosis] =
-        &[Diagnosis::EndpointMismatch, Diagnosis::ImageTagUppercase];
+        &[Diagnosis::EndpointMismatch, Diagnosis::ImageTagUppercase, Diagnosis::SdkIgnoresClientId];
 
     /// Seen only in what users paste: failures outside any request the harness serves (creating a
     /// pool, a developer's own sign-in, an MCP call). `explain` tests name each.

@@ -32,9 +32,9 @@ pub fn explain_with(captured: &Captured, now: u64, user: Option<&Parts>) -> Repo
     let (hop, hop_reason) = infer_hop(captured);
     let claims = captured.claims.as_ref();
     let ctx = match user {
-        Some(user) => FixContext::for_app(
+        Some(user) => FixContext::for_app_rbac(
             &user.app,
-            &user.role_assignments,
+            user.rbac(),
             user.roles_given,
             user.pool.as_ref(),
             IdentityProtocol::ContainerApps,
@@ -50,7 +50,7 @@ pub fn explain_with(captured: &Captured, now: u64, user: Option<&Parts>) -> Repo
                 h.id,
                 claims,
                 &user.app,
-                &user.role_assignments,
+                user.rbac(),
                 user.pool.as_ref().map(|p| &p.resource_id),
             );
         }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::Format;
-use crate::diagnosis::check::check;
+use crate::diagnosis::check::check_for;
 use crate::evidence::{AzFiles, import};
 use crate::scenario::Scenario;
 use crate::scenario::write::{Images, scenario_text};
@@ -23,11 +23,21 @@ pub struct AzArgs {
     /// `az role assignment list --all -o json` (or the ARM REST form `{"value":[…]}`)
     #[arg(long, value_name = "FILE")]
     pub roles: PathBuf,
+    /// Your custom roles: `az role definition list --custom-role-only -o json` (the built-in
+    /// Session Executor, Owner, Contributor and Reader are known without it)
+    #[arg(long, value_name = "FILE")]
+    pub role_definitions: Option<PathBuf>,
+    /// A group's members, `az ad group member list --group <id> -o json`, as `[GROUP_ID=]FILE`
+    /// (the id may be left out when one group holds assignments); repeat for several groups
+    #[arg(long, value_name = "[GROUP_ID=]FILE")]
+    pub group_members: Vec<String>,
 }
 
 impl AzArgs {
     fn read(&self) -> Result<AzFiles, crate::evidence::AzError> {
-        AzFiles::read(&self.app, Some(&self.pool), Some(&self.roles))
+        AzFiles::read(&self.app, Some(&self.pool), Some(&self.roles))?
+            .with_definitions(self.role_definitions.as_deref())?
+            .with_group_members(&self.group_members)
     }
 }
 
@@ -121,7 +131,7 @@ fn image_notes(world: &crate::world::World, images: Images) -> Vec<String> {
 }
 
 /// `check`: every misconfiguration at once. Exit 0 clean, 1 findings, 2 unusable input.
-pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
+pub fn check_command(files: &AzArgs, format: Format, sdks: &[crate::world::Sdk]) -> ExitCode {
     let imported = match files.read().and_then(|f| import(&f)) {
         Ok(imported) => imported,
         Err(error) => {
@@ -129,7 +139,8 @@ pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let findings = check(&imported.world);
+    let sdks = (!sdks.is_empty()).then_some(sdks);
+    let findings = check_for(&imported.world, sdks, std::time::SystemTime::now());
     // What a run of the imported world would check: the team's images, or reference parts in
     // their place (check itself runs nothing).
     let parts = imported.world.players(crate::world::BackendPlayer::Reference);
@@ -164,6 +175,10 @@ pub fn check_command(files: &AzArgs, format: Format) -> ExitCode {
         }
     }
     if format == Format::Text {
+        let notes = crate::diagnosis::check::notes(&imported.world);
+        for note in notes.iter().filter(|n| sdks.is_none() || !n.starts_with("C++")) {
+            println!("note: {note}");
+        }
         for part in parts.iter().filter(|p| p.is_substitute()) {
             println!(
                 "note: a run of the imported world plays the {part} (`import --images` runs yours)"

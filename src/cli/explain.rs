@@ -48,6 +48,13 @@ pub struct ExplainArgs {
     /// Your session pool (`az containerapp sessionpool show -o json`), with --app.
     #[arg(long, value_name = "FILE", requires = "app")]
     pool: Option<PathBuf>,
+    /// Your custom roles (`az role definition list --custom-role-only -o json`), with --roles.
+    #[arg(long, value_name = "FILE", requires = "roles")]
+    role_definitions: Option<PathBuf>,
+    /// A group's members (`az ad group member list --group <id> -o json`) as `[GROUP_ID=]FILE`;
+    /// repeat for several groups.
+    #[arg(long, value_name = "[GROUP_ID=]FILE", requires = "roles")]
+    group_members: Vec<String>,
 }
 
 pub fn explain_command(args: ExplainArgs) -> ExitCode {
@@ -82,6 +89,8 @@ pub fn explain_command(args: ExplainArgs) -> ExitCode {
     let user = match &args.app {
         Some(app) => {
             match crate::evidence::AzFiles::read(app, args.pool.as_deref(), args.roles.as_deref())
+                .and_then(|f| f.with_definitions(args.role_definitions.as_deref()))
+                .and_then(|f| f.with_group_members(&args.group_members))
                 .and_then(|f| crate::evidence::import::parts(&f))
             {
                 Ok(parts) => Some(parts),

@@ -86,6 +86,9 @@ pub enum Command {
         files: evidence::AzArgs,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// The backend's SDK (repeat for several); without it, what differs between SDKs is a note.
+        #[arg(long, value_enum, value_name = "LANG")]
+        sdk: Vec<crate::world::Sdk>,
     },
     /// Print the JSON Schema of the scenario format.
     Schema,
@@ -139,7 +142,7 @@ async fn dispatch(command: Command) -> ExitCode {
             let images = if images { Images::Run } else { Images::Recorded };
             evidence::import_command(&files, output.as_deref(), images)
         }
-        Command::Check { files, format } => evidence::check_command(&files, format),
+        Command::Check { files, format, sdk } => evidence::check_command(&files, format, &sdk),
         Command::Schema => {
             println!(
                 "{}",

@@ -5,17 +5,30 @@
 //! gets from the app's `AZURE_CLIENT_ID`, whether that identity holds Session Executor on the pool,
 //! whether the pool can forward at all, and whether the app's endpoint settings point at this pool.
 
+use std::time::SystemTime;
+
 use super::{Diagnosis, Finding, FixContext, fixes};
-use crate::world::{ManagedIdentity, Selection, Selector, SettingValue, World};
+use crate::azure::AZURE_CLIENT_ID;
+use crate::world::rbac::{self, EXECUTE_DATA_ACTION};
+use crate::world::{Access, ManagedIdentity, Sdk, Selection, Selector, SettingValue, World};
 
 /// Every finding about `world`; empty when nothing is wrong.
+#[cfg(test)]
 pub fn check(world: &World) -> Vec<Finding> {
+    check_for(world, None, SystemTime::now())
+}
+
+/// The same for the backend's SDKs (`None`: any; then what differs between SDKs is a note, see
+/// [`notes`]).
+pub fn check_for(world: &World, sdks: Option<&[Sdk]>, now: SystemTime) -> Vec<Finding> {
     let ctx = FixContext::from_world(world);
     let mut findings = Vec::new();
     let mut add = |id: Diagnosis, explanation: String, ctx: &FixContext| {
         findings.push(Finding { id, hop: None, seq: None, explanation, fix: fixes::fix(id, ctx) })
     };
-    identity_findings(world, &ctx, &mut add);
+    if sdk_findings(world, sdks, &ctx, &mut add) {
+        identity_findings(world, &ctx, now, &mut add);
+    }
     pool_findings(world, &ctx, &mut add);
     findings
 }
@@ -23,7 +36,7 @@ pub fn check(world: &World) -> Vec<Finding> {
 type Add<'a> = dyn FnMut(Diagnosis, String, &FixContext) + 'a;
 
 /// Which identity the app's token requests get, and whether it may execute in the pool.
-fn identity_findings(world: &World, ctx: &FixContext, add: &mut Add<'_>) {
+fn identity_findings(world: &World, ctx: &FixContext, now: SystemTime, add: &mut Add<'_>) {
     let app = &world.app;
     if !app.has_identity() {
         add(
@@ -92,39 +105,154 @@ fn identity_findings(world: &World, ctx: &FixContext, add: &mut Add<'_>) {
         }
         Selection::NoIdentity | Selection::EmptySelector => return,
     };
-    if world.executor_assignments_on_pool(&used.principal_id).next().is_some() {
-        return;
-    }
+    let access = world.access(&used.principal_id);
     let ctx = FixContext {
         principal_id: Some(used.principal_id.clone()),
         used: Some(used.clone()),
         ..ctx.clone()
     };
+    if access.allowed() {
+        return propagation_finding(world, &access, used, now, &ctx, add);
+    }
+    if !access.lacking.is_empty() {
+        return add(Diagnosis::RoleLacksDataAction, lacking_text(world, &access, used), &ctx);
+    }
     let empty_setting = matches!(setting, Some(SettingValue::Plain(v)) if v.is_empty());
     match ctx.other_holder() {
         // The empty AZURE_CLIENT_ID finding already names the identity to set.
         Some(_) if empty_setting => {}
         Some(holder) => {
             let explanation = format!(
-                "token requests get {}, which holds no Session Executor role on pool {}; {} of the same app does",
+                "token requests get {}, which holds no role granting execute on pool {}; {} of the same app does",
                 used.short_name(),
                 world.pool.name,
                 holder.short_name()
             );
             add(Diagnosis::RoleOnOtherIdentity, explanation, &ctx);
         }
-        None => add(
-            Diagnosis::MissingRole,
-            format!(
-                "token requests get {} (principal {}), and no identity of app {} holds Session Executor on pool {} or an enclosing scope",
+        None => {
+            let mut explanation = format!(
+                "token requests get {} (principal {}), and no identity of app {} holds a role granting {EXECUTE_DATA_ACTION} on pool {} or an enclosing scope",
                 used.short_name(),
                 used.principal_id,
                 world.app.name,
                 world.pool.name
-            ),
-            &ctx,
-        ),
+            );
+            explanation.push_str(&undetermined_text(&access));
+            add(Diagnosis::MissingRole, explanation, &ctx);
+        }
     }
+}
+
+/// A granting assignment younger than the propagation window: not a fix, a wait (DOC).
+fn propagation_finding(
+    world: &World,
+    access: &Access<'_>,
+    used: &ManagedIdentity,
+    now: SystemTime,
+    ctx: &FixContext,
+    add: &mut Add<'_>,
+) {
+    let Some(young) = access.propagating(now) else { return };
+    let Some(created) = young.created_on else { return };
+    let (ago, retry) = rbac::age_and_retry(created, now);
+    add(
+        Diagnosis::RolePropagationDelay,
+        format!(
+            "{} holds {} on {} for pool {}, assigned {ago}: Azure may take up to 10 minutes to apply it; retry after {retry}",
+            used.short_name(),
+            young.role,
+            young.scope,
+            world.pool.name
+        ),
+        ctx,
+    );
+}
+
+/// Assignments that apply to the pool but whose roles grant no execute data action.
+fn lacking_text(world: &World, access: &Access<'_>, used: &ManagedIdentity) -> String {
+    let roles: Vec<String> = access
+        .lacking
+        .iter()
+        .map(|v| {
+            let through = v.group.map_or_else(String::new, |g| format!(" through group {g}"));
+            format!("'{}' at {}{through}", v.assignment.role, v.assignment.scope)
+        })
+        .collect();
+    format!(
+        "{} holds {} on pool {}, but no such role grants the data action {EXECUTE_DATA_ACTION} (control-plane actions such as Owner's or Contributor's `*` grant no data action)",
+        used.short_name(),
+        roles.join(", "),
+        world.pool.name
+    )
+}
+
+/// What RBAC could not decide: custom roles without their definition, groups without members.
+fn undetermined_text(access: &Access<'_>) -> String {
+    let mut text = String::new();
+    for via in &access.unknown_role {
+        text.push_str(&format!(
+            "; role '{}' at {} is not a built-in one and its definition was not given: pass `az role definition list --custom-role-only -o json` as --role-definitions",
+            via.assignment.role, via.assignment.scope
+        ));
+    }
+    for assignment in &access.group_unknown {
+        text.push_str(&format!(
+            "; group {} holds '{}' at {} and may include this identity: check with `az ad group member list --group {} -o json` and pass it as --group-members",
+            assignment.principal_id, assignment.role, assignment.scope, assignment.principal_id
+        ));
+    }
+    text
+}
+
+/// What the SDKs that ignore `AZURE_CLIENT_ID` get; `false` when none of `sdks` honours it (the
+/// other identity findings concern those that do).
+fn sdk_findings(world: &World, sdks: Option<&[Sdk]>, ctx: &FixContext, add: &mut Add<'_>) -> bool {
+    let Some(sdks) = sdks else { return true };
+    let app = &world.app;
+    let ignoring: Vec<&str> =
+        sdks.iter().filter(|s| !s.honours_azure_client_id()).map(|s| s.name()).collect();
+    if let (false, Some(id)) = (ignoring.is_empty(), app.settings.plain(AZURE_CLIENT_ID))
+        && !id.is_empty()
+    {
+        let gets = match app.select(world.identity_endpoint.protocol, Selector::None) {
+            Selection::Identity(identity) => format!("{} instead", identity.short_name()),
+            _ => "400 \"Unable to load the proper Managed Identity.\" (the app has no system-assigned identity)".to_owned(),
+        };
+        add(
+            Diagnosis::SdkIgnoresClientId,
+            format!(
+                "affects {}: AZURE_CLIENT_ID={id} is set, but this SDK's DefaultAzureCredential ignores it and asks for no identity, which gets {gets}",
+                ignoring.join(", ")
+            ),
+            ctx,
+        );
+    }
+    sdks.iter().any(|s| s.honours_azure_client_id())
+}
+
+/// What `check` cannot decide and says beside its findings: conditions on the assignments that
+/// let the identity in use execute (ABAC conditions are not evaluated).
+pub fn notes(world: &World) -> Vec<String> {
+    let mut notes = Vec::new();
+    if world.app.settings.plain(AZURE_CLIENT_ID).is_some_and(|v| !v.is_empty()) {
+        notes.push("C++ DefaultAzureCredential ignores AZURE_CLIENT_ID: if the backend is C++, run `check --sdk cpp`".to_owned());
+    }
+    let Some(used) = world.app.default_identity(world.identity_endpoint.protocol) else {
+        return notes;
+    };
+    notes.extend(world
+        .access(&used.principal_id)
+        .conditions()
+        .map(|a| {
+            format!(
+                "the assignment of '{}' to {} at {} has a condition, which is not evaluated here: if Azure finds it false, the pool answers 403",
+                a.role,
+                used.short_name(),
+                a.scope
+            )
+        }));
+    notes
 }
 
 /// When the identity in use is unknown: a missing role is still worth saying if no identity has it.

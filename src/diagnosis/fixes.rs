@@ -7,7 +7,7 @@ use super::Diagnosis;
 use crate::azure::{DYNAMIC_SESSIONS_AUDIENCE, SESSION_EXECUTOR_ROLE};
 use crate::transcript::{Exchange, Hop};
 use crate::world::{
-    App, IdentityKind, IdentityProtocol, ManagedIdentity, Pool, RoleAssignment, World,
+    App, IdentityKind, IdentityProtocol, ManagedIdentity, Pool, Rbac, RoleAssignment, World,
 };
 
 /// The ids a fix needs; `None` renders as a `<placeholder>`.
@@ -45,9 +45,9 @@ pub struct FixContext {
 impl FixContext {
     /// Everything a world knows, before any token: the identity the app would use by default.
     pub fn from_world(world: &World) -> Self {
-        Self::for_app(
+        Self::for_app_rbac(
             &world.app,
-            &world.role_assignments,
+            world.rbac(),
             true,
             Some(&world.pool),
             world.identity_endpoint.protocol,
@@ -63,12 +63,24 @@ impl FixContext {
         pool: Option<&Pool>,
         protocol: IdentityProtocol,
     ) -> Self {
+        let rbac = Rbac { assignments, custom: &[], groups: &[] };
+        Self::for_app_rbac(app, rbac, roles_known, pool, protocol)
+    }
+
+    /// The same, with the custom role definitions and groups RBAC needs.
+    pub fn for_app_rbac(
+        app: &App,
+        rbac: Rbac<'_>,
+        roles_known: bool,
+        pool: Option<&Pool>,
+        protocol: IdentityProtocol,
+    ) -> Self {
         let used = app.default_identity(protocol).cloned();
         Self {
             principal_id: used.as_ref().map(|i| i.principal_id.clone()),
             identity_client_id: used.as_ref().map(|i| i.client_id.clone()),
             used,
-            holders: crate::world::executor_holders(app, assignments, pool.map(|p| &p.resource_id))
+            holders: crate::world::executor_holders(app, rbac, pool.map(|p| &p.resource_id))
                 .into_iter()
                 .cloned()
                 .collect(),
@@ -180,6 +192,17 @@ pub fn fix(diagnosis: Diagnosis, ctx: &FixContext) -> String {
         Diagnosis::RoleOnOtherIdentity
         | Diagnosis::IdentityNotSpecified
         | Diagnosis::EmptyClientId => select_identity_fix(diagnosis, ctx, &assign, &set_client_id),
+        // --- issue 19 (begin) ---
+        Diagnosis::RoleLacksDataAction => format!(
+            "{}  (or add {} to the dataActions of the custom role it holds: az role definition update --role-definition <role.json>)",
+            assign(principal),
+            crate::world::rbac::EXECUTE_DATA_ACTION
+        ),
+        Diagnosis::SdkIgnoresClientId => format!(
+            "in code: {} (the setting AZURE_CLIENT_ID alone does not reach this SDK's request)",
+            crate::world::Sdk::Cpp.client_id_in_code(or(&ctx.client_id_setting, "<client id>"))
+        ),
+        // --- issue 19 (end) ---
         Diagnosis::RolePropagationDelay => format!(
             "nothing is missing: the role of {principal} on {pool_id} became effective a little later; retry 403 with backoff for about a minute after a new assignment"
         ),
@@ -300,9 +323,7 @@ pub fn explanation(
         Diagnosis::MissingRole => {
             let mut text = missing_role_text(ctx.principal_id.as_deref(), &status, pool_id);
             let elsewhere: Vec<&str> = world
-                .map(|w| {
-                    w.executor_assignments_elsewhere(principal).map(|a| a.scope.as_str()).collect()
-                })
+                .map(|w| w.access(principal).elsewhere.iter().map(|a| a.scope.as_str()).collect())
                 .unwrap_or_default();
             if !elsewhere.is_empty() {
                 text.push_str(&format!(

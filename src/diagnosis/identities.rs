@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Diagnosis;
 use crate::transcript::{Exchange, Hop};
-use crate::world::{App, RoleAssignment, Scope, Selector, SettingValue, World, executor_holders};
+use crate::world::{App, Rbac, Scope, Selector, SettingValue, World, executor_holders};
 
 /// The diagnosis of `exchange`, refined with what the world knows.
 pub fn refine(diagnosis: Diagnosis, exchange: &Exchange, world: &World) -> Diagnosis {
@@ -30,6 +30,10 @@ pub fn refine(diagnosis: Diagnosis, exchange: &Exchange, world: &World) -> Diagn
                 Diagnosis::IdentityNotSpecified
             }
         }
+        // --- issue 19: a role applies to the caller but grants no execute data action ---
+        (Hop::Pool, Diagnosis::MissingRole) if role_lacks_data_action(exchange, world) => {
+            Diagnosis::RoleLacksDataAction
+        }
         (Hop::Pool, Diagnosis::MissingRole) if held_by_another_identity(exchange, world) => {
             if empty_setting {
                 Diagnosis::EmptyClientId
@@ -47,7 +51,7 @@ pub fn refine_by_app(
     diagnosis: Diagnosis,
     claims: Option<&Value>,
     app: &App,
-    assignments: &[RoleAssignment],
+    rbac: Rbac<'_>,
     pool: Option<&Scope>,
 ) -> Diagnosis {
     let setting = app.client_id_setting();
@@ -67,7 +71,11 @@ pub fn refine_by_app(
         }
         Diagnosis::MissingRole => {
             let Some(oid) = claims.and_then(|c| c["oid"].as_str()) else { return diagnosis };
-            let others = executor_holders(app, assignments, pool)
+            let access = rbac.access(oid, pool);
+            if !access.allowed() && !access.lacking.is_empty() {
+                return Diagnosis::RoleLacksDataAction;
+            }
+            let others = executor_holders(app, rbac, pool)
                 .into_iter()
                 .any(|i| !i.principal_id.eq_ignore_ascii_case(oid));
             match (app.identity_with_principal(oid).is_some() && others, empty_setting) {
@@ -82,6 +90,13 @@ pub fn refine_by_app(
 
 fn selector(exchange: &Exchange) -> Selector<'_> {
     Selector::from_query(|k| exchange.query_param(k))
+}
+
+/// The token's principal holds roles on the pool, and none of them grants the execute data action.
+fn role_lacks_data_action(exchange: &Exchange, world: &World) -> bool {
+    let Some(oid) = exchange.bearer_claims().and_then(|c| c["oid"].as_str()) else { return false };
+    let access = world.access(oid);
+    !access.allowed() && !access.lacking.is_empty()
 }
 
 /// The token came from one identity of the app and another one holds the role on the pool.

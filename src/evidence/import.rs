@@ -31,10 +31,25 @@ pub struct Parts {
     pub tenant_id: Option<String>,
     pub app: App,
     pub role_assignments: Vec<RoleAssignment>,
+    /// Custom role definitions given with `--role-definitions`.
+    pub role_definitions: Vec<world::RoleDefinition>,
+    /// The groups that hold kept assignments, with their members when given.
+    pub groups: Vec<world::Group>,
     pub pool: Option<Pool>,
     /// Whether a role assignment list was given (without one, who holds the role is unknown).
     pub roles_given: bool,
     pub notes: Vec<String>,
+}
+
+impl Parts {
+    /// The RBAC evaluator over what the files hold.
+    pub fn rbac(&self) -> world::Rbac<'_> {
+        world::Rbac {
+            assignments: &self.role_assignments,
+            custom: &self.role_definitions,
+            groups: &self.groups,
+        }
+    }
 }
 
 /// Build the whole world; the pool file is required.
@@ -63,6 +78,8 @@ pub fn import(files: &AzFiles) -> Result<Imported, AzError> {
         app: parts.app,
         identity_endpoint: IdentityEndpoint::default(),
         role_assignments: parts.role_assignments,
+        role_definitions: parts.role_definitions,
+        groups: parts.groups,
         pool,
         piston,
         applications: Vec::new(),
@@ -85,42 +102,79 @@ pub fn parts(files: &AzFiles) -> Result<Parts, AzError> {
     };
     let (app, tenant_id) =
         app_of(&files.app, &files.app_file, &assignments, pool.as_ref(), &mut notes)?;
+    let file = files.roles_file.as_deref().unwrap_or(Path::new("roles"));
+    let rbac = world::Rbac { assignments: &[], custom: &files.definitions, groups: &[] };
     let mut role_assignments = Vec::new();
     for a in &assignments {
-        let is_executor = RoleAssignment::new(
-            &a.principal_id,
-            &a.role,
-            Scope::parse("/subscriptions/x").expect("a scope"),
-        )
-        .is_session_executor();
-        if !is_executor || app.identity_with_principal(&a.principal_id).is_none() {
+        if !a.is_group && app.identity_with_principal(&a.principal_id).is_none() {
             continue;
         }
-        let file = files.roles_file.as_deref().unwrap_or(Path::new("roles"));
         let scope = Scope::parse(&a.scope).map_err(|m| {
             AzError::field(file, roles::COMMAND, &format!("{}.scope", a.json_path), m)
         })?;
-        role_assignments.push(RoleAssignment::new(
-            &a.principal_id,
-            crate::azure::SESSION_EXECUTOR_ROLE,
-            scope,
-        ));
+        let grants = rbac.grants_execute(&a.role);
+        let covers = pool.as_ref().is_none_or(|p| scope.contains(&p.resource_id));
+        // Other roles elsewhere (AcrPull on a registry, …) say nothing about the pool.
+        if grants != Some(true) && !covers {
+            continue;
+        }
+        let role = match rbac.definition(&a.role) {
+            Some(d) if d.id == crate::azure::SESSION_EXECUTOR_ROLE_ID => d.name,
+            _ => a.role.clone(),
+        };
+        let mut kept = RoleAssignment::new(&a.principal_id, &role, scope);
+        kept.is_group = a.is_group;
+        kept.condition = a.condition.clone();
+        kept.created_on =
+            a.created_on.as_deref().map(world::rbac::parse_created_on).transpose().map_err(
+                |m| AzError::field(file, roles::COMMAND, &format!("{}.createdOn", a.json_path), m),
+            )?;
+        role_assignments.push(kept);
     }
     if files.roles_file.is_some() {
         notes.push(format!(
-            "role assignments: kept {} of {} (Azure ContainerApps Session Executor held by the app's identities; the others concern other roles or principals)",
+            "role assignments: kept {} of {} (those of the app's identities and groups that grant execute, or apply to the pool; the others concern other principals or resources)",
             role_assignments.len(),
             assignments.len()
         ));
     }
+    let groups = groups_of(&role_assignments, &files.group_members, &mut notes);
     Ok(Parts {
         tenant_id,
         app,
         role_assignments,
+        role_definitions: files.definitions.clone(),
+        groups,
         pool,
         roles_given: files.roles_file.is_some(),
         notes,
     })
+}
+
+/// The groups that hold assignments, each with the members a `--group-members` file gave: the one
+/// naming it, or an unnamed one when only one group holds assignments.
+fn groups_of(
+    assignments: &[RoleAssignment],
+    given: &[az::GroupMembers],
+    notes: &mut Vec<String>,
+) -> Vec<world::Group> {
+    let mut ids: Vec<&str> = Vec::new();
+    for a in assignments.iter().filter(|a| a.is_group) {
+        if !ids.iter().any(|id| id.eq_ignore_ascii_case(&a.principal_id)) {
+            ids.push(&a.principal_id);
+        }
+    }
+    let unnamed = given.iter().find(|g| g.group.is_none()).filter(|_| ids.len() == 1);
+    ids.into_iter()
+        .map(|id| {
+            let named = given.iter().find(|g| g.group.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(id)));
+            let members = named.or(unnamed).map(|g| g.members.clone());
+            if members.is_none() {
+                notes.push(format!("group {id}: its members are not known (pass `az ad group member list --group {id} -o json` as --group-members {id}=FILE)"));
+            }
+            world::Group { id: id.to_owned(), members }
+        })
+        .collect()
 }
 
 fn app_of(

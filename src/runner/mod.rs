@@ -2,7 +2,7 @@
 //!
 //! Start the stand-ins, start the session container and the backend as child processes with their
 //! environment pointing at the stand-ins, send each step, diagnose from the transcript, check the
-//! expectations, tear everything down. The whole scenario runs under its deadline; children are
+//! expectations, tear everything down. Its steps run under its deadline (counted from the processes being ready); children are
 //! killed when the run ends, however it ends.
 
 pub mod devtools;
@@ -212,9 +212,15 @@ impl Runner {
         let started = Instant::now();
         let recorder = Recorder::new();
         let mut live = LiveWorld::default();
-        let result =
-            tokio::time::timeout(scenario.deadline, self.drive(scenario, &recorder, &mut live))
-                .await;
+        // The deadline counts from the moment the backend and the session container are ready (their
+        // start has bounds of its own): a slow start on a loaded machine is not the scenario's time.
+        let result = match self.stage(scenario, &recorder, &mut live, true).await {
+            Err(error) => Ok(Err(error)),
+            Ok(()) => {
+                let steps = self.drive(scenario, &recorder, &mut live);
+                tokio::time::timeout(scenario.deadline, steps).await
+            }
+        };
         let mut failures = Vec::new();
         let mut problems = Vec::new();
         let backend_output = |live: &LiveWorld| {
@@ -593,7 +599,6 @@ impl Runner {
         recorder: &Recorder,
         live: &mut LiveWorld,
     ) -> Result<Vec<StepOutcome>, RunError> {
-        self.stage(scenario, recorder, live, true).await?;
         let backend_url = live.backend.as_ref().map(|b| b.url().to_owned()).unwrap_or_default();
         let client = crate::standins::loopback_client();
         for step in &scenario.steps {

@@ -25,7 +25,8 @@ pub struct ScenarioFile {
     pub unset: Vec<String>,
     /// One or two sentences: what this scenario reproduces.
     pub description: String,
-    /// The whole scenario must finish within this many milliseconds (default 10000).
+    /// The scenario's steps must finish within this many milliseconds of the backend and the session
+    /// container being ready (default 10000); their start is bounded by `ready_within_ms`.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -58,6 +59,13 @@ pub struct WorldFile {
     /// Role assignments in the tenant (who holds which role at which scope).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_assignments: Vec<RoleAssignmentFile>,
+    /// Custom role definitions (`az role definition list --custom-role-only`); the built-in ones
+    /// (Session Executor, Owner, Contributor, Reader) are always known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_definitions: Vec<RoleDefinitionFile>,
+    /// Groups that hold role assignments, with their members (`az ad group member list`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupFile>,
     pub pool: PoolFile,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub piston: Option<PistonFile>,
@@ -263,6 +271,54 @@ pub struct RoleAssignmentFile {
     #[serde(default, deserialize_with = "bounds::delay_ms::opt")]
     #[schemars(range(min = bounds::delay_ms::MIN, max = bounds::delay_ms::MAX))]
     pub effective_after_ms: Option<u64>,
+    /// `principalType`: `Group` when `principal_id` is a group's object id (its members hold the role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<PrincipalType>,
+    /// An ABAC condition, as `az` prints it: kept, never evaluated (reports say so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// `createdOn` as `az` prints it (RFC 3339): `check` compares it with now (propagation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_on: Option<String>,
+}
+
+/// Who a role assignment's principal is (`principalType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum PrincipalType {
+    ServicePrincipal,
+    User,
+    Group,
+}
+
+/// A custom role definition: what it permits (DOC: `*` wildcards, case-insensitive).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDefinitionFile {
+    /// `roleName`, as role assignments name it.
+    pub name: String,
+    /// The definition's GUID (`name` in `az` output), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_actions: Vec<String>,
+    /// E.g. `["Microsoft.App/sessionPools/*/action"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_data_actions: Vec<String>,
+}
+
+/// A group that holds role assignments.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    /// The group's object id.
+    pub id: String,
+    /// Its members' object ids; absent when not known (then `check` says the group may hold the role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
 }
 
 /// The session pool (`Microsoft.App/sessionPools`), in ARM's vocabulary.

@@ -27,12 +27,20 @@ pub fn world(file: WorldFile) -> Result<World, WorldProblem> {
         .into_iter()
         .map(|a| {
             let scope = Scope::parse(&a.scope).map_err(|m| problem(&a.scope, m))?;
+            let created_on = a
+                .created_on
+                .as_deref()
+                .map(|t| world::rbac::parse_created_on(t).map_err(|m| problem(t, m)))
+                .transpose()?;
             Ok(RoleAssignment {
                 principal_id: a.principal_id,
                 role: a.role,
                 scope,
                 effective_after_calls: a.effective_after_calls,
                 effective_after_ms: a.effective_after_ms,
+                is_group: a.principal_type == Some(format::PrincipalType::Group),
+                condition: a.condition,
+                created_on,
             })
         })
         .collect::<Result<Vec<_>, WorldProblem>>()?;
@@ -42,6 +50,12 @@ pub fn world(file: WorldFile) -> Result<World, WorldProblem> {
         app: app(file.app)?,
         identity_endpoint: identity_endpoint(&file.identity_endpoint),
         role_assignments,
+        role_definitions: file.role_definitions.into_iter().map(role_definition).collect(),
+        groups: file
+            .groups
+            .into_iter()
+            .map(|g| world::Group { id: g.id, members: g.members })
+            .collect(),
         pool: pool(file.pool)?,
         piston,
         applications: file.applications.into_iter().map(application).collect(),
@@ -61,6 +75,18 @@ pub fn unknown_assignees(world: &World) -> Vec<&RoleAssignment> {
         .iter()
         .filter(|a| !known.iter().any(|k| k.eq_ignore_ascii_case(&a.principal_id)))
         .collect()
+}
+
+/// A custom definition; without a GUID it is known by its name only.
+fn role_definition(file: format::RoleDefinitionFile) -> world::RoleDefinition {
+    world::RoleDefinition {
+        id: file.id.unwrap_or_default(),
+        name: file.name,
+        actions: file.actions,
+        not_actions: file.not_actions,
+        data_actions: file.data_actions,
+        not_data_actions: file.not_data_actions,
+    }
 }
 
 fn app(file: AppFile) -> Result<App, WorldProblem> {

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use super::format::{
-    AppFile, ContainerType, ExecuteRequest, ImageFile, PistonFile, PoolFile, ProcessFile,
-    ProgramFile, RequestFile, RoleAssignmentFile, ScenarioFile, SettingFile, StepFile,
-    SystemAssignedFile, UserAssignedFile, WorldFile,
+    AppFile, ContainerType, ExecuteRequest, GroupFile, ImageFile, PistonFile, PoolFile,
+    PrincipalType, ProcessFile, ProgramFile, RequestFile, RoleAssignmentFile, RoleDefinitionFile,
+    ScenarioFile, SettingFile, StepFile, SystemAssignedFile, UserAssignedFile, WorldFile,
 };
 use crate::world::{self, SettingValue, World};
 
@@ -89,7 +89,31 @@ fn world_file(world: &World) -> WorldFile {
                 scope: a.scope.to_string(),
                 effective_after_calls: None,
                 effective_after_ms: None,
+                principal_type: a.is_group.then_some(PrincipalType::Group),
+                condition: a.condition.clone(),
+                created_on: a.created_on.map(|t| {
+                    time::OffsetDateTime::from(t)
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                }),
             })
+            .collect(),
+        role_definitions: world
+            .role_definitions
+            .iter()
+            .map(|d| RoleDefinitionFile {
+                name: d.name.clone(),
+                id: (!d.id.is_empty()).then(|| d.id.clone()),
+                actions: d.actions.clone(),
+                not_actions: d.not_actions.clone(),
+                data_actions: d.data_actions.clone(),
+                not_data_actions: d.not_data_actions.clone(),
+            })
+            .collect(),
+        groups: world
+            .groups
+            .iter()
+            .map(|g| GroupFile { id: g.id.clone(), members: g.members.clone() })
             .collect(),
         pool: pool_file(&world.pool),
         piston: Some(PistonFile {

@@ -311,6 +311,8 @@ impl WorldBuilder {
             },
             identity_endpoint: IdentityEndpoint { protocol: self.protocol, ..Default::default() },
             role_assignments,
+            role_definitions: Vec::new(),
+            groups: Vec::new(),
             pool: Pool::new(pool_id, self.target_port),
             piston: Piston { programs: self.programs, ..Piston::default() },
             applications: Vec::new(),

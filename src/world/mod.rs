@@ -8,9 +8,11 @@
 
 pub(crate) mod app;
 mod builder;
+pub(crate) mod credential;
 pub(crate) mod parts;
 mod players;
 pub(crate) mod pool;
+pub(crate) mod rbac;
 pub(crate) mod scope;
 
 pub(crate) use app::{
@@ -18,6 +20,7 @@ pub(crate) use app::{
     Settings,
 };
 pub use builder::{BuildError, RoleScope, SYSTEM_ASSIGNED, WorldBuilder};
+pub(crate) use credential::Sdk;
 pub(crate) use parts::{
     Application, AzCli, DeveloperTools, Fault, Federated, ImageSpec, Piston, ProcessSpec, Program,
     Runtime, SessionContainer,
@@ -25,9 +28,8 @@ pub(crate) use parts::{
 pub(crate) use players::BackendPlayer;
 pub use players::{Player, Role};
 pub(crate) use pool::{ContainerType, Pool};
+pub(crate) use rbac::{Access, Group, Rbac, RoleDefinition};
 pub(crate) use scope::Scope;
-
-use crate::azure::{SESSION_EXECUTOR_ROLE, SESSION_EXECUTOR_ROLE_ID};
 
 /// An Azure world: the backend's container app with its identities and settings, role
 /// assignments, the session pool, Piston's script and faults. Read it from a scenario file
@@ -56,6 +58,10 @@ pub struct World {
     /// How the platform's identity endpoint behaves.
     pub(crate) identity_endpoint: IdentityEndpoint,
     pub(crate) role_assignments: Vec<RoleAssignment>,
+    /// Custom role definitions (the built-in ones are always known: [`rbac::built_in_definitions`]).
+    pub(crate) role_definitions: Vec<RoleDefinition>,
+    /// Groups that hold assignments, with their members when known.
+    pub(crate) groups: Vec<Group>,
     pub(crate) pool: Pool,
     pub(crate) piston: Piston,
     /// App registrations that authenticate to Entra (client secret, workload identity).
@@ -97,6 +103,13 @@ pub(crate) struct RoleAssignment {
     pub effective_after_calls: Option<u32>,
     /// Still propagating: the pool refuses this principal until this long after it started.
     pub effective_after_ms: Option<u64>,
+    /// `principalType: Group`: the principal is a group, its members hold the role (DOC).
+    pub is_group: bool,
+    /// An ABAC condition on the assignment: recorded, never evaluated (said so where it matters).
+    pub condition: Option<String>,
+    /// `createdOn` as `az` prints it, when known: younger than the propagation window means the
+    /// role may not be in effect yet (DOC).
+    pub created_on: Option<std::time::SystemTime>,
 }
 
 impl RoleAssignment {
@@ -108,15 +121,10 @@ impl RoleAssignment {
             scope,
             effective_after_calls: None,
             effective_after_ms: None,
+            is_group: false,
+            condition: None,
+            created_on: None,
         }
-    }
-
-    /// Whether this is the Session Executor role: by name, by definition id, or by a full
-    /// `…/roleDefinitions/<id>` path; case-insensitive.
-    pub fn is_session_executor(&self) -> bool {
-        let id = self.role.rsplit('/').next().unwrap_or_default();
-        self.role.eq_ignore_ascii_case(SESSION_EXECUTOR_ROLE)
-            || id.eq_ignore_ascii_case(SESSION_EXECUTOR_ROLE_ID)
     }
 }
 
@@ -128,38 +136,23 @@ pub(crate) struct WorldProblem {
 }
 
 impl World {
-    /// The Session Executor assignments of `principal_id` that cover the pool.
-    pub(crate) fn executor_assignments_on_pool(
-        &self,
-        principal_id: &str,
-    ) -> impl Iterator<Item = &RoleAssignment> {
-        self.executor_assignments(principal_id, true)
+    /// The RBAC evaluator over this world's assignments, definitions and groups.
+    pub(crate) fn rbac(&self) -> Rbac<'_> {
+        Rbac {
+            assignments: &self.role_assignments,
+            custom: &self.role_definitions,
+            groups: &self.groups,
+        }
     }
 
-    /// Session Executor assignments of `principal_id` that do NOT cover the pool (e.g. another pool).
-    pub(crate) fn executor_assignments_elsewhere(
-        &self,
-        principal_id: &str,
-    ) -> impl Iterator<Item = &RoleAssignment> {
-        self.executor_assignments(principal_id, false)
-    }
-
-    fn executor_assignments(
-        &self,
-        principal_id: &str,
-        on_pool: bool,
-    ) -> impl Iterator<Item = &RoleAssignment> {
-        self.role_assignments.iter().filter(move |a| {
-            a.principal_id.eq_ignore_ascii_case(principal_id)
-                && a.is_session_executor()
-                && a.scope.contains(&self.pool.resource_id) == on_pool
-        })
+    /// What RBAC says about `principal_id` executing in the pool.
+    pub(crate) fn access(&self, principal_id: &str) -> Access<'_> {
+        self.rbac().access(principal_id, Some(&self.pool.resource_id))
     }
 
     /// The app's identities that hold Session Executor on the pool.
     pub(crate) fn executor_identities(&self) -> impl Iterator<Item = &ManagedIdentity> {
-        executor_holders(&self.app, &self.role_assignments, Some(&self.pool.resource_id))
-            .into_iter()
+        executor_holders(&self.app, self.rbac(), Some(&self.pool.resource_id)).into_iter()
     }
 
     /// Principals the world defines: the app's identities, the app registrations, the signed-in
@@ -178,37 +171,12 @@ impl World {
     }
 }
 
-/// The identities of `app` holding Session Executor on `pool` (or an enclosing scope); anywhere
-/// when the pool is not known.
+/// The identities of `app` whose roles grant the execute data action on `pool` (or an enclosing
+/// scope); anywhere when the pool is not known.
 pub(crate) fn executor_holders<'a>(
     app: &'a App,
-    assignments: &[RoleAssignment],
+    rbac: Rbac<'_>,
     pool: Option<&Scope>,
 ) -> Vec<&'a ManagedIdentity> {
-    let holds = |identity: &ManagedIdentity| {
-        assignments.iter().any(|a| {
-            a.principal_id.eq_ignore_ascii_case(&identity.principal_id)
-                && a.is_session_executor()
-                && pool.is_none_or(|p| a.scope.contains(p))
-        })
-    };
-    app.identities().filter(|i| holds(i)).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_session_executor_is_recognised_by_name_id_or_definition_path() {
-        let scope = Scope::parse("/subscriptions/s").unwrap();
-        for role in [
-            SESSION_EXECUTOR_ROLE,
-            "0FB8EBA5-A2BB-4ABE-B1C1-49DFAD359BB0",
-            "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0",
-        ] {
-            assert!(RoleAssignment::new("p", role, scope.clone()).is_session_executor(), "{role}");
-        }
-        assert!(!RoleAssignment::new("p", "Contributor", scope).is_session_executor());
-    }
+    app.identities().filter(|i| rbac.access(&i.principal_id, pool).allowed()).collect()
 }

@@ -12,6 +12,7 @@ mod machine;
 mod noisy;
 mod pasted;
 mod python;
+mod rbac;
 mod reliability;
 mod reports;
 mod scenario_errors;

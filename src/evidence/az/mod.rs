@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod pool;
+pub mod rbac;
 pub mod roles;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,19 @@ pub struct AzFiles {
     pub pool_file: Option<PathBuf>,
     pub roles: RoleAssignmentList,
     pub roles_file: Option<PathBuf>,
+    /// Custom role definitions (`--role-definitions`).
+    pub definitions: Vec<crate::world::RoleDefinition>,
+    /// Group memberships (`--group-members`): the group's id when the user named it, its members.
+    pub group_members: Vec<GroupMembers>,
+}
+
+/// One `--group-members [GROUP_ID=]FILE`.
+#[derive(Debug, Clone)]
+pub struct GroupMembers {
+    /// The group's object id; `None` when the file was given alone (then it belongs to the only
+    /// group that holds an assignment).
+    pub group: Option<String>,
+    pub members: Vec<String>,
 }
 
 impl AzFiles {
@@ -65,7 +79,32 @@ impl AzFiles {
             pool_file: pool.map(Path::to_owned),
             roles: roles.map(|r| read(r, roles::COMMAND)).transpose()?.unwrap_or_default(),
             roles_file: roles.map(Path::to_owned),
+            definitions: Vec::new(),
+            group_members: Vec::new(),
         })
+    }
+
+    /// Add the custom role definitions of `file` (`az role definition list --custom-role-only`).
+    pub fn with_definitions(mut self, file: Option<&Path>) -> Result<Self, AzError> {
+        if let Some(file) = file {
+            let raw: Vec<rbac::RawDefinition> = read(file, rbac::DEFINITIONS_COMMAND)?;
+            self.definitions.extend(raw.iter().map(rbac::RawDefinition::definition));
+        }
+        Ok(self)
+    }
+
+    /// Add group memberships, each `[GROUP_ID=]FILE` (`az ad group member list`).
+    pub fn with_group_members(mut self, specs: &[String]) -> Result<Self, AzError> {
+        for spec in specs {
+            let (group, file) = match spec.split_once('=') {
+                Some((group, file)) => (Some(group.trim().to_owned()), PathBuf::from(file)),
+                None => (None, PathBuf::from(spec)),
+            };
+            let raw: Vec<rbac::RawMember> = read(&file, rbac::MEMBERS_COMMAND)?;
+            let members = raw.into_iter().map(|m| m.id).collect();
+            self.group_members.push(GroupMembers { group, members });
+        }
+        Ok(self)
     }
 }
 

@@ -17,6 +17,12 @@ pub struct Assignment {
     /// `roleDefinitionName` when the CLI printed it, else the definition's id (a GUID).
     pub role: String,
     pub scope: String,
+    /// `principalType` is `Group`: the role is held by the group's members (DOC).
+    pub is_group: bool,
+    /// `condition`, when the assignment has one (never evaluated).
+    pub condition: Option<String>,
+    /// `createdOn` as printed (RFC 3339).
+    pub created_on: Option<String>,
     /// Where it sits in the file, for messages (`$[3]`, `$.value[3].properties`).
     pub json_path: String,
 }
@@ -40,6 +46,12 @@ struct RawAssignment {
     role_definition_name: Option<String>,
     #[serde(default)]
     scope: Option<String>,
+    #[serde(rename = "principalType", default)]
+    principal_type: Option<String>,
+    #[serde(default)]
+    condition: Option<String>,
+    #[serde(rename = "createdOn", default)]
+    created_on: Option<String>,
     #[serde(default)]
     properties: Option<Box<RawAssignment>>,
 }
@@ -112,6 +124,12 @@ impl RoleAssignmentList {
                     principal_name: fields.principal_name.clone(),
                     role,
                     scope: need(&fields.scope, "scope")?,
+                    is_group: fields
+                        .principal_type
+                        .as_deref()
+                        .is_some_and(|t| t.eq_ignore_ascii_case("Group")),
+                    condition: fields.condition.clone().filter(|c| !c.trim().is_empty()),
+                    created_on: fields.created_on.clone(),
                     json_path: path,
                 })
             })

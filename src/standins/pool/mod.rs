@@ -101,7 +101,7 @@ impl PoolState {
             *n
         };
         let elapsed = self.started.elapsed();
-        self.world.executor_assignments_on_pool(principal).any(|a| {
+        self.world.access(principal).granting.iter().map(|v| v.assignment).any(|a| {
             a.effective_after_calls.is_none_or(|n| call > n)
                 && a.effective_after_ms.is_none_or(|ms| elapsed.as_millis() >= u128::from(ms))
         })
