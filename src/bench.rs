@@ -58,10 +58,15 @@ pub struct BenchReport {
     pub report_render_ms: Option<f64>,
     /// Median time to start and stop the stand-ins of the load world (in code, as a Rust test does).
     pub standins_start_stop_ms: f64,
-    /// Median time to start and drop a `wiremock::MockServer`, measured in the same run.
+    /// Median time to start and drop a `wiremock::MockServer` with `MockServer::start`, measured in
+    /// the same run: wiremock keeps a pool of servers, so after the first this is a checkout.
     pub wiremock_start_drop_ms: f64,
+    /// The same for a server of its own (`MockServer::builder().start()`: a fresh bind, no pool).
+    pub wiremock_fresh_start_drop_ms: f64,
     /// What a Rust test pays for `StandIns::start` next to the `MockServer::start` it already uses.
     pub standins_vs_wiremock_ratio: f64,
+    /// The same against a fresh (unpooled) wiremock server.
+    pub standins_vs_fresh_wiremock_ratio: f64,
 }
 
 /// A benchmark that could not run.
@@ -98,7 +103,7 @@ pub async fn run(runner: &Runner, options: &BenchOptions) -> Result<BenchReport,
     let load_world = Scenario::load(&options.load_scenario)?;
     let (scenario_ms, direct_ms) = overhead(runner, &load_world).await?;
     let load = load(runner, &load_world, options).await?;
-    let (standins_ms, wiremock_ms) = start_stop(&load_world).await?;
+    let (standins_ms, wiremock_ms, fresh_ms) = start_stop(&load_world).await?;
     let values: Vec<f64> = times.iter().map(|(t, _)| *t).collect();
     Ok(BenchReport {
         scenario_count: times.len(),
@@ -126,15 +131,18 @@ pub async fn run(runner: &Runner, options: &BenchOptions) -> Result<BenchReport,
         report_render_ms: render_in_chromium(&report),
         standins_start_stop_ms: standins_ms,
         wiremock_start_drop_ms: wiremock_ms,
+        wiremock_fresh_start_drop_ms: fresh_ms,
         standins_vs_wiremock_ratio: ratio(standins_ms, wiremock_ms),
+        standins_vs_fresh_wiremock_ratio: ratio(standins_ms, fresh_ms),
     })
 }
 
 /// Median times, over 30 rounds each after one warm-up, of `StandIns::start` + `stop` on the load
-/// world and of `wiremock::MockServer::start` + drop, alternating so that both see the same machine.
-async fn start_stop(scenario: &Scenario) -> Result<(f64, f64), BenchError> {
+/// world, of `wiremock::MockServer::start` + drop (pooled) and of a fresh wiremock server, alternating
+/// so that all three see the same machine.
+async fn start_stop(scenario: &Scenario) -> Result<(f64, f64, f64), BenchError> {
     const ROUNDS: usize = 30;
-    let (mut standins, mut wiremock) = (Vec::new(), Vec::new());
+    let (mut standins, mut wiremock, mut fresh) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..=ROUNDS {
         let started = Instant::now();
         let stand_ins =
@@ -146,14 +154,19 @@ async fn start_stop(scenario: &Scenario) -> Result<(f64, f64), BenchError> {
         let started = Instant::now();
         drop(wiremock::MockServer::start().await);
         let wiremock_ms = millis(started.elapsed());
+        let started = Instant::now();
+        drop(wiremock::MockServer::builder().start().await);
+        let fresh_ms = millis(started.elapsed());
         if round > 0 {
             standins.push(standins_ms);
             wiremock.push(wiremock_ms);
+            fresh.push(fresh_ms);
         }
     }
-    standins.sort_by(f64::total_cmp);
-    wiremock.sort_by(f64::total_cmp);
-    Ok((percentile(&standins, 50.0), percentile(&wiremock, 50.0)))
+    for times in [&mut standins, &mut wiremock, &mut fresh] {
+        times.sort_by(f64::total_cmp);
+    }
+    Ok((percentile(&standins, 50.0), percentile(&wiremock, 50.0), percentile(&fresh, 50.0)))
 }
 
 /// Scenarios in the large report the bench renders.
@@ -393,7 +406,7 @@ pub fn text(r: &BenchReport) -> String {
          backend through the whole chain ({} requests, {} connections): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {:.1} MB, {} token request(s)\n\
          Piston stand-in alone: {:.0} req/s; backend / direct = {:.2}\n\
          HTML report of {} scenarios: {:.1} MB, loaded and laid out by Chromium in {}\n\
-         StandIns::start + stop {:.2} ms, wiremock::MockServer::start + drop {:.2} ms: ratio {:.2}\n\
+         StandIns::start + stop {:.3} ms, wiremock::MockServer::start + drop {:.3} ms (pooled; ratio {:.1}), a fresh one {:.3} ms (ratio {:.1})\n\
          {} cores; bench took {:.1} s\n",
         r.scenario_count,
         r.scenario_median_ms,
@@ -422,6 +435,8 @@ pub fn text(r: &BenchReport) -> String {
         r.standins_start_stop_ms,
         r.wiremock_start_drop_ms,
         r.standins_vs_wiremock_ratio,
+        r.wiremock_fresh_start_drop_ms,
+        r.standins_vs_fresh_wiremock_ratio,
         r.cores,
         r.bench_total_ms / 1000.0
     )
