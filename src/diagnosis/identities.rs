@@ -70,14 +70,24 @@ pub fn refine_by_app(
             }
         }
         Diagnosis::MissingRole => {
-            let Some(oid) = claims.and_then(|c| c["oid"].as_str()) else { return diagnosis };
+            // Without the token, the app's settings say which identity the SDK asked for (an SDK
+            // that honours AZURE_CLIENT_ID: docs/fidelity.md §7, §10): a team whose backend swallows
+            // errors never sees its token, but has its files.
+            let asked = app.default_identity(crate::world::IdentityProtocol::ContainerApps);
+            let oid = claims
+                .and_then(|c| c["oid"].as_str())
+                .or_else(|| asked.map(|i| i.principal_id.as_str()));
+            let Some(oid) = oid else { return diagnosis };
             let access = rbac.access(oid, pool);
             if !access.allowed() && !access.lacking.is_empty() {
                 return Diagnosis::RoleLacksDataAction;
             }
-            let others = executor_holders(app, rbac, pool)
-                .into_iter()
-                .any(|i| !i.principal_id.eq_ignore_ascii_case(oid));
+            let holders = executor_holders(app, rbac, pool);
+            if holders.iter().any(|i| i.principal_id.eq_ignore_ascii_case(oid)) {
+                // The identity asked for holds the role itself: another identity is not the cause.
+                return diagnosis;
+            }
+            let others = holders.iter().any(|i| !i.principal_id.eq_ignore_ascii_case(oid));
             match (app.identity_with_principal(oid).is_some() && others, empty_setting) {
                 (true, true) => Diagnosis::EmptyClientId,
                 (true, false) => Diagnosis::RoleOnOtherIdentity,

@@ -193,3 +193,15 @@ fn unusable_input_exits_2_saying_what_to_do(#[case] args: &[&str], #[case] messa
     assert!(stderr.contains(message), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn without_a_token_the_teams_files_say_which_identity_the_sdk_asked_for() {
+    // The role is on the user-assigned identity and the app sets no AZURE_CLIENT_ID: the SDK asked for
+    // the system-assigned one. A backend that swallows errors never shows its token; its files do.
+    let case = "fixtures/az/role-on-user-assigned";
+    let (app, roles) = (format!("{case}/app.json"), format!("{case}/roles.json"));
+
+    let found = ids(&["--status", "403", "--app", &app, "--roles", &roles], "");
+
+    assert_eq!(found.first().map(String::as_str), Some("role-on-other-identity"), "{found:?}");
+}
