@@ -242,3 +242,23 @@ fn every_relative_link_of_the_guides_names_a_file_that_exists() {
         }
     }
 }
+
+#[test]
+fn no_source_file_is_over_600_lines() {
+    fn walk(dir: &std::path::Path, long: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, long);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+                if lines > 600 {
+                    long.push(format!("{} ({lines} lines)", path.display()));
+                }
+            }
+        }
+    }
+    let mut long = Vec::new();
+    walk(&root("src"), &mut long);
+    assert!(long.is_empty(), "split these by what they do: {long:?}");
+}
